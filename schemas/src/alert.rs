@@ -1,0 +1,92 @@
+//! Alert events (`rtcx.alerts.v1`), emitted by the processors' detectors.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of condition an alert reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertType {
+    /// Average sentiment dropped sharply against its baseline.
+    SentimentSpike,
+    /// The volume of negative feedback rose sharply against its baseline.
+    HighVolumeNegative,
+    /// A topic's volume grows much faster than usual.
+    TrendingTopic,
+    /// A channel's sentiment or volume departs from the other channels'.
+    ChannelPerformance,
+    /// A customer's recent feedback indicates churn risk.
+    CustomerChurnRisk,
+    /// The pipeline itself misbehaves (lag, dead letters, model fallback).
+    SystemAnomaly,
+}
+
+impl AlertType {
+    /// The wire name, as stored in Postgres.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertType::SentimentSpike => "SENTIMENT_SPIKE",
+            AlertType::HighVolumeNegative => "HIGH_VOLUME_NEGATIVE",
+            AlertType::TrendingTopic => "TRENDING_TOPIC",
+            AlertType::ChannelPerformance => "CHANNEL_PERFORMANCE",
+            AlertType::CustomerChurnRisk => "CUSTOMER_CHURN_RISK",
+            AlertType::SystemAnomaly => "SYSTEM_ANOMALY",
+        }
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertSeverity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl AlertSeverity {
+    /// The wire name, as stored in Postgres.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Low => "LOW",
+            AlertSeverity::Medium => "MEDIUM",
+            AlertSeverity::High => "HIGH",
+            AlertSeverity::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// An alert raised by a detector over an event-time window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertEvent {
+    /// Deterministic id (UUIDv5 over type, dimension and window) so that a re-run of the same
+    /// window raises the same alert once.
+    pub id: Uuid,
+    pub alert_type: AlertType,
+    pub severity: AlertSeverity,
+    /// One-line summary for humans.
+    pub title: String,
+    /// Longer explanation.
+    pub description: String,
+    /// What the alert is about, e.g. `{"channel": "email"}` or `{"topic_id": "…"}`.
+    pub dimension: BTreeMap<String, String>,
+    /// Start of the event-time window (inclusive).
+    pub window_start: DateTime<Utc>,
+    /// End of the event-time window (exclusive).
+    pub window_end: DateTime<Utc>,
+    /// Name of the measured metric, e.g. `negative_share`.
+    pub metric: String,
+    /// Value observed in the window.
+    pub observed: f64,
+    /// Baseline the observation was compared with.
+    pub baseline: f64,
+    /// Supporting evidence (sample feedback ids, counts), free-form JSON.
+    pub evidence: serde_json::Value,
+    /// When the detector raised the alert.
+    pub created_at: DateTime<Utc>,
+}

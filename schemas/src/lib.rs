@@ -1,0 +1,35 @@
+//! # rtcx-schemas: the contracts shared by every rtcx service
+//!
+//! Everything that crosses a process boundary is defined here once:
+//!
+//! * [`feedback`]: the feedback event as accepted at ingest ([`FeedbackSubmission`] over HTTP,
+//!   [`FeedbackEvent`] on the raw Kafka topic);
+//! * [`enriched`]: the enriched event the processors publish ([`EnrichedFeedback`]);
+//! * [`alert`]: alert events ([`AlertEvent`]);
+//! * [`dead_letter`]: the dead-letter envelope ([`DeadLetter`]);
+//! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
+//!   processors for messages produced straight to Kafka;
+//! * [`topics`]: versioned Kafka topic names and message-key rules;
+//! * [`json_schema`]: JSON Schema documents generated from these types (committed under
+//!   `schemas/json/`);
+//! * `rows` (feature `clickhouse`): ClickHouse row types.
+
+pub mod alert;
+pub mod channel;
+pub mod dead_letter;
+pub mod emotion;
+pub mod enriched;
+pub mod feedback;
+pub mod json_schema;
+#[cfg(feature = "clickhouse")]
+pub mod rows;
+pub mod topics;
+pub mod validation;
+
+pub use alert::{AlertEvent, AlertSeverity, AlertType};
+pub use channel::Channel;
+pub use dead_letter::{DeadLetter, DeadLetterReason, SourceCoordinates};
+pub use emotion::{Emotion, EmotionScores};
+pub use enriched::{EnrichedFeedback, ModelInfo, Sentiment, SentimentLabel};
+pub use feedback::{FeedbackEvent, FeedbackSubmission, Metadata};
+pub use validation::{ValidationError, ValidationErrors};

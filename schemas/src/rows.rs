@@ -1,0 +1,96 @@
+//! ClickHouse row types (feature `clickhouse`). Every column is documented in
+//! `docs/clickhouse.md`.
+
+use chrono::{DateTime, Utc};
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::enriched::EnrichedFeedback;
+use crate::feedback::Metadata;
+
+/// One row of `rtcx.feedback`: an enriched feedback event.
+///
+/// Optional strings are stored as `''` (ClickHouse advises against `Nullable` for strings);
+/// ratings stay `Nullable` because 0 is a valid NPS answer.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct FeedbackRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub id: Uuid,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    pub occurred_at: DateTime<Utc>,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    pub received_at: DateTime<Utc>,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    pub processed_at: DateTime<Utc>,
+    pub channel: String,
+    pub source: String,
+    pub text: String,
+    pub rating: Option<u8>,
+    pub nps: Option<u8>,
+    pub csat: Option<u8>,
+    pub customer_id: String,
+    pub segment: String,
+    pub journey_stage: String,
+    pub language: String,
+    pub metadata: Metadata,
+    pub external_id: String,
+    pub anonymous: bool,
+    pub sentiment_label: String,
+    pub sentiment_score: f32,
+    pub sentiment_confidence: f32,
+    pub emotion_anger: f32,
+    pub emotion_disgust: f32,
+    pub emotion_fear: f32,
+    pub emotion_joy: f32,
+    pub emotion_neutral: f32,
+    pub emotion_sadness: f32,
+    pub emotion_surprise: f32,
+    pub dominant_emotion: String,
+    pub key_phrases: Vec<String>,
+    #[serde(with = "clickhouse::serde::uuid_vec")]
+    pub topic_ids: Vec<Uuid>,
+    pub model_name: String,
+    pub model_version: String,
+}
+
+impl From<&EnrichedFeedback> for FeedbackRow {
+    fn from(e: &EnrichedFeedback) -> Self {
+        let f = &e.feedback;
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        FeedbackRow {
+            id: f.id,
+            occurred_at: f.occurred_at,
+            received_at: f.received_at,
+            processed_at: e.processed_at,
+            channel: f.channel.as_str().to_owned(),
+            source: f.source.clone(),
+            text: f.text.clone(),
+            rating: f.rating,
+            nps: f.nps,
+            csat: f.csat,
+            customer_id: s(&f.customer_id),
+            segment: s(&f.segment),
+            journey_stage: s(&f.journey_stage),
+            language: e.language.clone(),
+            metadata: f.metadata.clone(),
+            external_id: s(&f.external_id),
+            anonymous: f.anonymous,
+            sentiment_label: e.sentiment.label.as_str().to_owned(),
+            sentiment_score: e.sentiment.score,
+            sentiment_confidence: e.sentiment.confidence,
+            emotion_anger: e.emotions.anger,
+            emotion_disgust: e.emotions.disgust,
+            emotion_fear: e.emotions.fear,
+            emotion_joy: e.emotions.joy,
+            emotion_neutral: e.emotions.neutral,
+            emotion_sadness: e.emotions.sadness,
+            emotion_surprise: e.emotions.surprise,
+            dominant_emotion: e.dominant_emotion.as_str().to_owned(),
+            key_phrases: e.key_phrases.clone(),
+            topic_ids: e.topic_ids.clone(),
+            model_name: e.model.name.clone(),
+            model_version: e.model.version.clone(),
+        }
+    }
+}

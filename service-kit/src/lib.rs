@@ -1,0 +1,14 @@
+//! Plumbing shared by the rtcx services (ingest, processors, query-api): structured logging,
+//! the Prometheus recorder, the `/health/live`, `/health/ready` and `/metrics` endpoints, and
+//! graceful shutdown on SIGTERM / Ctrl-C.
+
+pub mod checks;
+pub mod health;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use health::{HealthCheck, HealthRegistry, ops_router};
+pub use serve::serve;
+pub use shutdown::shutdown_signal;
+pub use telemetry::{LogArgs, LogFormat, install_metrics_recorder};
