@@ -283,6 +283,24 @@ start_clickhouse() {
   wait_for "ClickHouse" 90 clickhouse_ready || { tail -20 "$LOGS/clickhouse.log" >&2; die "ClickHouse did not start"; }
 }
 
+demo_key() {
+  local keyfile="$RTCX_STATE_DIR/demo-api-key"
+  if [[ ! -s "$keyfile" ]]; then
+    (umask 077; echo "rtcx_demo_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$keyfile")
+  fi
+  cat "$keyfile"
+}
+
+# The API key the demo traffic (and the README's curl examples) use: source `demo`, scope ingest.
+register_demo_key() {
+  local hash; hash="$(printf %s "$(demo_key)" | sha256sum | cut -c1-64)"
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$RTCX_PG_PORT" -d "$RTCX_PG_DATABASE" -v hash="$hash" <<'SQL' >/dev/null
+INSERT INTO api_keys (name, source, prefix, key_hash, scopes)
+SELECT 'demo traffic (deploy/dev.sh)', 'demo', 'rtcx_demo', decode(:'hash', 'hex'), '{ingest}'
+WHERE NOT EXISTS (SELECT FROM api_keys WHERE key_hash = decode(:'hash', 'hex'));
+SQL
+}
+
 write_env() {
   mkdir -p "$RTCX_STATE_DIR"
   cat > "$ENV_FILE" <<EOF
@@ -296,9 +314,12 @@ export RTCX_CLICKHOUSE_PASSWORD=
 export RTCX_CLICKHOUSE_ANALYST_USER=$RTCX_CLICKHOUSE_ANALYST_USER
 export RTCX_CLICKHOUSE_ANALYST_PASSWORD=$RTCX_CLICKHOUSE_ANALYST_PASSWORD
 export RTCX_MODEL_DIR=$MODEL_DIR
+export RTCX_KAFKA_LIBS=$KAFKA_LIBS
 export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT
 export RTCX_PROCESSORS_LISTEN=127.0.0.1:$RTCX_PROCESSORS_PORT
+export RTCX_INGEST_URL=http://127.0.0.1:$RTCX_INGEST_PORT
+export RTCX_API_KEY=$(demo_key)
 EOF
   chmod 600 "$ENV_FILE"
 }
@@ -328,6 +349,7 @@ migrate() {
   log "applying migrations (Postgres, ClickHouse, Kafka topics)"
   "$(bin_path rtcx-migrate)" all
   "$(bin_path rtcx-migrate)" kafka
+  register_demo_key
 }
 
 cmd_stack() {
@@ -359,10 +381,11 @@ cmd_up() {
   start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
   start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
   if ! pid_alive demo-traffic; then
-    log "starting demo traffic: $RTCX_DEMO_RATE events/s to Kafka (rtcx-loadgen)"
+    log "starting demo traffic: $RTCX_DEMO_RATE events/s in batches of 10 through ingest (rtcx-loadgen)"
     # shellcheck disable=SC1090
     source "$ENV_FILE"
-    spawn demo-traffic "$LOGS/demo-traffic.log" "$(bin_path rtcx-loadgen)" --rate "$RTCX_DEMO_RATE" --count 0 --source demo
+    spawn demo-traffic "$LOGS/demo-traffic.log" "$(bin_path rtcx-loadgen)" --mode batch --batch-size 10 \
+      --rate "$RTCX_DEMO_RATE" --count 0 --no-progress
   fi
   cat <<EOF
 
@@ -370,7 +393,7 @@ rtcx is up.
   ingest       http://127.0.0.1:$RTCX_INGEST_PORT      (/health/ready, /metrics)
   query-api    http://127.0.0.1:$RTCX_QUERY_API_PORT      (/health/ready, /metrics)
   processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
-  Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s)
+  Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s via ingest)
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
 Environment: source $ENV_FILE    Logs: $LOGS    Status: deploy/dev.sh status    Stop: deploy/dev.sh down

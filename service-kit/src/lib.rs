@@ -7,6 +7,8 @@ pub mod health;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use health::{HealthCheck, HealthRegistry, ops_router};
 pub use serve::serve;

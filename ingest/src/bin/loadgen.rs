@@ -1,112 +1,217 @@
-//! `rtcx-loadgen`: synthetic customer feedback for demos and load tests.
+//! `rtcx-loadgen`: sends realistic synthetic customer feedback to rtcx.
 //!
-//! This first version produces [`FeedbackEvent`]s straight to the raw Kafka topic (the
-//! documented path for integrations that bypass ingest), at a fixed rate or as fast as
-//! possible, awaits every delivery (acks=all) and prints throughput and delivery-latency
-//! percentiles.
+//! Modes: `single`, `batch` and `ndjson` post to ingest's HTTP endpoints; `kafka` produces
+//! [`FeedbackEvent`]s straight to the raw topic (as an integration that bypasses ingest would,
+//! and as the ceiling for ingest's throughput). Runs at a fixed rate (open loop: latency is
+//! measured from each request's scheduled start, so a stalled server cannot hide queueing) or
+//! as fast as `--concurrency` allows, shows a progress bar, and prints throughput and latency
+//! percentiles (`--json` for a machine-readable summary).
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use clap::Parser;
-use rand::Rng as _;
-use rand::seq::IndexedRandom as _;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rtcx_schemas::{Channel, FeedbackEvent, topics};
+use rtcx_ingest::synthetic::{Generator, Mix};
+use rtcx_schemas::{FeedbackEvent, FeedbackSubmission, topics};
+use tokio::sync::Semaphore;
 
-/// Sends synthetic customer feedback to rtcx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// One event per `POST /v1/feedback`.
+    Single,
+    /// `--batch-size` events per `POST /v1/feedback/batch`.
+    Batch,
+    /// `--batch-size` events per `POST /v1/feedback/ndjson`.
+    Ndjson,
+    /// Straight to Kafka (no HTTP): the raw producer ceiling.
+    Kafka,
+}
+
+/// Sends synthetic customer feedback to rtcx and reports throughput and latency.
 #[derive(Debug, Parser)]
 #[command(name = "rtcx-loadgen", version)]
 struct Args {
-    /// Kafka bootstrap servers.
+    /// Transport.
+    #[arg(long, value_enum, default_value = "batch")]
+    mode: Mode,
+    /// Ingest base URL (HTTP modes).
+    #[arg(long, env = "RTCX_INGEST_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key with the `ingest` scope (HTTP modes).
+    #[arg(long, env = "RTCX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Kafka bootstrap servers (kafka mode).
     #[arg(long, env = "RTCX_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     kafka_brokers: String,
-    /// Topic to produce to.
+    /// Topic (kafka mode).
     #[arg(long, default_value = topics::FEEDBACK_RAW)]
     topic: String,
-    /// Events per second; 0 sends as fast as possible.
-    #[arg(long, default_value_t = 20.0)]
+    /// Source name stamped on events (kafka mode; HTTP modes take it from the API key).
+    #[arg(long, default_value = "loadgen")]
+    source: String,
+    /// Events per second; 0 sends as fast as --concurrency allows.
+    #[arg(long, default_value_t = 0.0)]
     rate: f64,
-    /// Number of events to send; 0 runs until interrupted.
-    #[arg(long, default_value_t = 1000)]
+    /// Events to send; 0 runs until --duration-secs or Ctrl-C.
+    #[arg(long, default_value_t = 10_000)]
     count: u64,
+    /// Stop after this many seconds (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    duration_secs: u64,
+    /// Events per request (batch and ndjson modes).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Requests (or Kafka messages) in flight at most.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
     /// Share of negative texts, in [0, 1].
     #[arg(long, default_value_t = 0.3)]
     negative_share: f64,
-    /// Share of events re-sent with the same idempotency key (duplicates), in [0, 1].
+    /// Share of events re-sent with the same idempotency key, in [0, 1].
     #[arg(long, default_value_t = 0.02)]
     duplicate_share: f64,
-    /// Source name stamped on the events.
-    #[arg(long, default_value = "loadgen")]
-    source: String,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
-const POSITIVE: &[&str] = &[
-    "Great service, the {p} arrived a day early and works perfectly.",
-    "I love the new {p}, setup took two minutes.",
-    "Thanks to the support agent who fixed my {p} issue so quickly!",
-    "Really happy with the {p}, worth every penny.",
-];
-const NEGATIVE: &[&str] = &[
-    "My {p} arrived broken and nobody answers my emails.",
-    "Third time the {p} delivery is late. I want a refund.",
-    "The app crashes every time I open the {p} page. Terrible.",
-    "I was charged twice for the {p} and support keeps me on hold for an hour.",
-    "Cancel my subscription, the {p} never worked.",
-];
-const NEUTRAL: &[&str] = &[
-    "How do I change the delivery address for my {p} order?",
-    "Is the {p} available in blue?",
-    "I received the {p} today.",
-    "What are your opening hours for {p} returns?",
-];
-const PRODUCTS: &[&str] = &["router", "headphones", "subscription", "laptop", "smart watch", "invoice", "parcel"];
-const SEGMENTS: &[&str] = &["consumer", "smb", "enterprise"];
-const STAGES: &[&str] = &["onboarding", "purchase", "delivery", "support", "renewal"];
+/// What one unit of work (a request or a Kafka message) came to.
+struct Outcome {
+    events: u64,
+    ok: bool,
+    status: String,
+    latency: Duration,
+}
 
-fn synthetic_event(rng: &mut impl rand::Rng, args: &Args, seq: u64) -> FeedbackEvent {
-    let p: f64 = rng.random();
-    let (templates, rating) = if p < args.negative_share {
-        (NEGATIVE, rng.random_range(1..=2))
-    } else if p < args.negative_share + (1.0 - args.negative_share) / 2.0 {
-        (POSITIVE, rng.random_range(4..=5))
+struct Stats {
+    latency_us: Histogram<u64>,
+    ok_events: u64,
+    failed_events: u64,
+    by_status: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    fn record(&mut self, o: &Outcome) {
+        let _ = self.latency_us.record(u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX).max(1));
+        if o.ok {
+            self.ok_events += o.events;
+        } else {
+            self.failed_events += o.events;
+        }
+        *self.by_status.entry(o.status.clone()).or_default() += 1;
+    }
+}
+
+enum Transport {
+    Http { client: reqwest::Client, url: String, api_key: String, mode: Mode },
+    Kafka { producer: FutureProducer, topic: String, source: String },
+}
+
+impl Transport {
+    async fn send(&self, subs: Vec<FeedbackSubmission>) -> (bool, String) {
+        match self {
+            Transport::Kafka { producer, topic, source } => {
+                let mut all_ok = true;
+                let mut status = "delivered".to_owned();
+                for sub in subs {
+                    let ev = FeedbackEvent::from_submission(sub, source, Utc::now(), false);
+                    let (key, payload) = match serde_json::to_vec(&ev) {
+                        Ok(p) => (ev.kafka_key(), p),
+                        Err(_) => return (false, "serialize".into()),
+                    };
+                    let r = producer
+                        .send(FutureRecord::to(topic).key(&key).payload(&payload), Duration::from_secs(30))
+                        .await;
+                    if let Err((e, _)) = r {
+                        all_ok = false;
+                        status = format!("kafka: {e}");
+                    }
+                }
+                (all_ok, status)
+            }
+            Transport::Http { client, url, api_key, mode } => {
+                let req = match mode {
+                    Mode::Single => {
+                        let Some(sub) = subs.into_iter().next() else { return (true, "empty".into()) };
+                        let key = sub.idempotency_key.clone().unwrap_or_default();
+                        client
+                            .post(format!("{url}/v1/feedback"))
+                            .header("content-type", "application/json")
+                            .header("idempotency-key", key)
+                            .body(serde_json::to_vec(&sub).unwrap_or_default())
+                    }
+                    Mode::Batch => client
+                        .post(format!("{url}/v1/feedback/batch"))
+                        .header("content-type", "application/json")
+                        .body(serde_json::to_vec(&subs).unwrap_or_default()),
+                    Mode::Ndjson | Mode::Kafka => {
+                        let mut body = Vec::new();
+                        for s in &subs {
+                            if serde_json::to_writer(&mut body, s).is_ok() {
+                                body.push(b'\n');
+                            }
+                        }
+                        client
+                            .post(format!("{url}/v1/feedback/ndjson"))
+                            .header("content-type", "application/x-ndjson")
+                            .body(body)
+                    }
+                };
+                match req.bearer_auth(api_key).send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let _ = resp.bytes().await;
+                        (status == reqwest::StatusCode::ACCEPTED, status.as_u16().to_string())
+                    }
+                    Err(e) => (false, if e.is_timeout() { "timeout".into() } else { "connection error".into() }),
+                }
+            }
+        }
+    }
+}
+
+fn summary_line(args: &Args, stats: &Stats, secs: f64) -> String {
+    let h = &stats.latency_us;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    if args.json {
+        serde_json::json!({
+            "mode": format!("{:?}", args.mode).to_lowercase(),
+            "events_ok": stats.ok_events,
+            "events_failed": stats.failed_events,
+            "seconds": secs,
+            "events_per_sec": stats.ok_events as f64 / secs.max(1e-9),
+            "requests": h.len(),
+            "latency_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": h.max() as f64 / 1000.0},
+            "by_status": stats.by_status,
+        })
+        .to_string()
     } else {
-        (NEUTRAL, 3)
-    };
-    let template = templates.choose(rng).copied().unwrap_or("Hello {p}");
-    let product = PRODUCTS.choose(rng).copied().unwrap_or("product");
-    let channel = Channel::ALL[rng.random_range(0..Channel::ALL.len())];
-    let now = Utc::now();
-    let key = format!("{}-{seq}", args.source);
-    FeedbackEvent {
-        id: FeedbackEvent::derive_id(&args.source, Some(&key), None),
-        received_at: now,
-        occurred_at: now - chrono::Duration::milliseconds(rng.random_range(0..60_000)),
-        channel,
-        text: template.replace("{p}", product),
-        rating: (channel != Channel::Survey).then_some(rating),
-        nps: (channel == Channel::Survey).then(|| rng.random_range(0..=10)),
-        csat: (channel == Channel::Chat).then(|| rng.random_range(1..=5)),
-        customer_id: Some(format!("cust-{}", rng.random_range(0..5_000))),
-        segment: SEGMENTS.choose(rng).map(|s| s.to_string()),
-        journey_stage: STAGES.choose(rng).map(|s| s.to_string()),
-        language: Some("en".into()),
-        metadata: Default::default(),
-        source: args.source.clone(),
-        external_id: None,
-        idempotency_key: Some(key),
-        anonymous: false,
+        format!(
+            "rtcx-loadgen {:?}: {} events ok, {} failed in {secs:.2} s = {:.0} events/s; {} {} latency ms p50 {:.2} p90 \
+             {:.2} p99 {:.2} max {:.2}; by status {:?}",
+            args.mode,
+            stats.ok_events,
+            stats.failed_events,
+            stats.ok_events as f64 / secs.max(1e-9),
+            h.len(),
+            if args.mode == Mode::Kafka { "message" } else { "request" },
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            h.max() as f64 / 1000.0,
+            stats.by_status
+        )
     }
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -114,78 +219,109 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!((0.0..=1.0).contains(&args.negative_share), "--negative-share must be in [0, 1]");
     anyhow::ensure!((0.0..=1.0).contains(&args.duplicate_share), "--duplicate-share must be in [0, 1]");
-    anyhow::ensure!(args.rate >= 0.0, "--rate must be >= 0");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka_brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "30000")
-        .create()
-        .context("creating Kafka producer")?;
+    anyhow::ensure!(args.rate >= 0.0 && args.rate.is_finite(), "--rate must be >= 0");
+    anyhow::ensure!(args.concurrency > 0 && args.batch_size > 0, "--concurrency and --batch-size must be positive");
+    anyhow::ensure!(
+        args.count > 0 || args.duration_secs > 0 || args.rate > 0.0,
+        "as fast as possible with no --count and no --duration-secs would never stop"
+    );
 
+    let transport = Arc::new(match args.mode {
+        Mode::Kafka => Transport::Kafka {
+            producer: ClientConfig::new()
+                .set("bootstrap.servers", &args.kafka_brokers)
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("compression.type", "lz4")
+                .set("linger.ms", "5")
+                .create()
+                .context("creating the Kafka producer")?,
+            topic: args.topic.clone(),
+            source: args.source.clone(),
+        },
+        mode => Transport::Http {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(args.concurrency)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("HTTP client")?,
+            url: args.url.trim_end_matches('/').to_owned(),
+            api_key: args.api_key.clone().context("--api-key / RTCX_API_KEY is required for HTTP modes")?,
+            mode,
+        },
+    });
+    let per_unit = if matches!(args.mode, Mode::Batch | Mode::Ndjson) { args.batch_size } else { 1 };
+    let mut generator = Generator::new(
+        Mix { negative_share: args.negative_share, duplicate_share: args.duplicate_share, ..Mix::default() },
+        format!("{}-{}", args.source, uuid::Uuid::now_v7().simple()),
+    );
+    let stats = Arc::new(Mutex::new(Stats {
+        latency_us: Histogram::new_with_bounds(1, 120_000_000, 3).context("histogram")?,
+        ok_events: 0,
+        failed_events: 0,
+        by_status: BTreeMap::new(),
+    }));
+    let bar = if args.no_progress || args.json {
+        ProgressBar::hidden()
+    } else if args.count > 0 {
+        ProgressBar::new(args.count)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let permits = Arc::new(Semaphore::new(args.concurrency));
     let mut rng = rand::rng();
-    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     let start = Instant::now();
-    let mut inflight = tokio::task::JoinSet::new();
-    let mut latencies = Vec::new();
-    let (mut sent, mut failed) = (0u64, 0u64);
-    let mut last: Option<FeedbackEvent> = None;
-    let mut seq = 0u64;
-    while args.count == 0 || seq < args.count {
-        let ev = match &last {
-            Some(prev) if rng.random_bool(args.duplicate_share) => prev.clone(),
-            _ => synthetic_event(&mut rng, &args, seq),
+    let deadline = (args.duration_secs > 0).then(|| start + Duration::from_secs(args.duration_secs));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = 0u64;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if (args.count > 0 && sent >= args.count) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let n = if args.count > 0 { (args.count - sent).min(per_unit as u64) as usize } else { per_unit };
+        let scheduled =
+            if args.rate > 0.0 { start + Duration::from_secs_f64(sent as f64 / args.rate) } else { Instant::now() };
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = tokio::time::sleep_until(scheduled.into()) => {}
+        }
+        let permit = tokio::select! {
+            _ = &mut ctrl_c => break,
+            p = Arc::clone(&permits).acquire_owned() => p.context("semaphore closed")?,
         };
-        seq += 1;
-        let payload = serde_json::to_vec(&ev)?;
-        let key = ev.kafka_key();
-        let producer = producer.clone();
-        let topic = args.topic.clone();
-        last = Some(ev);
-        inflight.spawn(async move {
-            let t0 = Instant::now();
-            let res =
-                producer.send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(30)).await;
-            (res.is_ok(), t0.elapsed())
-        });
-        while inflight.len() > 10_000 {
-            if let Some(Ok((ok, d))) = inflight.join_next().await {
-                if ok {
-                    sent += 1
-                } else {
-                    failed += 1
-                }
-                latencies.push(d);
+        let subs: Vec<FeedbackSubmission> = (0..n).map(|_| generator.next(&mut rng)).collect();
+        sent += n as u64;
+        let transport = Arc::clone(&transport);
+        let stats = Arc::clone(&stats);
+        let bar = bar.clone();
+        tasks.spawn(async move {
+            let (ok, status) = transport.send(subs).await;
+            // Open loop: measured from the scheduled start, so queueing behind a slow server counts.
+            let outcome = Outcome { events: n as u64, ok, status, latency: scheduled.elapsed() };
+            if let Ok(mut s) = stats.lock() {
+                s.record(&outcome);
             }
-        }
-        if let Some(iv) = interval {
-            let due = start + iv.mul_f64(seq as f64);
-            tokio::time::sleep_until(due.into()).await;
-        }
-        if seq.is_multiple_of(1000) {
-            eprintln!("rtcx-loadgen: {seq} events queued ({:.0}/s)", seq as f64 / start.elapsed().as_secs_f64());
+            bar.inc(n as u64);
+            drop(permit);
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done.context("worker panicked")?;
         }
     }
-    while let Some(r) = inflight.join_next().await {
-        if let Ok((ok, d)) = r {
-            if ok {
-                sent += 1
-            } else {
-                failed += 1
-            }
-            latencies.push(d);
-        }
+    while let Some(done) = tasks.join_next().await {
+        done.context("worker panicked")?;
     }
     let secs = start.elapsed().as_secs_f64();
-    latencies.sort();
-    println!(
-        "rtcx-loadgen: {sent} delivered, {failed} failed in {secs:.2} s = {:.0} events/s; delivery latency p50 {:?} p99 {:?} max {:?}",
-        sent as f64 / secs.max(1e-9),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or_default(),
-    );
-    anyhow::ensure!(failed == 0, "{failed} events were not delivered");
+    bar.finish_and_clear();
+    let stats = stats.lock().map_err(|_| anyhow::anyhow!("stats lock poisoned"))?;
+    println!("{}", summary_line(&args, &stats, secs));
+    anyhow::ensure!(stats.failed_events == 0, "{} events were not accepted", stats.failed_events);
     Ok(())
 }

@@ -1,24 +1,8 @@
-//! Helpers shared by the integration tests: service addresses come from the environment that
-//! `deploy/dev.sh` writes; a missing variable fails the test loudly (tests never skip).
+//! Helpers shared by the migrations' integration tests.
 
 #![allow(dead_code)]
 
-/// The value of a required environment variable.
-pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set. These tests need the real stack: run `deploy/dev.sh test`, or \
-             `deploy/dev.sh stack && source <(deploy/dev.sh env)` before `cargo test`."
-        )
-    })
-}
-
-/// A name unique to this test run (for throw-away databases and topics).
-pub fn unique(prefix: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
+pub use rtcx_service_kit::testing::{env, unique};
 
 /// A ClickHouse client for the admin user, without a database selected.
 pub fn clickhouse_admin() -> clickhouse::Client {

@@ -1,0 +1,135 @@
+//! Helpers for integration tests (feature `testing`): the addresses of the real services come
+//! from the environment that `deploy/dev.sh` writes, and a missing variable fails the test
+//! loudly. Tests never skip.
+
+/// The value of a required environment variable.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set. These tests need the real stack: run `deploy/dev.sh test`, or \
+             `deploy/dev.sh stack && source <(deploy/dev.sh env)` before `cargo test`."
+        )
+    })
+}
+
+/// A name unique to this process and moment (throw-away databases, topics, sources).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{prefix}_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A throw-away single-node Apache Kafka broker (KRaft), for tests that stop and restart a
+/// broker. It runs the same jars as the local stack (`RTCX_KAFKA_LIBS`, written by
+/// `deploy/dev.sh`) on free ports with its own data directory.
+pub struct KafkaProcess {
+    dir: std::path::PathBuf,
+    props: std::path::PathBuf,
+    libs: String,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+impl KafkaProcess {
+    /// Formats storage and starts the broker; returns once it accepts connections.
+    pub fn start() -> Self {
+        let libs = env("RTCX_KAFKA_LIBS");
+        let dir = std::env::temp_dir().join(unique("rtcx-kafka"));
+        std::fs::create_dir_all(dir.join("data")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let (port, controller) = (free_port(), free_port());
+        let props = dir.join("server.properties");
+        let text = format!(
+            "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\nlog.dirs={}\n\
+             auto.create.topics.enable=false\noffsets.topic.replication.factor=1\n\
+             transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
+             share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n\
+             group.initial.rebalance.delay.ms=0\n",
+            dir.join("data").display()
+        );
+        std::fs::write(&props, text).unwrap_or_else(|e| panic!("write server.properties: {e}"));
+        let cluster_id = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+        };
+        let status = std::process::Command::new("java")
+            .arg("-cp")
+            .arg(format!("{libs}/*"))
+            .args(["kafka.tools.StorageTool", "format", "--standalone", "-t", &cluster_id, "-c"])
+            .arg(&props)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("running the Kafka storage tool: {e}"));
+        assert!(status.success(), "formatting Kafka storage failed");
+        let mut k = Self { dir, props, libs, port, child: None };
+        k.restart();
+        k
+    }
+
+    /// `127.0.0.1:PORT` of the broker.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the broker again on the same ports and data; returns once it accepts connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        // The broker logs to server.log (deploy/kafka/log4j2.xml); stdout/stderr go here.
+        let _ = std::fs::remove_file(self.dir.join("server.log"));
+        let log = std::fs::File::create(self.dir.join("broker.log")).unwrap_or_else(|e| panic!("log file: {e}"));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = std::process::Command::new("java")
+            .args(["-Xms256m", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
+            .arg(format!("{}/*", self.libs))
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kafka/log4j2.xml")
+            ))
+            .arg(format!("-Dkafka.logs.dir={}", self.dir.display()))
+            .arg("kafka.Kafka")
+            .arg(&self.props)
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting Kafka: {e}"));
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            if log.contains("Kafka Server started") && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "test Kafka did not start; log:\n{log}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for KafkaProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
