@@ -61,20 +61,28 @@ impl KafkaProcess {
             dir.join("data").display()
         );
         std::fs::write(&props, text).unwrap_or_else(|e| panic!("write server.properties: {e}"));
-        let cluster_id = {
+        // Kafka cluster ids are URL-safe base64 of 16 random bytes; one starting with '-' would
+        // be read as a command-line option (Kafka's own generator avoids those too).
+        let cluster_id = loop {
             use base64::Engine as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+            if !id.starts_with('-') {
+                break id;
+            }
         };
-        let status = std::process::Command::new("java")
+        let output = std::process::Command::new("java")
             .arg("-cp")
             .arg(format!("{libs}/*"))
             .args(["kafka.tools.StorageTool", "format", "--standalone", "-t", &cluster_id, "-c"])
             .arg(&props)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .output()
             .unwrap_or_else(|e| panic!("running the Kafka storage tool: {e}"));
-        assert!(status.success(), "formatting Kafka storage failed");
+        assert!(
+            output.status.success(),
+            "formatting Kafka storage failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         let mut k = Self { dir, props, libs, port, child: None };
         k.restart();
         k
