@@ -17,7 +17,7 @@ use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rtcx_ingest::synthetic::{Generator, Mix};
 use rtcx_schemas::{FeedbackEvent, FeedbackSubmission, topics};
 use tokio::sync::Semaphore;
@@ -65,7 +65,8 @@ struct Args {
     /// Stop after this many seconds (0: no limit).
     #[arg(long, default_value_t = 0)]
     duration_secs: u64,
-    /// Events per request (batch and ndjson modes).
+    /// Events per request (batch and ndjson modes) or per producer round (kafka mode: enqueue
+    /// this many, then await their acknowledgements).
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
     /// Requests (or Kafka messages) in flight at most.
@@ -121,20 +122,30 @@ impl Transport {
     async fn send(&self, subs: Vec<FeedbackSubmission>) -> (bool, String) {
         match self {
             Transport::Kafka { producer, topic, source } => {
-                let mut all_ok = true;
-                let mut status = "delivered".to_owned();
+                // Enqueue the whole unit, then await every acknowledgement (as ingest does).
+                let mut deliveries = Vec::with_capacity(subs.len());
                 for sub in subs {
                     let ev = FeedbackEvent::from_submission(sub, source, Utc::now(), false);
-                    let (key, payload) = match serde_json::to_vec(&ev) {
-                        Ok(p) => (ev.kafka_key(), p),
-                        Err(_) => return (false, "serialize".into()),
-                    };
-                    let r = producer
-                        .send(FutureRecord::to(topic).key(&key).payload(&payload), Duration::from_secs(30))
-                        .await;
-                    if let Err((e, _)) = r {
-                        all_ok = false;
-                        status = format!("kafka: {e}");
+                    let Ok(payload) = serde_json::to_vec(&ev) else { return (false, "serialize".into()) };
+                    let key = ev.kafka_key();
+                    match producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload)) {
+                        Ok(d) => deliveries.push(d),
+                        Err((e, _)) => return (false, format!("kafka: {e}")),
+                    }
+                }
+                let mut status = "delivered".to_owned();
+                let mut all_ok = true;
+                for d in deliveries {
+                    match d.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err((e, _))) => {
+                            all_ok = false;
+                            status = format!("kafka: {e}");
+                        }
+                        Err(_) => {
+                            all_ok = false;
+                            status = "kafka: cancelled".into();
+                        }
                     }
                 }
                 (all_ok, status)
@@ -250,7 +261,15 @@ async fn main() -> anyhow::Result<()> {
             mode,
         },
     });
-    let per_unit = if matches!(args.mode, Mode::Batch | Mode::Ndjson) { args.batch_size } else { 1 };
+    if let Transport::Kafka { producer, topic, .. } = transport.as_ref() {
+        // Connect before the clock starts, so the first round does not carry broker discovery.
+        let (producer, topic) = (producer.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(Some(&topic), Duration::from_secs(10)))
+            .await
+            .context("metadata task")?
+            .context("Kafka metadata (is the broker up?)")?;
+    }
+    let per_unit = if args.mode == Mode::Single { 1 } else { args.batch_size };
     let mut generator = Generator::new(
         Mix { negative_share: args.negative_share, duplicate_share: args.duplicate_share, ..Mix::default() },
         format!("{}-{}", args.source, uuid::Uuid::now_v7().simple()),
@@ -288,9 +307,13 @@ async fn main() -> anyhow::Result<()> {
         let n = if args.count > 0 { (args.count - sent).min(per_unit as u64) as usize } else { per_unit };
         let scheduled =
             if args.rate > 0.0 { start + Duration::from_secs_f64(sent as f64 / args.rate) } else { Instant::now() };
-        tokio::select! {
-            _ = &mut ctrl_c => break,
-            _ = tokio::time::sleep_until(scheduled.into()) => {}
+        // Only a fixed rate waits (the timer has millisecond granularity: sleeping on every
+        // unit would cap an as-fast-as-possible run at ~1 000 units/s).
+        if scheduled > Instant::now() {
+            tokio::select! {
+                _ = &mut ctrl_c => break,
+                _ = tokio::time::sleep_until(scheduled.into()) => {}
+            }
         }
         let permit = tokio::select! {
             _ = &mut ctrl_c => break,
