@@ -229,15 +229,11 @@ pub async fn post_batch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let principal = admit(&app, peer, &headers)?;
-        check_content_type(&headers, MediaType::Json)?;
-        let bytes = read_body(&headers, body, app.limits.batch_body_bytes).await?;
-        let items: Vec<&RawValue> = parse_json_borrowed(&bytes)
+    let result = many_endpoint(&app, peer, &headers, body, MediaType::Json, |bytes| {
+        let items: Vec<&RawValue> = parse_json_borrowed(bytes)
             .map_err(|e| ApiError::MalformedJson(format!("body must be a JSON array: {e}")))?;
-        let raw: Vec<RawItem<'_>> = items.into_iter().enumerate().map(|(i, v)| (i, Ok(v))).collect();
-        many(&app, &principal, raw).await
-    }
+        Ok(items.into_iter().enumerate().map(|(i, v)| (i, Ok(v))).collect())
+    })
     .await;
     finish("batch", result)
 }
@@ -249,25 +245,38 @@ pub async fn post_ndjson(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = async {
-        let principal = admit(&app, peer, &headers)?;
-        check_content_type(&headers, MediaType::Ndjson)?;
-        let bytes = read_body(&headers, body, app.limits.batch_body_bytes).await?;
-        let text = std::str::from_utf8(&bytes)
+    let result = many_endpoint(&app, peer, &headers, body, MediaType::Ndjson, |bytes| {
+        let text = std::str::from_utf8(bytes)
             .map_err(|e| ApiError::MalformedJson(format!("NDJSON body is not UTF-8: {e}")))?;
         // Index = 0-based line number; blank lines are skipped.
-        let raw: Vec<RawItem<'_>> = text
+        Ok(text
             .split('\n')
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, line)| {
                 (i, serde_json::from_str::<&RawValue>(line.trim_end_matches('\r')).map_err(|e| e.to_string()))
             })
-            .collect();
-        many(&app, &principal, raw).await
-    }
+            .collect())
+    })
     .await;
     finish("ndjson", result)
+}
+
+/// The shared path of the multi-event endpoints: admit, read the body, split it into items
+/// with `split`, then validate and produce them.
+async fn many_endpoint(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+    media: MediaType,
+    split: impl for<'a> FnOnce(&'a [u8]) -> Result<Vec<RawItem<'a>>, ApiError>,
+) -> Result<Response, ApiError> {
+    let principal = admit(app, peer, headers)?;
+    check_content_type(headers, media)?;
+    let bytes = read_body(headers, body, app.limits.batch_body_bytes).await?;
+    let raw = split(&bytes)?;
+    many(app, &principal, raw).await
 }
 
 fn parse_json_borrowed(bytes: &[u8]) -> Result<Vec<&RawValue>, String> {

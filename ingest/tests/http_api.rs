@@ -455,3 +455,43 @@ async fn an_unreachable_broker_gives_503_with_retry_after() {
         assert!(resp.headers().contains_key("retry-after"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_full_producer_queue_gives_503_for_the_items_that_did_not_fit() {
+    // A one-message producer queue with a long linger: the second item of a batch cannot be
+    // queued while the first waits, so it is reported `failed` and the answer is 503.
+    let app = TestApp::start_with(Options { queue_max_messages: 1, ..Options::default() }).await;
+    let batch: Vec<Value> = (0..20).map(|i| json!({"channel": "web", "text": format!("n{i}")})).collect();
+    let resp = app.post("/v1/feedback/batch", Value::Array(batch).to_string()).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = json_body(resp).await;
+    let failed = body["failed"].as_array().expect("failed items");
+    assert!(!failed.is_empty());
+    assert!(failed.iter().all(|f| f["code"] == "unavailable"));
+    let accepted = body["accepted"].as_array().expect("accepted").len();
+    assert_eq!(accepted + failed.len(), 20, "every valid item is either acknowledged or reported failed");
+    // What was acknowledged is in Kafka.
+    let ids: std::collections::HashSet<String> = body["accepted"]
+        .as_array()
+        .expect("accepted")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_owned())
+        .collect();
+    if !ids.is_empty() {
+        common::expect_ids(&common::env("RTCX_KAFKA_BROKERS"), &app.topic, &ids).await;
+    }
+}
+
+#[tokio::test]
+async fn known_keys_keep_working_while_postgres_is_down() {
+    let app = TestApp::start().await;
+    // A pool to an address where no Postgres listens: every refresh fails.
+    let dead = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy("postgres://rtcx:rtcx@127.0.0.1:1/rtcx")
+        .expect("lazy pool");
+    assert!(app.keys.refresh(&dead).await.is_err(), "refresh against a dead Postgres fails");
+    let resp = app.post("/v1/feedback", json!({"channel": "web", "text": "still accepted"}).to_string()).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "the last known keys stay valid");
+}

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rtcx_migrations::ClickHouseMigrator;
+use rtcx_service_kit::ClickHouseArgs;
 
 /// Applies rtcx's database migrations (Postgres and ClickHouse).
 #[derive(Debug, Parser)]
@@ -21,7 +22,7 @@ enum Target {
         #[command(flatten)]
         pg: PgArgs,
         #[command(flatten)]
-        ch: ChArgs,
+        ch: ClickHouseArgs,
     },
     /// Apply Postgres migrations only.
     Postgres {
@@ -31,7 +32,7 @@ enum Target {
     /// Apply ClickHouse migrations only.
     Clickhouse {
         #[command(flatten)]
-        ch: ChArgs,
+        ch: ClickHouseArgs,
     },
     /// Create the Kafka topics that do not exist yet.
     Kafka {
@@ -51,22 +52,6 @@ struct PgArgs {
     postgres_url: String,
 }
 
-#[derive(Debug, clap::Args)]
-struct ChArgs {
-    /// ClickHouse HTTP URL.
-    #[arg(long, env = "RTCX_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
-    clickhouse_url: String,
-    /// ClickHouse database to create and migrate.
-    #[arg(long, env = "RTCX_CLICKHOUSE_DATABASE", default_value = "rtcx")]
-    clickhouse_database: String,
-    /// ClickHouse user that runs the migrations.
-    #[arg(long, env = "RTCX_CLICKHOUSE_USER", default_value = "default")]
-    clickhouse_user: String,
-    /// Password of that user.
-    #[arg(long, env = "RTCX_CLICKHOUSE_PASSWORD", default_value = "", hide_env_values = true)]
-    clickhouse_password: String,
-}
-
 async fn postgres(pg: &PgArgs) -> anyhow::Result<()> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
@@ -79,11 +64,8 @@ async fn postgres(pg: &PgArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn clickhouse(ch: &ChArgs) -> anyhow::Result<()> {
-    let client = clickhouse::Client::default()
-        .with_url(&ch.clickhouse_url)
-        .with_user(&ch.clickhouse_user)
-        .with_password(&ch.clickhouse_password);
+async fn clickhouse(ch: &ClickHouseArgs) -> anyhow::Result<()> {
+    let client = ch.server_client();
     let migrator = ClickHouseMigrator::new(client, &ch.clickhouse_database)?;
     let report = migrator.run().await?;
     tracing::info!(applied = ?report.applied, already_applied = report.skipped.len(), "ClickHouse migrations up to date");

@@ -20,18 +20,8 @@ struct Config {
     /// Kafka bootstrap servers (comma-separated host:port).
     #[arg(long, env = "RTCX_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     kafka_brokers: String,
-    /// ClickHouse HTTP URL.
-    #[arg(long, env = "RTCX_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
-    clickhouse_url: String,
-    /// ClickHouse database.
-    #[arg(long, env = "RTCX_CLICKHOUSE_DATABASE", default_value = "rtcx")]
-    clickhouse_database: String,
-    /// ClickHouse user.
-    #[arg(long, env = "RTCX_CLICKHOUSE_USER", default_value = "default")]
-    clickhouse_user: String,
-    /// ClickHouse password.
-    #[arg(long, env = "RTCX_CLICKHOUSE_PASSWORD", default_value = "", hide_env_values = true)]
-    clickhouse_password: String,
+    #[command(flatten)]
+    clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     log: rtcx_service_kit::LogArgs,
 }
@@ -40,15 +30,11 @@ struct Config {
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     cfg.log.init().context("invalid --log-level")?;
-    let ch = clickhouse::Client::default()
-        .with_url(&cfg.clickhouse_url)
-        .with_user(&cfg.clickhouse_user)
-        .with_password(&cfg.clickhouse_password)
-        .with_database(&cfg.clickhouse_database);
+    let ch = cfg.clickhouse.client();
     let health = HealthRegistry::new()
         .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?)
         .with_fn("clickhouse", checks::clickhouse(ch));
-    tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse_url, "rtcx-processors starting");
+    tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");
     serve(cfg.listen, ops_router(health, install_metrics_recorder())).await?;
     Ok(())
 }

@@ -20,18 +20,8 @@ struct Config {
     /// Postgres connection URL.
     #[arg(long, env = "RTCX_POSTGRES_URL", hide_env_values = true)]
     postgres_url: String,
-    /// ClickHouse HTTP URL.
-    #[arg(long, env = "RTCX_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
-    clickhouse_url: String,
-    /// ClickHouse database.
-    #[arg(long, env = "RTCX_CLICKHOUSE_DATABASE", default_value = "rtcx")]
-    clickhouse_database: String,
-    /// ClickHouse user.
-    #[arg(long, env = "RTCX_CLICKHOUSE_USER", default_value = "default")]
-    clickhouse_user: String,
-    /// ClickHouse password.
-    #[arg(long, env = "RTCX_CLICKHOUSE_PASSWORD", default_value = "", hide_env_values = true)]
-    clickhouse_password: String,
+    #[command(flatten)]
+    clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     log: rtcx_service_kit::LogArgs,
 }
@@ -46,14 +36,10 @@ async fn main() -> anyhow::Result<()> {
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(&cfg.postgres_url)
         .context("invalid RTCX_POSTGRES_URL")?;
-    let ch = clickhouse::Client::default()
-        .with_url(&cfg.clickhouse_url)
-        .with_user(&cfg.clickhouse_user)
-        .with_password(&cfg.clickhouse_password)
-        .with_database(&cfg.clickhouse_database);
+    let ch = cfg.clickhouse.client();
     let health =
         HealthRegistry::new().with_fn("postgres", checks::postgres(pool)).with_fn("clickhouse", checks::clickhouse(ch));
-    tracing::info!(clickhouse = %cfg.clickhouse_url, "rtcx-query-api starting");
+    tracing::info!(clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-query-api starting");
     serve(cfg.listen, ops_router(health, install_metrics_recorder())).await?;
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! graceful shutdown on SIGTERM / Ctrl-C.
 
 pub mod checks;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse_args;
 pub mod health;
 pub mod serve;
 pub mod shutdown;
@@ -10,6 +12,8 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "clickhouse")]
+pub use clickhouse_args::ClickHouseArgs;
 pub use health::{HealthCheck, HealthRegistry, ops_router};
 pub use serve::serve;
 pub use shutdown::shutdown_signal;

@@ -43,12 +43,23 @@ impl LogArgs {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Histogram buckets (seconds) for every histogram metric.
+pub const LATENCY_BUCKETS_SECS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// Installs the process-wide Prometheus recorder (once) and returns its handle, used by
 /// `/metrics` to render the exposition text.
 pub fn install_metrics_recorder() -> PrometheusHandle {
     PROMETHEUS
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms are exported as Prometheus histograms (buckets in seconds) rather than
+            // summaries, so that they can be aggregated across instances.
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets(&LATENCY_BUCKETS_SECS) {
+                Ok(b) => b,
+                Err(_) => PrometheusBuilder::new(),
+            };
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Only fails when another recorder is already installed; then metrics go there.
             let _ = metrics::set_global_recorder(recorder);

@@ -32,6 +32,7 @@ pub struct Options {
     pub limits: Limits,
     pub rates: RateLimits,
     pub message_timeout: Duration,
+    pub queue_max_messages: u32,
 }
 
 impl Default for Options {
@@ -43,6 +44,7 @@ impl Default for Options {
             limits: Limits::default(),
             rates: RateLimits { per_key: generous, per_ip: generous, public_per_ip: generous },
             message_timeout: Duration::from_secs(10),
+            queue_max_messages: 100_000,
         }
     }
 }
@@ -107,7 +109,7 @@ impl TestApp {
             topic: topic.clone(),
             message_timeout: opts.message_timeout,
             linger_ms: 1,
-            queue_max_messages: 100_000,
+            queue_max_messages: opts.queue_max_messages,
         })
         .expect("producer");
         sink.spawn_availability_probe(Duration::from_millis(500));
@@ -165,14 +167,7 @@ impl TestApp {
 
 /// Consumes `n` events from `topic` on `brokers` from the beginning.
 pub async fn consume_from(brokers: &str, topic: &str, n: usize) -> Vec<FeedbackEvent> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("rtcx-test"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = reader(brokers, topic);
     let mut out = Vec::with_capacity(n);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while out.len() < n {
@@ -198,14 +193,7 @@ pub fn token(role: &str, ttl_secs: i64) -> String {
 /// Reads `topic` from the beginning until every id in `ids` was seen (fails after 60 s);
 /// returns how many messages were read.
 pub async fn expect_ids(brokers: &str, topic: &str, ids: &std::collections::HashSet<String>) -> usize {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("rtcx-test"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = reader(brokers, topic);
     let mut missing = ids.clone();
     let mut read = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -225,4 +213,17 @@ pub async fn expect_ids(brokers: &str, topic: &str, ids: &std::collections::Hash
         missing.remove(&ev.id.to_string());
     }
     read
+}
+
+/// A consumer in a fresh group that reads `topic` from the beginning.
+fn reader(brokers: &str, topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("rtcx-test"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
 }
