@@ -1,0 +1,209 @@
+//! The labelled data in `../shared/data`, read into one shape: text, source, and either an
+//! emotion or a sentiment label (soft targets where a row carries several labels).
+//!
+//! Every source is split deterministically into train (80 %) and held-out (20 %) parts by a
+//! hash of the text, so the split is the same on every machine and run; GoEmotions keeps its
+//! own train/dev split (dev is the held-out part).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Which head a row trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// 7 classes: anger, disgust, fear, joy, neutral, sadness, surprise.
+    Emotion,
+    /// 3 classes: negative, neutral, positive.
+    Sentiment,
+}
+
+/// Train or held-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Holdout,
+}
+
+/// One labelled text.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub text: String,
+    pub source: &'static str,
+    pub task: Task,
+    /// Gold class ids (several for multi-label GoEmotions rows).
+    pub labels: Vec<usize>,
+    pub split: Split,
+}
+
+/// Why data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_owned(), source })
+}
+
+/// Latin-1 bytes to a string (every byte is the code point of the same value).
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// 80/20 split by a hash of the text.
+pub fn split_of(text: &str) -> Split {
+    let h = Sha256::digest(text.as_bytes());
+    if h[0] % 5 == 0 { Split::Holdout } else { Split::Train }
+}
+
+/// GoEmotions TSV (`text \t ids \t comment id`). `map` turns a file label id into a class id
+/// (`None` drops the label).
+fn goemotions(
+    path: &Path,
+    source: &'static str,
+    task: Task,
+    split: Split,
+    map: impl Fn(usize) -> Option<usize>,
+) -> Result<Vec<Example>, DataError> {
+    let text = String::from_utf8(read_bytes(path)?)
+        .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut cols = line.split('\t');
+        let (Some(t), Some(ids)) = (cols.next(), cols.next()) else { continue };
+        let mut labels: Vec<usize> = ids.split(',').filter_map(|i| i.trim().parse().ok()).filter_map(&map).collect();
+        labels.dedup();
+        if !labels.is_empty() {
+            out.push(Example { text: t.to_owned(), source, task, labels, split });
+        }
+    }
+    Ok(out)
+}
+
+/// Sentiment class ids.
+pub const NEGATIVE: usize = 0;
+pub const NEUTRAL: usize = 1;
+pub const POSITIVE: usize = 2;
+
+fn sentiment_rows(rows: Vec<(String, Option<usize>)>, source: &'static str) -> Vec<Example> {
+    rows.into_iter()
+        .filter_map(|(text, label)| {
+            let label = label?;
+            let text = text.trim().to_owned();
+            (!text.is_empty()).then(|| Example {
+                split: split_of(&text),
+                text,
+                source,
+                task: Task::Sentiment,
+                labels: vec![label],
+            })
+        })
+        .collect()
+}
+
+fn csv_rows(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<(String, String)>, DataError> {
+    let content = latin1(&read_bytes(path)?);
+    let mut reader = csv::Reader::from_reader(content.as_bytes());
+    let fmt = |e: csv::Error| DataError::Format { path: path.to_owned(), message: e.to_string() };
+    let headers = reader.headers().map_err(fmt)?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::Format { path: path.to_owned(), message: format!("column {name} missing") })
+    };
+    let (ti, li) = (col(text_col)?, col(label_col)?);
+    let mut out = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(fmt)?;
+        out.push((rec.get(ti).unwrap_or("").to_owned(), rec.get(li).unwrap_or("").to_owned()));
+    }
+    Ok(out)
+}
+
+/// Every labelled example under `data_dir` (the `../shared/data` folder).
+pub fn load_all(data_dir: &Path) -> Result<Vec<Example>, DataError> {
+    let mut all = Vec::new();
+    let ge = data_dir.join("goemotions");
+    // Emotion: GoEmotions' Ekman labels, already in rtcx's class order.
+    for (file, split) in [("train.tsv", Split::Train), ("dev.tsv", Split::Holdout)] {
+        all.extend(goemotions(&ge.join("ekman").join(file), "goemotions", Task::Emotion, split, |i| {
+            (i < 7).then_some(i)
+        })?);
+    }
+    // Sentiment from GoEmotions' groups: 0 ambiguous (dropped), 1 negative, 2 neutral, 3 positive.
+    for (file, split) in [("train.tsv", Split::Train), ("dev.tsv", Split::Holdout)] {
+        let rows = goemotions(&ge.join("group").join(file), "goemotions-group", Task::Sentiment, split, |i| match i {
+            1 => Some(NEGATIVE),
+            2 => Some(NEUTRAL),
+            3 => Some(POSITIVE),
+            _ => None,
+        })?;
+        // Rows with both a negative and a positive group are ambiguous too.
+        all.extend(rows.into_iter().filter(|e| e.labels.len() == 1));
+    }
+    let bt = data_dir.join("brand-tweets");
+    let sxsw = csv_rows(
+        &bt.join("sxsw-product-tweets.csv"),
+        "tweet_text",
+        "is_there_an_emotion_directed_at_a_brand_or_product",
+    )?;
+    all.extend(sentiment_rows(
+        sxsw.into_iter()
+            .map(|(t, l)| {
+                let label = match l.as_str() {
+                    "Positive emotion" => Some(POSITIVE),
+                    "Negative emotion" => Some(NEGATIVE),
+                    "No emotion toward brand or product" => Some(NEUTRAL),
+                    _ => None,
+                };
+                (t, label)
+            })
+            .collect(),
+        "sxsw-tweets",
+    ));
+    let apple = csv_rows(&bt.join("apple-tweets.csv"), "text", "sentiment")?;
+    all.extend(sentiment_rows(
+        apple
+            .into_iter()
+            .map(|(t, l)| {
+                let label = match l.trim() {
+                    "1" => Some(NEGATIVE),
+                    "3" => Some(NEUTRAL),
+                    "5" => Some(POSITIVE),
+                    _ => None,
+                };
+                (t, label)
+            })
+            .collect(),
+        "apple-tweets",
+    ));
+    let te = data_dir.join("tweeteval-sentiment");
+    let mut tweeteval = Vec::new();
+    for part in ["val", "test"] {
+        let texts = String::from_utf8_lossy(&read_bytes(&te.join(format!("{part}_text.txt")))?).into_owned();
+        let labels = String::from_utf8_lossy(&read_bytes(&te.join(format!("{part}_labels.txt")))?).into_owned();
+        for (t, l) in texts.lines().zip(labels.lines()) {
+            // 0 negative, 1 neutral, 2 positive: the same ids as rtcx's.
+            tweeteval.push((t.to_owned(), l.trim().parse::<usize>().ok().filter(|l| *l < 3)));
+        }
+    }
+    all.extend(sentiment_rows(tweeteval, "tweeteval"));
+    let rt = data_dir.join("rt-polarity");
+    let mut polarity = Vec::new();
+    for (file, label) in [("rt-polarity.pos", POSITIVE), ("rt-polarity.neg", NEGATIVE)] {
+        for line in latin1(&read_bytes(&rt.join(file))?).lines() {
+            polarity.push((line.to_owned(), Some(label)));
+        }
+    }
+    all.extend(sentiment_rows(polarity, "rt-polarity"));
+    Ok(all)
+}

@@ -1,0 +1,121 @@
+//! Training a head on fixed embeddings: soft-target cross-entropy with per-sample class
+//! weights (inverse class frequency, square-rooted), AdamW, seeded initialisation and
+//! shuffling so the same data and seed give the same head.
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::inference::InferenceError;
+use crate::inference::heads::Head;
+
+/// Hyper-parameters.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FitParams {
+    /// Hidden layer widths (empty: a linear head).
+    pub hidden: Vec<usize>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+/// `n × k` soft targets from gold label sets, and per-sample weights.
+pub fn targets(gold: &[Vec<usize>], k: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut counts = vec![0f64; k];
+    for g in gold {
+        for &c in g {
+            counts[c] += 1.0 / g.len() as f64;
+        }
+    }
+    let n = gold.len() as f64;
+    // sqrt of inverse frequency: helps rare classes without drowning the frequent ones.
+    let class_w: Vec<f64> = counts.iter().map(|&c| if c > 0.0 { (n / (k as f64 * c)).sqrt() } else { 0.0 }).collect();
+    let mut y = vec![0f32; gold.len() * k];
+    let mut w = Vec::with_capacity(gold.len());
+    for (i, g) in gold.iter().enumerate() {
+        let share = 1.0 / g.len() as f32;
+        let mut wi = 0.0;
+        for &c in g {
+            y[i * k + c] += share;
+            wi += class_w[c] * f64::from(share);
+        }
+        w.push(wi as f32);
+    }
+    (y, w)
+}
+
+fn init(rng: &mut StdRng, out: usize, inp: usize) -> Result<(Var, Var), InferenceError> {
+    use rand::Rng as _;
+    let bound = (6.0 / (inp + out) as f64).sqrt() as f32; // Glorot uniform
+    let w: Vec<f32> = (0..out * inp).map(|_| rng.random_range(-bound..bound)).collect();
+    Ok((
+        Var::from_tensor(&Tensor::from_vec(w, (out, inp), &Device::Cpu)?)?,
+        Var::from_tensor(&Tensor::zeros(out, DType::F32, &Device::Cpu)?)?,
+    ))
+}
+
+/// Trains a head named `name` on `x` (`[n, d]`) and `gold`.
+pub fn fit(
+    name: &str,
+    labels: &[&str],
+    x: &Tensor,
+    gold: &[Vec<usize>],
+    p: &FitParams,
+) -> Result<Head, InferenceError> {
+    let (n, d) = x.dims2()?;
+    let k = labels.len();
+    let (y, w) = targets(gold, k);
+    let y = Tensor::from_vec(y, (n, k), &Device::Cpu)?;
+    let w = Tensor::from_vec(w, n, &Device::Cpu)?;
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let mut dims = vec![d];
+    dims.extend(&p.hidden);
+    dims.push(k);
+    let mut vars = Vec::new();
+    for pair in dims.windows(2) {
+        vars.push(init(&mut rng, pair[1], pair[0])?);
+    }
+    let params: Vec<Var> = vars.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let mut opt = AdamW::new(
+        params,
+        ParamsAdamW { lr: p.learning_rate, weight_decay: p.weight_decay, ..ParamsAdamW::default() },
+    )?;
+    let steps_per_epoch = n.div_ceil(p.batch_size);
+    let bar = ProgressBar::new((p.epochs * steps_per_epoch) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} {wide_bar} {pos}/{len} steps {per_sec} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(name.to_owned());
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for epoch in 0..p.epochs {
+        order.shuffle(&mut rng);
+        let mut epoch_loss = 0.0;
+        for chunk in order.chunks(p.batch_size) {
+            let idx = Tensor::from_slice(chunk, chunk.len(), &Device::Cpu)?;
+            let (xb, yb, wb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?, w.index_select(&idx, 0)?);
+            let mut h = xb;
+            for (i, (wv, bv)) in vars.iter().enumerate() {
+                h = h.matmul(&wv.as_tensor().t()?)?.broadcast_add(bv.as_tensor())?;
+                if i + 1 < vars.len() {
+                    h = h.relu()?;
+                }
+            }
+            let logp = candle_nn::ops::log_softmax(&h, D::Minus1)?;
+            let per_row = (yb * logp)?.sum(1)?.neg()?;
+            let loss = ((per_row * &wb)?.sum_all()? / wb.sum_all()?)?;
+            opt.backward_step(&loss)?;
+            epoch_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
+            bar.inc(1);
+        }
+        bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, epoch_loss / n as f64));
+    }
+    bar.finish();
+    let layers = vars.into_iter().map(|(a, b)| (a.as_tensor().clone(), b.as_tensor().clone())).collect();
+    Ok(Head { name: name.to_owned(), labels: labels.iter().map(|s| (*s).to_owned()).collect(), layers })
+}
