@@ -29,12 +29,14 @@ enum Command {
     Train(TrainArgs),
     /// Analyze texts (arguments, or one per line on stdin) and print one JSON object per text.
     Analyze(AnalyzeArgs),
+    /// Score a labelled file: accuracy, macro-F1, per-class F1, confusion matrix.
+    Eval(EvalArgs),
+    /// Measure throughput and latency at several batch sizes.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
-struct AnalyzeArgs {
-    /// Texts to analyze; without any, lines are read from stdin.
-    texts: Vec<String>,
+struct ModelArgs {
     /// Base encoder folder (Hugging Face layout).
     #[arg(long, env = "RTCX_MODEL_DIR")]
     model_dir: PathBuf,
@@ -44,6 +46,67 @@ struct AnalyzeArgs {
     /// Maximum sequence length in tokens (longer texts are truncated).
     #[arg(long, default_value_t = 128)]
     max_len: usize,
+}
+
+impl ModelArgs {
+    fn load(
+        &self,
+        batching: rtcx_processors::inference::Batching,
+    ) -> anyhow::Result<rtcx_processors::inference::Analyzer> {
+        rtcx_processors::inference::Analyzer::load(&self.model_dir, &self.heads_dir, self.max_len, batching)
+            .context("loading the model (RTCX_MODEL_DIR, RTCX_HEADS_DIR)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EvalFormat {
+    /// GoEmotions TSV with Ekman labels: `text \t ids \t comment id` (emotion).
+    Goemotions,
+    /// `labels \t text`, labels as ids or names, comma-separated (task from --task).
+    TsvLabel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EvalTask {
+    Sentiment,
+    Emotion,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// The labelled file.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_enum)]
+    format: EvalFormat,
+    /// Which head to score (tsv-label; goemotions is always emotion).
+    #[arg(long, value_enum, default_value = "sentiment")]
+    task: EvalTask,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// File with one text per line (default: the committed TweetEval held-out sample).
+    #[arg(long, default_value = "processors/tests/data/sentiment-tweeteval.tsv")]
+    texts: PathBuf,
+    /// Batch sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,16,32,64")]
+    batch_sizes: Vec<usize>,
+    /// Passes over the texts per batch size.
+    #[arg(long, default_value_t = 2)]
+    passes: usize,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct AnalyzeArgs {
+    /// Texts to analyze; without any, lines are read from stdin.
+    texts: Vec<String>,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,17 +164,108 @@ fn main() -> anyhow::Result<()> {
         None | Some(Command::Run) => run(cli.run),
         Some(Command::Train(t)) => train(t),
         Some(Command::Analyze(a)) => analyze(a),
+        Some(Command::Eval(e)) => eval(e),
+        Some(Command::Bench(b)) => bench(b),
     }
+}
+
+fn eval(e: EvalArgs) -> anyhow::Result<()> {
+    use rtcx_processors::training::metrics::evaluate;
+    use rtcx_processors::training::train::{EMOTION_LABELS, SENTIMENT_LABELS};
+
+    let content = std::fs::read_to_string(&e.data).with_context(|| format!("reading {}", e.data.display()))?;
+    let task = if e.format == EvalFormat::Goemotions { EvalTask::Emotion } else { e.task };
+    let labels: &[&str] = if task == EvalTask::Sentiment { &SENTIMENT_LABELS } else { &EMOTION_LABELS };
+    let mut texts = Vec::new();
+    let mut gold = Vec::new();
+    for (n, line) in content.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (text, label_col) = match (e.format, cols.as_slice()) {
+            (EvalFormat::Goemotions, [t, ids, ..]) => (*t, *ids),
+            (EvalFormat::TsvLabel, [ids, t, ..]) => (*t, *ids),
+            _ => anyhow::bail!("{}:{}: expected at least two tab-separated columns", e.data.display(), n + 1),
+        };
+        let g: Vec<usize> = label_col
+            .split(',')
+            .filter_map(|l| {
+                let l = l.trim();
+                l.parse::<usize>().ok().or_else(|| labels.iter().position(|x| x.eq_ignore_ascii_case(l)))
+            })
+            .filter(|&c| c < labels.len())
+            .collect();
+        if !g.is_empty() {
+            texts.push(text.to_owned());
+            gold.push(g);
+        }
+    }
+    anyhow::ensure!(!texts.is_empty(), "no labelled rows in {}", e.data.display());
+    let analyzer = e.model.load(rtcx_processors::inference::Batching::default())?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let results = analyzer.analyze(&refs)?;
+    let predicted: Vec<usize> = results
+        .iter()
+        .map(|r| match task {
+            EvalTask::Sentiment => {
+                rtcx_schemas::SentimentLabel::ALL.iter().position(|l| *l == r.sentiment.label).unwrap_or(1)
+            }
+            EvalTask::Emotion => {
+                let p = r.emotions.to_array();
+                (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(4)
+            }
+        })
+        .collect();
+    let report = evaluate(labels, &gold, &predicted);
+    print!("{}", report.render(&format!("{} ({:?})", e.data.display(), task).to_lowercase()));
+    Ok(())
+}
+
+fn bench(b: BenchArgs) -> anyhow::Result<()> {
+    use std::time::Instant;
+
+    let content = std::fs::read_to_string(&b.texts).with_context(|| format!("reading {}", b.texts.display()))?;
+    // A `labels \t text` file contributes its text column; a plain file, whole lines.
+    let texts: Vec<&str> =
+        content.lines().map(|l| l.split_once('\t').map(|(_, t)| t).unwrap_or(l)).filter(|t| !t.is_empty()).collect();
+    anyhow::ensure!(!texts.is_empty(), "no texts in {}", b.texts.display());
+    println!(
+        "{} texts, {} passes per batch size, {} threads",
+        texts.len(),
+        b.passes,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("| batch | texts/s (length-sorted) | batch latency p50 ms (arrival order) | p99 ms |");
+    println!("|---|---|---|---|");
+    for &bs in &b.batch_sizes {
+        let analyzer =
+            b.model.load(rtcx_processors::inference::Batching { max_batch: bs.max(1), max_tokens: usize::MAX })?;
+        analyzer.analyze(&texts[..texts.len().min(32)])?; // warm-up
+        // Throughput: the whole set at once, so the analyzer sorts by length and cuts batches
+        // of `bs` (as the peers' "length-sorted batches" were measured).
+        let started = Instant::now();
+        for _ in 0..b.passes {
+            analyzer.analyze(&texts)?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        // Latency: one call per batch of `bs` texts in arrival order (unsorted).
+        let mut lat = Vec::new();
+        for chunk in texts.chunks(bs.max(1)) {
+            let t0 = Instant::now();
+            analyzer.analyze(chunk)?;
+            lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        lat.sort_by(f64::total_cmp);
+        let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+        println!("| {bs} | {:.1} | {:.2} | {:.2} |", (texts.len() * b.passes) as f64 / secs, q(0.5), q(0.99));
+    }
+    Ok(())
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
     use std::io::{BufRead as _, Write as _};
 
-    use rtcx_processors::inference::{Analyzer, Batching};
     use rtcx_processors::text::{key_phrases, language};
 
-    let analyzer = Analyzer::load(&a.model_dir, &a.heads_dir, a.max_len, Batching::default())
-        .context("loading the model (RTCX_MODEL_DIR, RTCX_HEADS_DIR)")?;
+    let analyzer = a.model.load(rtcx_processors::inference::Batching::default())?;
     let texts: Vec<String> = if a.texts.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>().context("reading stdin")?
     } else {
