@@ -5,9 +5,13 @@
 
 pub mod analyzer;
 pub mod encoder;
+pub mod engine;
 pub mod error;
 pub mod heads;
+pub mod lexicon;
 
 pub use analyzer::{Analysis, Analyzer, Batching};
 pub use encoder::{Embeddings, SentenceEncoder};
+pub use engine::Engine;
 pub use error::InferenceError;
+pub use lexicon::LexiconAnalyzer;
