@@ -46,15 +46,15 @@ struct ModelArgs {
     /// Maximum sequence length in tokens (longer texts are truncated).
     #[arg(long, default_value_t = 128)]
     max_len: usize,
+    /// Use the rule-based lexicon instead of the model (results are marked `lexicon-en`).
+    #[arg(long, env = "RTCX_LEXICON_ONLY")]
+    lexicon: bool,
 }
 
 impl ModelArgs {
-    fn load(
-        &self,
-        batching: rtcx_processors::inference::Batching,
-    ) -> anyhow::Result<rtcx_processors::inference::Analyzer> {
-        rtcx_processors::inference::Analyzer::load(&self.model_dir, &self.heads_dir, self.max_len, batching)
-            .context("loading the model (RTCX_MODEL_DIR, RTCX_HEADS_DIR)")
+    /// The model, or the lexicon when asked for or when the model cannot be loaded.
+    fn load(&self, batching: rtcx_processors::inference::Batching) -> rtcx_processors::inference::Engine {
+        rtcx_processors::inference::Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon)
     }
 }
 
@@ -199,7 +199,7 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(!texts.is_empty(), "no labelled rows in {}", e.data.display());
-    let analyzer = e.model.load(rtcx_processors::inference::Batching::default())?;
+    let analyzer = e.model.load(rtcx_processors::inference::Batching::default());
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let results = analyzer.analyze(&refs)?;
     let predicted: Vec<usize> = results
@@ -237,7 +237,7 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
     println!("|---|---|---|---|");
     for &bs in &b.batch_sizes {
         let analyzer =
-            b.model.load(rtcx_processors::inference::Batching { max_batch: bs.max(1), max_tokens: usize::MAX })?;
+            b.model.load(rtcx_processors::inference::Batching { max_batch: bs.max(1), max_tokens: usize::MAX });
         analyzer.analyze(&texts[..texts.len().min(32)])?; // warm-up
         // Throughput: the whole set at once, so the analyzer sorts by length and cuts batches
         // of `bs` (as the peers' "length-sorted batches" were measured).
@@ -265,7 +265,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 
     use rtcx_processors::text::{key_phrases, language};
 
-    let analyzer = a.model.load(rtcx_processors::inference::Batching::default())?;
+    let analyzer = a.model.load(rtcx_processors::inference::Batching::default());
     let texts: Vec<String> = if a.texts.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>().context("reading stdin")?
     } else {
