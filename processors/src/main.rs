@@ -97,6 +97,10 @@ struct BenchArgs {
     /// Passes over the texts per batch size.
     #[arg(long, default_value_t = 2)]
     passes: usize,
+    /// Model instances on their own threads (run with RAYON_NUM_THREADS=1 so that each
+    /// computes on one core); 1 measures a single instance using candle's default threading.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -236,8 +240,32 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
     println!("| batch | texts/s (length-sorted) | batch latency p50 ms (arrival order) | p99 ms |");
     println!("|---|---|---|---|");
     for &bs in &b.batch_sizes {
-        let analyzer =
-            b.model.load(rtcx_processors::inference::Batching { max_batch: bs.max(1), max_tokens: usize::MAX });
+        let batching = rtcx_processors::inference::Batching { max_batch: bs.max(1), max_tokens: usize::MAX };
+        if b.workers > 1 {
+            // Length-sorted batches of `bs` spread over `--workers` instances.
+            let mut sorted: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+            sorted.sort_by_key(String::len);
+            let (model_dir, heads_dir, max_len, lexicon) =
+                (b.model.model_dir.clone(), b.model.heads_dir.clone(), b.model.max_len, b.model.lexicon);
+            let pool = rtcx_processors::inference::AnalyzerPool::start(b.workers, move || {
+                rtcx_processors::inference::Engine::load(&model_dir, &heads_dir, max_len, batching, lexicon)
+            })?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let started = Instant::now();
+            rt.block_on(async {
+                for _ in 0..b.passes {
+                    let jobs = sorted.chunks(bs.max(1)).map(|c| pool.analyze(c.to_vec()));
+                    for r in futures::future::join_all(jobs).await {
+                        r?;
+                    }
+                }
+                Ok::<_, anyhow::Error>(())
+            })?;
+            let secs = started.elapsed().as_secs_f64();
+            println!("| {bs} ({} workers) | {:.1} | - | - |", b.workers, (texts.len() * b.passes) as f64 / secs);
+            continue;
+        }
+        let analyzer = b.model.load(batching);
         analyzer.analyze(&texts[..texts.len().min(32)])?; // warm-up
         // Throughput: the whole set at once, so the analyzer sorts by length and cuts batches
         // of `bs` (as the peers' "length-sorted batches" were measured).

@@ -9,9 +9,11 @@ pub mod engine;
 pub mod error;
 pub mod heads;
 pub mod lexicon;
+pub mod pool;
 
 pub use analyzer::{Analysis, Analyzer, Batching};
 pub use encoder::{Embeddings, SentenceEncoder};
 pub use engine::Engine;
 pub use error::InferenceError;
 pub use lexicon::LexiconAnalyzer;
+pub use pool::AnalyzerPool;

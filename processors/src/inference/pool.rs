@@ -1,0 +1,114 @@
+//! A pool of inference workers: one engine instance per OS thread, fed from one queue.
+//!
+//! On a 2-core machine two single-threaded model instances side by side out-run one instance
+//! using both cores (../shared/README.md: ~320 vs ~212 texts/s), so the processors run
+//! `workers` instances and set `RAYON_NUM_THREADS=1` (read by candle's CPU matmul) in their
+//! environment — see `deploy/dev.sh` and `rtcx-processors bench --workers`.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rtcx_schemas::ModelInfo;
+
+use super::analyzer::Analysis;
+use super::engine::Engine;
+use super::error::InferenceError;
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<Analysis>, InferenceError>>;
+
+struct Job {
+    texts: Vec<String>,
+    reply: Reply,
+}
+
+/// Worker threads, each owning an [`Engine`].
+pub struct AnalyzerPool {
+    queue: Option<mpsc::Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    model: ModelInfo,
+}
+
+impl AnalyzerPool {
+    /// Starts `workers` threads, each with an engine built by `load` (called on that thread).
+    pub fn start(workers: usize, load: impl Fn() -> Engine + Send + Sync + 'static) -> Result<Self, InferenceError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let load = Arc::new(load);
+        let (ready_tx, ready_rx) = mpsc::channel::<ModelInfo>();
+        let mut handles = Vec::new();
+        for i in 0..workers.max(1) {
+            let (rx, load, ready_tx) = (Arc::clone(&rx), Arc::clone(&load), ready_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("rtcx-infer-{i}"))
+                .spawn(move || {
+                    let engine = load();
+                    // Warm-up: the first pass allocates buffers and faults in the weights.
+                    let _ = engine.analyze(&["warm-up text for the encoder"]);
+                    let _ = ready_tx.send(engine.model());
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let refs: Vec<&str> = job.texts.iter().map(String::as_str).collect();
+                        let _ = job.reply.send(engine.analyze(&refs));
+                    }
+                })
+                .map_err(|source| InferenceError::Io { path: "worker thread".into(), source })?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let mut model = None;
+        for _ in 0..handles.len() {
+            model = ready_rx.recv().ok().or(model);
+        }
+        let model = model.ok_or_else(|| InferenceError::Tokenizer("no inference worker started".into()))?;
+        Ok(Self { queue: Some(tx), workers: handles, model })
+    }
+
+    /// Which model the workers run.
+    pub fn model(&self) -> &ModelInfo {
+        &self.model
+    }
+
+    /// Analyzes `texts` on the next free worker.
+    pub async fn analyze(&self, texts: Vec<String>) -> Result<Vec<Analysis>, InferenceError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let queue = self.queue.as_ref().ok_or_else(|| InferenceError::Tokenizer("pool is shut down".into()))?;
+        queue.send(Job { texts, reply }).map_err(|_| InferenceError::Tokenizer("inference workers are gone".into()))?;
+        rx.await.map_err(|_| InferenceError::Tokenizer("an inference worker died".into()))?
+    }
+}
+
+impl Drop for AnalyzerPool {
+    fn drop(&mut self) {
+        self.queue.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inference::lexicon::LexiconAnalyzer;
+
+    #[tokio::test]
+    async fn jobs_are_answered_in_order_by_any_worker() {
+        let pool = AnalyzerPool::start(3, || Engine::Lexicon(LexiconAnalyzer)).expect("pool");
+        assert_eq!(pool.model().name, "lexicon-en");
+        let jobs = (0..20).map(|i| {
+            let texts = vec![if i % 2 == 0 { "great".to_owned() } else { "terrible".to_owned() }; i + 1];
+            let pool = &pool;
+            async move { (i, pool.analyze(texts).await.expect("analysis")) }
+        });
+        for (i, out) in futures::future::join_all(jobs).await {
+            assert_eq!(out.len(), i + 1);
+            let positive = out[0].sentiment.score > 0.0;
+            assert_eq!(positive, i % 2 == 0);
+        }
+    }
+}
