@@ -8,6 +8,7 @@ pub mod encoder;
 pub mod engine;
 pub mod error;
 pub mod heads;
+pub mod hf_classifier;
 pub mod lexicon;
 pub mod pool;
 
