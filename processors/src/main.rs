@@ -35,7 +35,7 @@ enum Command {
     Bench(BenchArgs),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct ModelArgs {
     /// Base encoder folder (Hugging Face layout).
     #[arg(long, env = "RTCX_MODEL_DIR")]
@@ -49,12 +49,23 @@ struct ModelArgs {
     /// Use the rule-based lexicon instead of the model (results are marked `lexicon-en`).
     #[arg(long, env = "RTCX_LEXICON_ONLY")]
     lexicon: bool,
+    /// A Hugging Face sentiment checkpoint folder (BERT, DistilBERT or RoBERTa family);
+    /// with --emotion-model, both run instead of the default model.
+    #[arg(long, env = "RTCX_SENTIMENT_MODEL_DIR", requires = "emotion_model")]
+    sentiment_model: Option<PathBuf>,
+    /// A Hugging Face emotion checkpoint folder (labels anger … surprise).
+    #[arg(long, env = "RTCX_EMOTION_MODEL_DIR", requires = "sentiment_model")]
+    emotion_model: Option<PathBuf>,
 }
 
 impl ModelArgs {
     /// The model, or the lexicon when asked for or when the model cannot be loaded.
     fn load(&self, batching: rtcx_processors::inference::Batching) -> rtcx_processors::inference::Engine {
-        rtcx_processors::inference::Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon)
+        use rtcx_processors::inference::Engine;
+        match (&self.sentiment_model, &self.emotion_model) {
+            (Some(s), Some(e)) if !self.lexicon => Engine::load_hf_pair(s, e, self.max_len),
+            _ => Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon),
+        }
     }
 }
 
@@ -245,11 +256,8 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
             // Length-sorted batches of `bs` spread over `--workers` instances.
             let mut sorted: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
             sorted.sort_by_key(String::len);
-            let (model_dir, heads_dir, max_len, lexicon) =
-                (b.model.model_dir.clone(), b.model.heads_dir.clone(), b.model.max_len, b.model.lexicon);
-            let pool = rtcx_processors::inference::AnalyzerPool::start(b.workers, move || {
-                rtcx_processors::inference::Engine::load(&model_dir, &heads_dir, max_len, batching, lexicon)
-            })?;
+            let model = b.model.clone();
+            let pool = rtcx_processors::inference::AnalyzerPool::start(b.workers, move || model.load(batching))?;
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let started = Instant::now();
             rt.block_on(async {

@@ -216,3 +216,72 @@ fn unsupported_families_and_missing_labels_are_clear_errors() {
     assert!(err.contains("id2label"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn labels_json(labels: &[&str]) -> serde_json::Value {
+    serde_json::Value::Object(labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect())
+}
+
+fn tiny_distilbert(dir: &Path, labels: &[&str]) {
+    let config = json!({
+        "model_type": "distilbert", "vocab_size": VOCAB.len(), "dim": 32, "n_layers": 1, "n_heads": 4,
+        "hidden_dim": 64, "activation": "gelu", "max_position_embeddings": 64, "initializer_range": 0.02,
+        "pad_token_id": 0, "id2label": labels_json(labels)
+    });
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let cfg: distilbert::Config = serde_json::from_value(config.clone()).expect("config");
+    distilbert::DistilBertModel::load(vb.pp("distilbert"), &cfg).expect("init");
+    candle_nn::linear(32, 32, vb.pp("pre_classifier")).expect("init");
+    candle_nn::linear(32, labels.len(), vb.pp("classifier")).expect("init");
+    write(dir, &config, &varmap);
+}
+
+fn tiny_roberta(dir: &Path, labels: &[&str]) {
+    let config = json!({
+        "model_type": "roberta", "vocab_size": VOCAB.len(), "hidden_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64, "type_vocab_size": 1,
+        "layer_norm_eps": 1e-5, "pad_token_id": 0, "position_embedding_type": "absolute", "id2label": labels_json(labels)
+    });
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let cfg: xlm_roberta::Config = serde_json::from_value(config.clone()).expect("config");
+    xlm_roberta::XLMRobertaForSequenceClassification::new(labels.len(), &cfg, vb).expect("init");
+    write(dir, &config, &varmap);
+}
+
+#[test]
+fn a_pair_of_checkpoints_maps_onto_rtcx_labels() {
+    use rtcx_processors::inference::Engine;
+    use rtcx_processors::inference::engine::HfPair;
+
+    // The seed's shapes: SST-2 style two-class sentiment, seven emotions in another order.
+    let (s_dir, e_dir) = (temp_dir("tiny-sst2"), temp_dir("tiny-emotion"));
+    tiny_distilbert(&s_dir, &["NEGATIVE", "POSITIVE"]);
+    let emotion_order = ["joy", "anger", "surprise", "neutral", "disgust", "sadness", "fear"];
+    tiny_roberta(&e_dir, &emotion_order);
+    let engine = Engine::HfPair(Box::new(HfPair::load(&s_dir, &e_dir, 64).expect("load pair")));
+    assert!(engine.model().name.starts_with("hf:"));
+    let out = engine.analyze(&TEXTS).expect("analyze");
+    let s = HfClassifier::load(&s_dir, 64).expect("sentiment").probabilities(&TEXTS).expect("p");
+    let e = HfClassifier::load(&e_dir, 64).expect("emotion").probabilities(&TEXTS).expect("p");
+    for (i, a) in out.iter().enumerate() {
+        assert!((a.sentiment.score - (s[i][1] - s[i][0])).abs() < 1e-5, "score = P(positive) - P(negative)");
+        let expected_label = if s[i][1] > s[i][0] { "positive" } else { "negative" };
+        assert_eq!(a.sentiment.label.as_str(), expected_label, "no neutral class in SST-2");
+        let ours = a.emotions.to_array();
+        let rtcx_order = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"];
+        for (j, name) in emotion_order.iter().enumerate() {
+            let k = rtcx_order.iter().position(|n| n == name).expect("known emotion");
+            assert!((ours[k] - e[i][j]).abs() < 1e-5, "{name} mapped to the wrong slot");
+        }
+    }
+    // A label rtcx cannot map is a clear error.
+    let bad = temp_dir("tiny-bad");
+    tiny_distilbert(&bad, &["SPAM", "HAM"]);
+    let err = HfPair::load(&bad, &e_dir, 64).err().expect("unmappable").to_string();
+    assert!(err.contains("spam"), "{err}");
+    for d in [s_dir, e_dir, bad] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -5,14 +5,96 @@ use std::path::Path;
 
 use rtcx_schemas::ModelInfo;
 
+use rtcx_schemas::{EmotionScores, Sentiment, SentimentLabel};
+
 use super::analyzer::{Analysis, Analyzer, Batching};
 use super::error::InferenceError;
+use super::hf_classifier::HfClassifier;
 use super::lexicon::LexiconAnalyzer;
 
 /// Model or lexicon.
 pub enum Engine {
+    /// The default model: one encoder pass, two heads.
     Model(Box<Analyzer>),
+    /// Two Hugging Face checkpoints (e.g. the seed's SST-2 DistilBERT and the emotion
+    /// DistilRoBERTa): both run on every batch.
+    HfPair(Box<HfPair>),
     Lexicon(LexiconAnalyzer),
+}
+
+/// A sentiment and an emotion checkpoint, with their labels mapped onto rtcx's.
+pub struct HfPair {
+    sentiment: HfClassifier,
+    emotion: HfClassifier,
+    /// For each sentiment logit: index into negative, neutral, positive.
+    sentiment_map: Vec<usize>,
+    /// For each emotion logit: index into anger … surprise.
+    emotion_map: Vec<usize>,
+    name: String,
+}
+
+fn map_labels(labels: &[String], names: &[&[&str]], what: &str) -> Result<Vec<usize>, InferenceError> {
+    labels
+        .iter()
+        .map(|l| {
+            let l = l.to_ascii_lowercase();
+            names
+                .iter()
+                .position(|aliases| aliases.contains(&l.as_str()))
+                .ok_or_else(|| InferenceError::Tokenizer(format!("{what} label {l:?} maps to none of rtcx's labels")))
+        })
+        .collect()
+}
+
+impl HfPair {
+    /// Loads the two checkpoints and maps their `id2label` names.
+    pub fn load(sentiment_dir: &Path, emotion_dir: &Path, max_len: usize) -> Result<Self, InferenceError> {
+        let sentiment = HfClassifier::load(sentiment_dir, max_len)?;
+        let emotion = HfClassifier::load(emotion_dir, max_len)?;
+        let sentiment_map = map_labels(
+            sentiment.labels(),
+            &[&["negative", "neg", "label_0"], &["neutral", "neu"], &["positive", "pos", "label_1"]],
+            "sentiment",
+        )?;
+        let emotion_map = map_labels(
+            emotion.labels(),
+            &[&["anger"], &["disgust"], &["fear"], &["joy"], &["neutral"], &["sadness"], &["surprise"]],
+            "emotion",
+        )?;
+        let dir_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = format!("hf:{}+{}", dir_name(sentiment_dir), dir_name(emotion_dir));
+        Ok(Self { sentiment, emotion, sentiment_map, emotion_map, name })
+    }
+
+    fn analyze(&self, texts: &[&str]) -> Result<Vec<Analysis>, InferenceError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = self.sentiment.probabilities(texts)?;
+        let e = self.emotion.probabilities(texts)?;
+        Ok(s.iter()
+            .zip(&e)
+            .map(|(s, e)| {
+                let mut p3 = [0f32; 3];
+                for (i, v) in s.iter().enumerate() {
+                    p3[self.sentiment_map[i]] += v;
+                }
+                let mut p7 = [0f32; 7];
+                for (i, v) in e.iter().enumerate() {
+                    p7[self.emotion_map[i]] += v;
+                }
+                let best = (0..3).max_by(|&a, &b| p3[a].total_cmp(&p3[b])).unwrap_or(1);
+                Analysis {
+                    sentiment: Sentiment {
+                        label: SentimentLabel::ALL[best],
+                        score: (p3[2] - p3[0]).clamp(-1.0, 1.0),
+                        confidence: p3[best],
+                    },
+                    emotions: EmotionScores::from_array(p7),
+                }
+            })
+            .collect())
+    }
 }
 
 impl Engine {
@@ -31,10 +113,23 @@ impl Engine {
         }
     }
 
+    /// Loads a pair of Hugging Face checkpoints; falls back to the lexicon (with a warning)
+    /// when they cannot be loaded.
+    pub fn load_hf_pair(sentiment_dir: &Path, emotion_dir: &Path, max_len: usize) -> Self {
+        match HfPair::load(sentiment_dir, emotion_dir, max_len) {
+            Ok(p) => Engine::HfPair(Box::new(p)),
+            Err(e) => {
+                tracing::warn!(error = %e, "Hugging Face checkpoints unavailable; using the lexicon fallback");
+                Engine::Lexicon(LexiconAnalyzer)
+            }
+        }
+    }
+
     /// Which model produces the results.
     pub fn model(&self) -> ModelInfo {
         match self {
             Engine::Model(a) => a.model().clone(),
+            Engine::HfPair(p) => ModelInfo { name: p.name.clone(), version: "hf".into() },
             Engine::Lexicon(_) => LexiconAnalyzer::model(),
         }
     }
@@ -43,6 +138,7 @@ impl Engine {
     pub fn analyze(&self, texts: &[&str]) -> Result<Vec<Analysis>, InferenceError> {
         match self {
             Engine::Model(a) => a.analyze(texts),
+            Engine::HfPair(p) => p.analyze(texts),
             Engine::Lexicon(l) => Ok(l.analyze(texts)),
         }
     }

@@ -14,7 +14,7 @@ pub mod pool;
 
 pub use analyzer::{Analysis, Analyzer, Batching};
 pub use encoder::{Embeddings, SentenceEncoder};
-pub use engine::Engine;
+pub use engine::{Engine, HfPair};
 pub use error::InferenceError;
 pub use lexicon::LexiconAnalyzer;
 pub use pool::AnalyzerPool;
