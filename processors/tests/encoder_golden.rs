@@ -53,3 +53,32 @@ fn odd_inputs_never_panic_and_long_inputs_are_truncated() {
     assert_eq!(out.truncated, 1, "only the 500-word text exceeds 32 tokens");
     assert_eq!(enc.embed(&[]).expect("empty batch").tensor.dims(), &[0, 384]);
 }
+
+#[test]
+fn the_fast_encoder_matches_candles_reference_bert() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    use rtcx_processors::inference::fast_bert::FastBert;
+
+    let dir = model_dir();
+    let bytes = std::fs::read(dir.join("model.safetensors")).expect("weights");
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).expect("tensors");
+    let cfg: Config = serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("config")).expect("cfg");
+    let reference =
+        BertModel::load(candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu), &cfg)
+            .expect("reference");
+    let fast = FastBert::from_tensors(&tensors, 6, 12, 1e-12).expect("fast");
+    // Two rows, the second padded: compare real-token positions only.
+    let ids =
+        Tensor::new(&[[101u32, 1996, 6959, 2001, 2397, 102], [101, 2307, 999, 102, 0, 0]], &Device::Cpu).expect("ids");
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &Device::Cpu).expect("mask");
+    let a: Vec<Vec<Vec<f32>>> =
+        reference.forward(&ids, &ids.zeros_like().expect("types"), Some(&mask)).expect("ref").to_vec3().expect("v");
+    let b: Vec<Vec<Vec<f32>>> = fast.forward(&ids, &mask).expect("fast").to_vec3().expect("v");
+    for (row, len) in [(0usize, 6usize), (1, 4)] {
+        for t in 0..len {
+            let diff = a[row][t].iter().zip(&b[row][t]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-4, "row {row} token {t}: max difference {diff}");
+        }
+    }
+}

@@ -10,11 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::error::InferenceError;
+use super::fast_bert::FastBert;
 
 /// Mean-pooled embeddings of a batch: `[batch, hidden]`, plus how many texts were truncated.
 pub struct Embeddings {
@@ -24,7 +23,7 @@ pub struct Embeddings {
 
 /// A loaded encoder.
 pub struct SentenceEncoder {
-    model: BertModel,
+    model: FastBert,
     tokenizer: Tokenizer,
     device: Device,
     hidden_size: usize,
@@ -40,20 +39,20 @@ impl SentenceEncoder {
     /// Loads the encoder from a Hugging Face folder, truncating inputs at `max_len` tokens.
     pub fn load(dir: &Path, max_len: usize) -> Result<Self, InferenceError> {
         let config_path = dir.join("config.json");
-        let config: Config = serde_json::from_slice(&read(&config_path)?)
+        let config: serde_json::Value = serde_json::from_slice(&read(&config_path)?)
             .map_err(|e| InferenceError::Config { path: config_path.clone(), message: e.to_string() })?;
-        let hidden_size = serde_json::from_slice::<serde_json::Value>(&read(&config_path)?)
-            .ok()
-            .and_then(|v| v["hidden_size"].as_u64())
-            .and_then(|h| usize::try_from(h).ok())
-            .ok_or_else(|| InferenceError::Config {
-                path: config_path.clone(),
-                message: "hidden_size missing".into(),
-            })?;
+        let field = |name: &str| {
+            config[name]
+                .as_u64()
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| InferenceError::Config { path: config_path.clone(), message: format!("{name} missing") })
+        };
+        let hidden_size = field("hidden_size")?;
+        let (layers, heads) = (field("num_hidden_layers")?, field("num_attention_heads")?);
+        let eps = config["layer_norm_eps"].as_f64().unwrap_or(1e-12);
         let device = Device::Cpu;
-        let weights = read(&dir.join("model.safetensors"))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
+        let tensors = candle_core::safetensors::load_buffer(&read(&dir.join("model.safetensors"))?, &device)?;
+        let model = FastBert::from_tensors(&tensors, layers, heads, eps)?;
         let mut tokenizer =
             Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).unwrap_or(0);
@@ -104,8 +103,7 @@ impl SentenceEncoder {
         }
         let input_ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let attention = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let token_types = input_ids.zeros_like()?;
-        let hidden = self.model.forward(&input_ids, &token_types, Some(&attention))?;
+        let hidden = self.model.forward(&input_ids, &attention)?;
         // Mean over real tokens: sum(hidden * mask) / sum(mask).
         let mask_f = attention.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;

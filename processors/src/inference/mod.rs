@@ -7,6 +7,7 @@ pub mod analyzer;
 pub mod encoder;
 pub mod engine;
 pub mod error;
+pub mod fast_bert;
 pub mod heads;
 pub mod hf_classifier;
 pub mod lexicon;
