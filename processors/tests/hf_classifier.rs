@@ -123,18 +123,8 @@ fn bert_classifier_matches_a_direct_computation() {
 #[test]
 fn distilbert_classifier_matches_a_direct_computation() {
     let dir = temp_dir("tiny-distilbert");
-    let config = json!({
-        "model_type": "distilbert", "vocab_size": VOCAB.len(), "dim": 32, "n_layers": 2, "n_heads": 4,
-        "hidden_dim": 64, "activation": "gelu", "max_position_embeddings": 64, "initializer_range": 0.02,
-        "pad_token_id": 0, "id2label": id2label()
-    });
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cfg: distilbert::Config = serde_json::from_value(config.clone()).expect("distilbert config");
-    distilbert::DistilBertModel::load(vb.pp("distilbert"), &cfg).expect("init backbone");
-    candle_nn::linear(32, 32, vb.pp("pre_classifier")).expect("init pre-classifier");
-    candle_nn::linear(32, 3, vb.pp("classifier")).expect("init classifier");
-    write(&dir, &config, &varmap);
+    let config = tiny_distilbert(&dir, &LABELS);
+    let cfg: distilbert::Config = serde_json::from_value(config).expect("distilbert config");
 
     let clf = HfClassifier::load(&dir, 64).expect("load tiny DistilBERT");
     assert_eq!(clf.labels(), LABELS);
@@ -165,17 +155,8 @@ fn distilbert_classifier_matches_a_direct_computation() {
 #[test]
 fn roberta_classifier_matches_a_direct_computation() {
     let dir = temp_dir("tiny-roberta");
-    let config = json!({
-        "model_type": "roberta", "vocab_size": VOCAB.len(), "hidden_size": 32, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64, "type_vocab_size": 1,
-        "layer_norm_eps": 1e-5, "pad_token_id": 0, "position_embedding_type": "absolute", "id2label": id2label()
-    });
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cfg: xlm_roberta::Config = serde_json::from_value(config.clone()).expect("roberta config");
-    xlm_roberta::XLMRobertaForSequenceClassification::new(3, &cfg, vb).expect("init");
-    write(&dir, &config, &varmap);
+    let config = tiny_roberta(&dir, &LABELS);
+    let cfg: xlm_roberta::Config = serde_json::from_value(config).expect("roberta config");
 
     let clf = HfClassifier::load(&dir, 60).expect("load tiny RoBERTa");
     assert_eq!(clf.labels(), LABELS);
@@ -221,7 +202,8 @@ fn labels_json(labels: &[&str]) -> serde_json::Value {
     serde_json::Value::Object(labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect())
 }
 
-fn tiny_distilbert(dir: &Path, labels: &[&str]) {
+/// Writes a tiny random DistilBERT classifier and returns its config.
+fn tiny_distilbert(dir: &Path, labels: &[&str]) -> serde_json::Value {
     let config = json!({
         "model_type": "distilbert", "vocab_size": VOCAB.len(), "dim": 32, "n_layers": 1, "n_heads": 4,
         "hidden_dim": 64, "activation": "gelu", "max_position_embeddings": 64, "initializer_range": 0.02,
@@ -234,9 +216,11 @@ fn tiny_distilbert(dir: &Path, labels: &[&str]) {
     candle_nn::linear(32, 32, vb.pp("pre_classifier")).expect("init");
     candle_nn::linear(32, labels.len(), vb.pp("classifier")).expect("init");
     write(dir, &config, &varmap);
+    config
 }
 
-fn tiny_roberta(dir: &Path, labels: &[&str]) {
+/// Writes a tiny random RoBERTa classifier and returns its config.
+fn tiny_roberta(dir: &Path, labels: &[&str]) -> serde_json::Value {
     let config = json!({
         "model_type": "roberta", "vocab_size": VOCAB.len(), "hidden_size": 32, "num_hidden_layers": 1,
         "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
@@ -248,6 +232,7 @@ fn tiny_roberta(dir: &Path, labels: &[&str]) {
     let cfg: xlm_roberta::Config = serde_json::from_value(config.clone()).expect("config");
     xlm_roberta::XLMRobertaForSequenceClassification::new(labels.len(), &cfg, vb).expect("init");
     write(dir, &config, &varmap);
+    config
 }
 
 #[test]
