@@ -141,7 +141,12 @@ impl Analyzer {
     }
 
     fn analyze_batch(&self, texts: &[&str]) -> Result<Vec<Analysis>, InferenceError> {
-        let emb = self.encoder.embed(texts)?.tensor;
+        let embedded = self.encoder.embed(texts)?;
+        if embedded.truncated > 0 {
+            metrics::counter!("rtcx_processors_truncated_texts_total").increment(embedded.truncated as u64);
+        }
+        metrics::counter!("rtcx_processors_inferred_texts_total").increment(texts.len() as u64);
+        let emb = embedded.tensor;
         let norms = emb.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
         let x = emb.broadcast_div(&norms)?;
         let s = rows(&self.sentiment.probabilities(&x)?)?;
