@@ -146,9 +146,7 @@ impl Analyzer {
             metrics::counter!("rtcx_processors_truncated_texts_total").increment(embedded.truncated as u64);
         }
         metrics::counter!("rtcx_processors_inferred_texts_total").increment(texts.len() as u64);
-        let emb = embedded.tensor;
-        let norms = emb.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let x = emb.broadcast_div(&norms)?;
+        let x = embedded.normalized()?;
         let s = rows(&self.sentiment.probabilities(&x)?)?;
         let e = rows(&self.emotion.probabilities(&x)?)?;
         Ok(s.into_iter()

@@ -21,6 +21,14 @@ pub struct Embeddings {
     pub truncated: usize,
 }
 
+impl Embeddings {
+    /// The embeddings scaled to unit L2 norm (what the heads are trained on).
+    pub fn normalized(&self) -> Result<Tensor, InferenceError> {
+        let norms = self.tensor.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        Ok(self.tensor.broadcast_div(&norms)?)
+    }
+}
+
 /// A loaded encoder.
 pub struct SentenceEncoder {
     model: FastBert,

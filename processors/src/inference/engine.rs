@@ -41,7 +41,7 @@ fn map_labels(labels: &[String], names: &[&[&str]], what: &str) -> Result<Vec<us
             names
                 .iter()
                 .position(|aliases| aliases.contains(&l.as_str()))
-                .ok_or_else(|| InferenceError::Tokenizer(format!("{what} label {l:?} maps to none of rtcx's labels")))
+                .ok_or_else(|| InferenceError::Model(format!("{what} label {l:?} maps to none of rtcx's labels")))
         })
         .collect()
 }

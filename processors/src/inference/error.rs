@@ -15,6 +15,12 @@ pub enum InferenceError {
     Config { path: PathBuf, message: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("training data: {0}")]
+    Data(String),
+    #[error("inference workers: {0}")]
+    Workers(String),
     #[error("tensor computation: {0}")]
     Candle(#[from] candle_core::Error),
 }

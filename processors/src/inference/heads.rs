@@ -53,17 +53,14 @@ impl Head {
         tensors: &HashMap<String, Tensor>,
     ) -> Result<Self, InferenceError> {
         let get = |key: String| {
-            tensors.get(&key).cloned().ok_or_else(|| InferenceError::Tokenizer(format!("head tensor {key} missing")))
+            tensors.get(&key).cloned().ok_or_else(|| InferenceError::Model(format!("head tensor {key} missing")))
         };
         let layers = (0..depth)
             .map(|i| Ok((get(format!("{name}.{i}.weight"))?, get(format!("{name}.{i}.bias"))?)))
             .collect::<Result<Vec<_>, InferenceError>>()?;
         let out = layers.last().map(|(w, _)| w.dims()[0]).unwrap_or(0);
         if out != labels.len() {
-            return Err(InferenceError::Tokenizer(format!(
-                "head {name} has {out} outputs but {} labels",
-                labels.len()
-            )));
+            return Err(InferenceError::Model(format!("head {name} has {out} outputs but {} labels", labels.len())));
         }
         Ok(Self { name: name.to_owned(), labels, layers })
     }

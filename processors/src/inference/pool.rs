@@ -56,7 +56,7 @@ impl AnalyzerPool {
                         let _ = job.reply.send(engine.analyze(&refs));
                     }
                 })
-                .map_err(|source| InferenceError::Io { path: "worker thread".into(), source })?;
+                .map_err(|e| InferenceError::Workers(format!("cannot start a worker thread: {e}")))?;
             handles.push(handle);
         }
         drop(ready_tx);
@@ -64,7 +64,7 @@ impl AnalyzerPool {
         for _ in 0..handles.len() {
             model = ready_rx.recv().ok().or(model);
         }
-        let model = model.ok_or_else(|| InferenceError::Tokenizer("no inference worker started".into()))?;
+        let model = model.ok_or_else(|| InferenceError::Workers("no inference worker started".into()))?;
         Ok(Self { queue: Some(tx), workers: handles, model })
     }
 
@@ -76,9 +76,9 @@ impl AnalyzerPool {
     /// Analyzes `texts` on the next free worker.
     pub async fn analyze(&self, texts: Vec<String>) -> Result<Vec<Analysis>, InferenceError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let queue = self.queue.as_ref().ok_or_else(|| InferenceError::Tokenizer("pool is shut down".into()))?;
-        queue.send(Job { texts, reply }).map_err(|_| InferenceError::Tokenizer("inference workers are gone".into()))?;
-        rx.await.map_err(|_| InferenceError::Tokenizer("an inference worker died".into()))?
+        let queue = self.queue.as_ref().ok_or_else(|| InferenceError::Workers("pool is shut down".into()))?;
+        queue.send(Job { texts, reply }).map_err(|_| InferenceError::Workers("inference workers are gone".into()))?;
+        rx.await.map_err(|_| InferenceError::Workers("an inference worker died".into()))?
     }
 }
 

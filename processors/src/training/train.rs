@@ -17,6 +17,9 @@ use super::metrics::{Report, evaluate};
 use crate::inference::heads::{Head, save_heads};
 use crate::inference::{InferenceError, SentenceEncoder};
 
+/// Version of the encoder's forward pass; part of the embedding-cache key.
+pub const ENCODER_IMPL: &str = "fastbert-1";
+
 /// Sentiment labels, in head order.
 pub const SENTIMENT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 /// Emotion labels, in head order.
@@ -94,9 +97,7 @@ pub fn embed_all(enc: &SentenceEncoder, texts: &[&str], batch: usize) -> Result<
     let mut rows: Vec<Option<Tensor>> = vec![None; texts.len()];
     for chunk in order.chunks(batch.max(1)) {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let emb = enc.embed(&batch_texts)?.tensor;
-        let norms = emb.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let emb = emb.broadcast_div(&norms)?;
+        let emb = enc.embed(&batch_texts)?.normalized()?;
         for (j, &i) in chunk.iter().enumerate() {
             rows[i] = Some(emb.get(j)?);
         }
@@ -119,6 +120,8 @@ fn embeddings(
     texts.sort_unstable();
     texts.dedup();
     let mut h = Sha256::new();
+    // The cache is valid for one model file and one forward-pass implementation.
+    h.update(ENCODER_IMPL.as_bytes());
     h.update(model_sha.as_bytes());
     for t in &texts {
         h.update(t.as_bytes());
@@ -155,7 +158,7 @@ fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceError> {
 
 /// Runs training and evaluation; prints the reports and writes the outputs.
 pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
-    let examples = load_all(&cfg.data_dir).map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
+    let examples = load_all(&cfg.data_dir).map_err(|e| InferenceError::Data(e.to_string()))?;
     let model_sha = file_sha256(&cfg.model_dir.join("model.safetensors"))?;
     let enc = SentenceEncoder::load(&cfg.model_dir, 128)?;
     let (emb, index) = embeddings(cfg, &enc, &model_sha, &examples)?;
@@ -210,7 +213,7 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         data,
         metrics,
     };
-    let json = serde_json::to_string_pretty(&manifest).map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&manifest).map_err(|e| InferenceError::Model(e.to_string()))?;
     let path = cfg.out_dir.join("manifest.json");
     std::fs::write(&path, json + "\n").map_err(io(&path))?;
     Ok(manifest)
