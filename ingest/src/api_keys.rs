@@ -7,7 +7,7 @@
 //! with already-known keys continues.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -61,10 +61,7 @@ impl KeyStore {
     /// Looks a presented key up.
     pub fn lookup(&self, presented: &str, now: DateTime<Utc>) -> KeyLookup {
         let hash = hash_key(presented);
-        let keys = match self.keys.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
+        let keys = Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner));
         match keys.get(&hash) {
             Some(k) if k.expires_at.is_some_and(|e| e <= now) => KeyLookup::Expired,
             Some(k) => KeyLookup::Valid(Arc::clone(k)),
@@ -97,10 +94,7 @@ impl KeyStore {
             map.insert(hash, Arc::new(ApiKey { id, source, scopes, expires_at }));
         }
         let n = map.len();
-        match self.keys.write() {
-            Ok(mut g) => *g = Arc::new(map),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(map),
-        }
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
         metrics::gauge!("rtcx_ingest_api_keys_loaded").set(n as f64);
         Ok(n)
     }
@@ -108,11 +102,9 @@ impl KeyStore {
     /// Refreshes every `every` until the returned task is aborted. Failures keep the last set.
     pub fn spawn_refresher(self: &Arc<Self>, pool: PgPool, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        rtcx_service_kit::spawn_every(every, move || {
+            let (store, pool) = (Arc::clone(&store), pool.clone());
+            async move {
                 match store.refresh(&pool).await {
                     Ok(n) => tracing::debug!(keys = n, "API keys refreshed"),
                     Err(e) => {

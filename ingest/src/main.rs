@@ -70,12 +70,9 @@ async fn main() -> anyhow::Result<()> {
     let app = router(Arc::new(state), cfg.request_timeout()).merge(ops_router(health, metrics));
 
     let depth_sink = Arc::clone(&sink);
-    let depth = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            metrics::gauge!("rtcx_ingest_producer_queue_depth").set(depth_sink.queue_depth() as f64);
-        }
+    let depth = rtcx_service_kit::spawn_every(Duration::from_secs(1), move || {
+        metrics::gauge!("rtcx_ingest_producer_queue_depth").set(depth_sink.queue_depth() as f64);
+        std::future::ready(())
     });
 
     tracing::info!(listen = %cfg.listen, brokers = %cfg.kafka_brokers, topic = %cfg.topic, "rtcx-ingest starting");

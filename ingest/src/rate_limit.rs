@@ -1,7 +1,7 @@
 //! Token-bucket rate limiting keyed by API key, user or client IP.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A rate: `per_second` tokens refill each second, up to `burst`.
@@ -42,10 +42,7 @@ impl RateLimiter {
 
     fn check_at(&self, key: &str, cost: f64, now: Instant) -> Result<(), Duration> {
         let cost = cost.min(self.rate.burst);
-        let mut buckets = match self.buckets.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > EVICT_ABOVE {
             buckets.retain(|_, b| now.duration_since(b.updated) < IDLE_EVICTION);
         }

@@ -2,7 +2,7 @@
 //! and persisted to Postgres (`api_key_usage`, `api_keys.last_used_at`) periodically.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,27 +20,18 @@ impl UsageRecorder {
     pub fn record(&self, id: Uuid, source: &str, accepted: u64, rejected: u64) {
         metrics::counter!("rtcx_ingest_key_events_accepted_total", "source" => source.to_owned()).increment(accepted);
         metrics::counter!("rtcx_ingest_key_events_rejected_total", "source" => source.to_owned()).increment(rejected);
-        let mut p = match self.pending.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let e = p.entry(id).or_default();
         e.0 += accepted;
         e.1 += rejected;
     }
 
     fn take(&self) -> HashMap<Uuid, (u64, u64)> {
-        match self.pending.lock() {
-            Ok(mut g) => std::mem::take(&mut *g),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn put_back(&self, counts: HashMap<Uuid, (u64, u64)>) {
-        let mut p = match self.pending.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, (a, r)) in counts {
             let e = p.entry(id).or_default();
             e.0 += a;
@@ -94,11 +85,9 @@ impl UsageRecorder {
     /// Flushes every `every` until aborted.
     pub fn spawn_flusher(self: &Arc<Self>, pool: PgPool, every: Duration) -> tokio::task::JoinHandle<()> {
         let rec = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        rtcx_service_kit::spawn_every(every, move || {
+            let (rec, pool) = (Arc::clone(&rec), pool.clone());
+            async move {
                 if let Err(e) = rec.flush(&pool).await {
                     tracing::warn!(error = %e, "persisting API key usage failed; will retry");
                 }

@@ -6,6 +6,7 @@ pub mod checks;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse_args;
 pub mod health;
+pub mod periodic;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
@@ -15,6 +16,7 @@ pub mod testing;
 #[cfg(feature = "clickhouse")]
 pub use clickhouse_args::ClickHouseArgs;
 pub use health::{HealthCheck, HealthRegistry, ops_router};
+pub use periodic::spawn_every;
 pub use serve::serve;
 pub use shutdown::shutdown_signal;
 pub use telemetry::{LogArgs, LogFormat, install_metrics_recorder};
