@@ -146,15 +146,16 @@ async fn ndjson_lines_are_items_and_gzip_is_accepted() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(body.as_bytes()).expect("gzip");
     let resp = app
-        .http
-        .post(format!("{}/v1/feedback/ndjson", app.url))
-        .bearer_auth(&app.key)
-        .header("content-type", "application/x-ndjson")
-        .header("content-encoding", "gzip")
-        .body(gz.finish().expect("gzip"))
-        .send()
-        .await
-        .expect("request");
+        .post_with(
+            "/v1/feedback/ndjson",
+            &[
+                ("authorization", &format!("Bearer {}", app.key)),
+                ("content-type", "application/x-ndjson"),
+                ("content-encoding", "gzip"),
+            ],
+            gz.finish().expect("gzip"),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let out = json_body(resp).await;
     assert_eq!(out["accepted"].as_array().map(Vec::len), Some(2));
@@ -168,7 +169,6 @@ async fn ndjson_lines_are_items_and_gzip_is_accepted() {
 async fn error_table_400_401_403_413_415() {
     let limits = Limits { single_body_bytes: 2_000, batch_body_bytes: 20_000, batch_max_events: 5 };
     let app = TestApp::start_with(Options { limits, ..Options::default() }).await;
-    let url = |p: &str| format!("{}{p}", app.url);
 
     // 400 malformed JSON, with the field path
     let resp = app.post("/v1/feedback", r#"{"channel": "web", "text": "x", "rating": "five"}"#).await;
@@ -192,52 +192,38 @@ async fn error_table_400_401_403_413_415() {
 
     // 400 invalid Idempotency-Key header
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&app.key)
-        .header("content-type", "application/json")
-        .header("idempotency-key", "a")
-        .body(json!({"channel": "web", "text": "x", "idempotency_key": "b"}).to_string())
-        .send()
-        .await
-        .expect("request");
+        .post_with(
+            "/v1/feedback",
+            &[
+                ("authorization", &format!("Bearer {}", app.key)),
+                ("content-type", "application/json"),
+                ("idempotency-key", "a"),
+            ],
+            json!({"channel": "web", "text": "x", "idempotency_key": "b"}).to_string(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&json_body(resp).await), "invalid_header");
 
     // 401 missing, unknown, malformed credentials, and access tokens that do not verify
     let valid = json!({"channel": "web", "text": "hello"}).to_string();
-    let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+    let resp = app.post_with("/v1/feedback", &[("content-type", "application/json")], valid.clone()).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(&json_body(resp).await), "unauthorized");
     for auth in ["Bearer rtcx_not-a-key", "Basic Zm9vOmJhcg==", "Bearer not.a.jwt"] {
         let resp = app
-            .http
-            .post(url("/v1/feedback"))
-            .header("authorization", auth)
-            .header("content-type", "application/json")
-            .body(valid.clone())
-            .send()
-            .await
-            .expect("req");
+            .post_with("/v1/feedback", &[("authorization", auth), ("content-type", "application/json")], valid.clone())
+            .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{auth}");
     }
     let expired = token("API_USER", -120);
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&expired)
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", expired)), ("content-type", "application/json")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "expired token");
     // Swap the payload for another token's: the signature no longer matches.
     let (a, b) = (token("API_USER", 600), token("ADMIN", 600));
@@ -245,39 +231,33 @@ async fn error_table_400_401_403_413_415() {
     let pb: Vec<&str> = b.split('.').collect();
     let tampered = format!("{}.{}.{}", pa[0], pb[1], pa[2]);
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&tampered)
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", tampered)), ("content-type", "application/json")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "tampered token");
 
     // 403: key without the ingest scope; role not allowed
     let (read_key, _) = create_key(&app.pool, "reader", &["read"]).await;
     app.keys.refresh(&app.pool).await.expect("refresh");
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&read_key)
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", read_key)), ("content-type", "application/json")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(&json_body(resp).await), "forbidden");
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(token("AUDITOR", 600))
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", token("AUDITOR", 600))), ("content-type", "application/json")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // 413: body too large (also after gzip inflation), too many events
@@ -288,15 +268,16 @@ async fn error_table_400_401_403_413_415() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(json!({"channel": "web", "text": " ".repeat(50_000) + "x"}).to_string().as_bytes()).expect("gz");
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&app.key)
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(gz.finish().expect("gz"))
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[
+                ("authorization", &format!("Bearer {}", app.key)),
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            gz.finish().expect("gz"),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "a gzip bomb is measured after inflation");
     let six: Vec<Value> = (0..6).map(|i| json!({"channel": "web", "text": format!("n{i}")})).collect();
     let resp = app.post("/v1/feedback/batch", Value::Array(six).to_string()).await;
@@ -304,36 +285,33 @@ async fn error_table_400_401_403_413_415() {
 
     // 415: wrong content type, unsupported encoding
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&app.key)
-        .header("content-type", "text/plain")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", app.key)), ("content-type", "text/plain")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(error_code(&json_body(resp).await), "unsupported_media_type");
     let resp = app
-        .http
-        .post(url("/v1/feedback/ndjson"))
-        .bearer_auth(&app.key)
-        .header("content-type", "application/json")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback/ndjson",
+            &[("authorization", &format!("Bearer {}", app.key)), ("content-type", "application/json")],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let resp = app
-        .http
-        .post(url("/v1/feedback"))
-        .bearer_auth(&app.key)
-        .header("content-type", "application/json")
-        .header("content-encoding", "br")
-        .body(valid.clone())
-        .send()
-        .await
-        .expect("req");
+        .post_with(
+            "/v1/feedback",
+            &[
+                ("authorization", &format!("Bearer {}", app.key)),
+                ("content-type", "application/json"),
+                ("content-encoding", "br"),
+            ],
+            valid.clone(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -341,14 +319,12 @@ async fn error_table_400_401_403_413_415() {
 async fn user_tokens_may_post() {
     let app = TestApp::start().await;
     let resp = app
-        .http
-        .post(format!("{}/v1/feedback", app.url))
-        .bearer_auth(token("AGENT", 600))
-        .header("content-type", "application/json")
-        .body(json!({"channel": "call_center", "text": "Customer asked about pricing"}).to_string())
-        .send()
-        .await
-        .expect("request");
+        .post_with(
+            "/v1/feedback",
+            &[("authorization", &format!("Bearer {}", token("AGENT", 600))), ("content-type", "application/json")],
+            json!({"channel": "call_center", "text": "Customer asked about pricing"}).to_string(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let ev = &app.consume(1).await[0];
     assert!(ev.source.starts_with("user:"), "{}", ev.source);
@@ -390,14 +366,12 @@ async fn rate_limits_answer_429_with_retry_after() {
 async fn public_events_are_anonymous() {
     let app = TestApp::start().await;
     let resp = app
-        .http
-        .post(format!("{}/v1/public/feedback", app.url))
-        .header("content-type", "application/json")
-        .header("origin", "https://shop.example.com")
-        .body(json!({"channel": "web", "text": "The size guide is confusing"}).to_string())
-        .send()
-        .await
-        .expect("request");
+        .post_with(
+            "/v1/public/feedback",
+            &[("content-type", "application/json"), ("origin", "https://shop.example.com")],
+            json!({"channel": "web", "text": "The size guide is confusing"}).to_string(),
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap_or("")), Some("*"));
     let ev = &app.consume(1).await[0];

@@ -149,14 +149,22 @@ impl TestApp {
 
     /// POST `body` to `path` with the test key and a JSON content type.
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        let auth = format!("Bearer {}", self.key);
+        self.post_with(path, &[("authorization", &auth), ("content-type", "application/json")], body).await
+    }
+
+    /// POST `body` to `path` with exactly `headers` (no credentials unless listed).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.expect("request")
     }
 
     /// Consumes `n` events from the app's topic (all partitions), or fails after 30 s.
