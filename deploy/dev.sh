@@ -314,6 +314,8 @@ export RTCX_CLICKHOUSE_PASSWORD=
 export RTCX_CLICKHOUSE_ANALYST_USER=$RTCX_CLICKHOUSE_ANALYST_USER
 export RTCX_CLICKHOUSE_ANALYST_PASSWORD=$RTCX_CLICKHOUSE_ANALYST_PASSWORD
 export RTCX_MODEL_DIR=$MODEL_DIR
+export RTCX_CLICKHOUSE_PYTHON=$CH_VENV/bin/python
+export RTCX_HEADS_DIR=$ROOT/processors/models/rtcx-heads
 export RTCX_KAFKA_LIBS=$KAFKA_LIBS
 export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT
@@ -378,7 +380,8 @@ start_service() {
 cmd_up() {
   cmd_stack
   start_service ingest rtcx-ingest "http://127.0.0.1:$RTCX_INGEST_PORT/health/ready"
-  start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
+  # One single-threaded model instance per core (see processors/src/inference/pool.rs).
+  RAYON_NUM_THREADS=1 start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
   start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
   if ! pid_alive demo-traffic; then
     log "starting demo traffic: $RTCX_DEMO_RATE events/s in batches of 10 through ingest (rtcx-loadgen)"

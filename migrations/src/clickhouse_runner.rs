@@ -32,6 +32,8 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_feedback", "feedback"),
     migration!(2, "0002_feedback_hourly_rollup", "feedback_hourly_rollup"),
+    migration!(3, "0003_feedback_ids", "feedback_ids"),
+    migration!(4, "0004_dashboard_rollups", "dashboard_rollups"),
 ];
 
 /// Errors of the ClickHouse migration runner.
@@ -84,6 +86,17 @@ impl Migration {
     /// The statements of the file, with `{database}` substituted.
     pub fn statements(&self, database: &str) -> Vec<String> {
         split_statements(self.sql).into_iter().map(|s| s.replace("{database}", database)).collect()
+    }
+}
+
+/// How long the raw feedback text is kept (a column TTL on `feedback.text`); rows, scores and
+/// every rollup stay. `None` keeps text forever.
+pub fn text_retention_statement(days: Option<u32>) -> String {
+    match days {
+        Some(d) => {
+            format!("ALTER TABLE feedback MODIFY COLUMN text String TTL toDateTime(occurred_at) + INTERVAL {d} DAY")
+        }
+        None => "ALTER TABLE feedback MODIFY COLUMN text REMOVE TTL".to_owned(),
     }
 }
 
@@ -194,6 +207,18 @@ impl ClickHouseMigrator {
             report.applied.push(m.version);
         }
         Ok(report)
+    }
+
+    /// Applies the raw-text retention (see [`text_retention_statement`]); run after [`Self::run`].
+    pub async fn set_text_retention(&self, days: Option<u32>) -> Result<(), MigrationError> {
+        let client = self.client.clone().with_database(&self.database);
+        let stmt = text_retention_statement(days);
+        match client.query(&stmt).execute().await {
+            Ok(()) => Ok(()),
+            // REMOVE TTL on a column without one is an error in ClickHouse; nothing to do.
+            Err(e) if days.is_none() && e.to_string().contains("BAD_ARGUMENTS") => Ok(()),
+            Err(e) => Err(MigrationError::ClickHouse { context: "setting the text retention".into(), source: e }),
+        }
     }
 }
 

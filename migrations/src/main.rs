@@ -23,6 +23,8 @@ enum Target {
         pg: PgArgs,
         #[command(flatten)]
         ch: ClickHouseArgs,
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
     /// Apply Postgres migrations only.
     Postgres {
@@ -33,6 +35,8 @@ enum Target {
     Clickhouse {
         #[command(flatten)]
         ch: ClickHouseArgs,
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
     /// Create the Kafka topics that do not exist yet.
     Kafka {
@@ -43,6 +47,14 @@ enum Target {
         #[arg(long, env = "RTCX_KAFKA_REPLICATION", default_value_t = 1)]
         replication: i32,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct RetentionArgs {
+    /// Days to keep the raw feedback text in ClickHouse (a column TTL: rows, scores and
+    /// rollups stay); 0 keeps it forever.
+    #[arg(long, env = "RTCX_TEXT_RETENTION_DAYS", default_value_t = 0)]
+    text_retention_days: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,11 +76,14 @@ async fn postgres(pg: &PgArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn clickhouse(ch: &ClickHouseArgs) -> anyhow::Result<()> {
+async fn clickhouse(ch: &ClickHouseArgs, retention: &RetentionArgs) -> anyhow::Result<()> {
     let client = ch.server_client();
     let migrator = ClickHouseMigrator::new(client, &ch.clickhouse_database)?;
     let report = migrator.run().await?;
     tracing::info!(applied = ?report.applied, already_applied = report.skipped.len(), "ClickHouse migrations up to date");
+    let days = Some(retention.text_retention_days).filter(|d| *d > 0);
+    migrator.set_text_retention(days).await?;
+    tracing::info!(text_retention_days = ?days, "raw text retention set");
     Ok(())
 }
 
@@ -77,12 +92,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.log.init().context("invalid --log-level")?;
     match &cli.target {
-        Target::All { pg, ch } => {
+        Target::All { pg, ch, retention } => {
             postgres(pg).await?;
-            clickhouse(ch).await?;
+            clickhouse(ch, retention).await?;
         }
         Target::Postgres { pg } => postgres(pg).await?,
-        Target::Clickhouse { ch } => clickhouse(ch).await?,
+        Target::Clickhouse { ch, retention } => clickhouse(ch, retention).await?,
         Target::Kafka { kafka_brokers, replication } => {
             let created =
                 rtcx_migrations::kafka_topics::ensure_topics(kafka_brokers, &rtcx_schemas::topics::ALL, *replication)

@@ -1,19 +1,25 @@
 //! rtcx processors.
 //!
-//! Serves the operations endpoints (`/health/live`, `/health/ready` (ready when Kafka and
-//! ClickHouse answer), `/metrics`); the inference engine and the stream pipeline arrive with
-//! their issues.
+//! `run` (the default) consumes the raw feedback topic, enriches each event (sentiment,
+//! emotions, key phrases, language, topics), publishes it to the enriched topic and writes it
+//! to ClickHouse, with the operations endpoints (`/health/live`, `/health/ready` (Kafka and
+//! ClickHouse answer, writes succeed), `/metrics`). The other commands train, evaluate and
+//! benchmark the models and propose new topics.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use anyhow::Context as _;
 use clap::Parser;
+use rtcx_processors::config::{ModelArgs, PipelineArgs};
 use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
 
 /// rtcx processors: enrich customer feedback from Kafka and write it to ClickHouse.
 #[derive(Debug, Parser)]
-#[command(name = "rtcx-processors", version)]
+#[command(name = "rtcx-processors", version, subcommand_negates_reqs = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,40 +39,37 @@ enum Command {
     Eval(EvalArgs),
     /// Measure throughput and latency at several batch sizes.
     Bench(BenchArgs),
+    /// Cluster recent feedback that no topic claimed and store topic suggestions in Postgres.
+    SuggestTopics(SuggestArgs),
 }
 
-#[derive(Debug, Clone, clap::Args)]
-struct ModelArgs {
-    /// Base encoder folder (Hugging Face layout).
-    #[arg(long, env = "RTCX_MODEL_DIR")]
-    model_dir: PathBuf,
-    /// Folder with heads.safetensors and manifest.json.
-    #[arg(long, env = "RTCX_HEADS_DIR", default_value = "processors/models/rtcx-heads")]
-    heads_dir: PathBuf,
-    /// Maximum sequence length in tokens (longer texts are truncated).
-    #[arg(long, default_value_t = 128)]
-    max_len: usize,
-    /// Use the rule-based lexicon instead of the model (results are marked `lexicon-en`).
-    #[arg(long, env = "RTCX_LEXICON_ONLY")]
-    lexicon: bool,
-    /// A Hugging Face sentiment checkpoint folder (BERT, DistilBERT or RoBERTa family);
-    /// with --emotion-model, both run instead of the default model.
-    #[arg(long, env = "RTCX_SENTIMENT_MODEL_DIR", requires = "emotion_model")]
-    sentiment_model: Option<PathBuf>,
-    /// A Hugging Face emotion checkpoint folder (labels anger … surprise).
-    #[arg(long, env = "RTCX_EMOTION_MODEL_DIR", requires = "sentiment_model")]
-    emotion_model: Option<PathBuf>,
-}
-
-impl ModelArgs {
-    /// The model, or the lexicon when asked for or when the model cannot be loaded.
-    fn load(&self, batching: rtcx_processors::inference::Batching) -> rtcx_processors::inference::Engine {
-        use rtcx_processors::inference::Engine;
-        match (&self.sentiment_model, &self.emotion_model) {
-            (Some(s), Some(e)) if !self.lexicon => Engine::load_hf_pair(s, e, self.max_len),
-            _ => Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon),
-        }
-    }
+#[derive(Debug, clap::Args)]
+struct SuggestArgs {
+    /// Look at feedback of the last N days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// At most this many (most recent) texts.
+    #[arg(long, default_value_t = 5_000)]
+    limit: u64,
+    /// Cosine similarity a text needs to join a cluster.
+    #[arg(long, default_value_t = 0.55)]
+    threshold: f32,
+    /// Smallest cluster worth proposing.
+    #[arg(long, default_value_t = 5)]
+    min_size: usize,
+    /// Most suggestions stored per run.
+    #[arg(long, default_value_t = 10)]
+    max_suggestions: usize,
+    /// Print the suggestions without storing them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Postgres connection URL (where suggestions are stored).
+    #[arg(long, env = "RTCX_POSTGRES_URL")]
+    postgres_url: String,
+    #[command(flatten)]
+    clickhouse: rtcx_service_kit::ClickHouseArgs,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,6 +171,13 @@ struct Config {
     kafka_brokers: String,
     #[command(flatten)]
     clickhouse: rtcx_service_kit::ClickHouseArgs,
+    /// Postgres connection URL (topic catalogue); without it no topics are assigned.
+    #[arg(long, env = "RTCX_POSTGRES_URL")]
+    postgres_url: Option<String>,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     log: rtcx_service_kit::LogArgs,
 }
@@ -181,6 +191,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Analyze(a)) => analyze(a),
         Some(Command::Eval(e)) => eval(e),
         Some(Command::Bench(b)) => bench(b),
+        Some(Command::SuggestTopics(s)) => suggest_topics(s),
     }
 }
 
@@ -355,11 +366,96 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(cfg: Config) -> anyhow::Result<()> {
+    use rtcx_processors::inference::AnalyzerPool;
+    use rtcx_processors::pipeline::{FeedbackStore, Pipeline};
+    use rtcx_processors::topics::TopicCatalogue;
+
+    cfg.pipeline.validate().map_err(anyhow::Error::msg)?;
+    let metrics = install_metrics_recorder();
     let ch = cfg.clickhouse.client();
+    let (model, batching, workers) = (cfg.model.clone(), cfg.pipeline.batching(), cfg.pipeline.workers());
+    let pool = tokio::task::spawn_blocking(move || AnalyzerPool::start(workers, move || model.load(batching)))
+        .await
+        .context("starting the inference workers")??;
+    tracing::info!(model = %pool.model().name, version = %pool.model().version, workers, "inference ready");
+    let catalogue = match &cfg.postgres_url {
+        Some(url) => {
+            let pg = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect_lazy(url)
+                .context("invalid RTCX_POSTGRES_URL")?;
+            Some(Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)))
+        }
+        None => {
+            tracing::warn!("no RTCX_POSTGRES_URL: feedback is not assigned to topics");
+            None
+        }
+    };
+    let pipeline = Pipeline::new(
+        cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
+        Arc::new(pool),
+        FeedbackStore::new(ch.clone()),
+        catalogue,
+    )?;
+    let status = pipeline.status();
     let health = HealthRegistry::new()
         .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?)
-        .with_fn("clickhouse", checks::clickhouse(ch));
+        .with_fn("clickhouse", checks::clickhouse(ch))
+        .with_fn("writes", move || -> rtcx_service_kit::health::CheckFuture {
+            let ok = status.writes_ok.load(Ordering::SeqCst);
+            Box::pin(async move { if ok { Ok(()) } else { Err("writes to ClickHouse or Kafka are failing".into()) } })
+        });
+    let ops = tokio::spawn(serve(cfg.listen, ops_router(health, metrics)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        rtcx_service_kit::shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing the batch in hand");
+        let _ = stop_tx.send(true);
+    });
     tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");
-    serve(cfg.listen, ops_router(health, install_metrics_recorder())).await?;
+    pipeline.run(stop_rx).await?;
+    ops.abort();
+    Ok(())
+}
+
+#[tokio::main]
+async fn suggest_topics(a: SuggestArgs) -> anyhow::Result<()> {
+    use rtcx_processors::topics::suggest::{ClusterParams, load_unassigned, store_suggestions, suggest};
+
+    let engine = a.model.load(rtcx_processors::inference::Batching::default());
+    let mut items = load_unassigned(&a.clickhouse.client(), a.days, a.limit).await?;
+    let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    let analyses = tokio::task::block_in_place(|| engine.analyze(&texts))?;
+    for (item, an) in items.iter_mut().zip(analyses) {
+        item.embedding = an.embedding;
+    }
+    anyhow::ensure!(
+        items.iter().all(|i| !i.embedding.is_empty()) || items.is_empty(),
+        "topic suggestions need the encoder model (embeddings); the lexicon has none"
+    );
+    let params = ClusterParams {
+        threshold: a.threshold,
+        min_size: a.min_size,
+        max_suggestions: a.max_suggestions,
+        ..ClusterParams::default()
+    };
+    let suggestions = suggest(&items, params);
+    for s in &suggestions {
+        println!(
+            "{}",
+            serde_json::json!({"label": s.label, "size": s.size, "key_phrases": s.key_phrases,
+            "examples": s.examples.iter().map(|(_, t)| t).collect::<Vec<_>>()})
+        );
+    }
+    if !a.dry_run {
+        let pg = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&a.postgres_url)
+            .await
+            .context("connecting to Postgres")?;
+        let n = store_suggestions(&pg, &suggestions).await?;
+        tracing::info!(stored = n, examined = items.len(), "topic suggestions stored");
+    }
     Ok(())
 }

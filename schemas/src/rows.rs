@@ -52,6 +52,10 @@ pub struct FeedbackRow {
     pub topic_ids: Vec<Uuid>,
     pub model_name: String,
     pub model_version: String,
+    /// Partition of the raw topic the event was read from; -1 when not read from Kafka.
+    pub kafka_partition: i32,
+    /// Offset of the event in that partition; -1 when not read from Kafka.
+    pub kafka_offset: i64,
 }
 
 impl From<&EnrichedFeedback> for FeedbackRow {
@@ -91,6 +95,8 @@ impl From<&EnrichedFeedback> for FeedbackRow {
             topic_ids: e.topic_ids.clone(),
             model_name: e.model.name.clone(),
             model_version: e.model.version.clone(),
+            kafka_partition: -1,
+            kafka_offset: -1,
         }
     }
 }

@@ -141,3 +141,79 @@ impl Drop for KafkaProcess {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A throw-away ClickHouse server (the chdb-core engine, as in the local stack), for tests
+/// that stop and restart ClickHouse. It runs `deploy/clickhouse/server.py` with the stack's
+/// Python (`RTCX_CLICKHOUSE_PYTHON`, written by `deploy/dev.sh`) on free ports with its own
+/// data directory, which survives restarts.
+pub struct ClickHouseProcess {
+    dir: std::path::PathBuf,
+    python: String,
+    http_port: u16,
+    tcp_port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl ClickHouseProcess {
+    /// Starts the server; returns once it answers HTTP queries.
+    pub fn start() -> Self {
+        let python = env("RTCX_CLICKHOUSE_PYTHON");
+        let dir = std::env::temp_dir().join(unique("rtcx-clickhouse"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut c = Self { dir, python, http_port: free_port(), tcp_port: free_port(), child: None };
+        c.restart();
+        c
+    }
+
+    /// `http://127.0.0.1:PORT` of the server.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Kills the server at once (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) else { return false };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let req = "GET /?query=SELECT%201 HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        let mut out = String::new();
+        s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut out).is_ok() && out.starts_with("HTTP/1.0 200")
+    }
+
+    /// Starts the server again on the same ports and data; returns once it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::File::create(self.dir.join("server.log")).unwrap_or_else(|e| panic!("log file: {e}"));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = std::process::Command::new(&self.python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/clickhouse/server.py"))
+            .arg("--data")
+            .arg(self.dir.join("data"))
+            .args(["--http-port", &self.http_port.to_string(), "--tcp-port", &self.tcp_port.to_string()])
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting ClickHouse: {e}"));
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while !self.answers() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            assert!(std::time::Instant::now() < deadline, "test ClickHouse did not start; log:\n{log}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for ClickHouseProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

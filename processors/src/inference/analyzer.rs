@@ -19,6 +19,9 @@ use super::heads::{Head, load_tensors};
 pub struct Analysis {
     pub sentiment: Sentiment,
     pub emotions: EmotionScores,
+    /// The text's unit-length sentence embedding (what the heads saw), used for topic
+    /// similarity; empty when the engine has none (lexicon, Hugging Face classifiers).
+    pub embedding: Vec<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,9 +152,11 @@ impl Analyzer {
         let x = embedded.normalized()?;
         let s = rows(&self.sentiment.probabilities(&x)?)?;
         let e = rows(&self.emotion.probabilities(&x)?)?;
+        let embeddings = rows(&x)?;
         Ok(s.into_iter()
             .zip(e)
-            .map(|(s, e)| {
+            .zip(embeddings)
+            .map(|((s, e), embedding)| {
                 let (best, &confidence) = s.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((1, &0.0));
                 let label = SentimentLabel::ALL[best.min(2)];
                 let score = (s.get(2).copied().unwrap_or(0.0) - s.first().copied().unwrap_or(0.0)).clamp(-1.0, 1.0);
@@ -159,7 +164,11 @@ impl Analyzer {
                 for (dst, src) in p.iter_mut().zip(&e) {
                     *dst = *src;
                 }
-                Analysis { sentiment: Sentiment { label, score, confidence }, emotions: EmotionScores::from_array(p) }
+                Analysis {
+                    sentiment: Sentiment { label, score, confidence },
+                    emotions: EmotionScores::from_array(p),
+                    embedding,
+                }
             })
             .collect())
     }

@@ -91,6 +91,7 @@ impl HfPair {
                         confidence: p3[best],
                     },
                     emotions: EmotionScores::from_array(p7),
+                    embedding: Vec::new(),
                 }
             })
             .collect())

@@ -250,7 +250,11 @@ fn analyze_one(text: &str) -> Analysis {
     for p in &mut emotions {
         *p /= total;
     }
-    Analysis { sentiment: Sentiment { label, score, confidence }, emotions: EmotionScores::from_array(emotions) }
+    Analysis {
+        sentiment: Sentiment { label, score, confidence },
+        emotions: EmotionScores::from_array(emotions),
+        embedding: Vec::new(),
+    }
 }
 
 #[cfg(test)]

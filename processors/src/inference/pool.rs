@@ -53,7 +53,12 @@ impl AnalyzerPool {
                         };
                         let Ok(job) = job else { return };
                         let refs: Vec<&str> = job.texts.iter().map(String::as_str).collect();
-                        let _ = job.reply.send(engine.analyze(&refs));
+                        // A text that makes the engine panic must not take the worker down.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.analyze(&refs)))
+                            .unwrap_or_else(|_| {
+                                Err(InferenceError::Workers("the engine panicked on this batch".into()))
+                            });
+                        let _ = job.reply.send(result);
                     }
                 })
                 .map_err(|e| InferenceError::Workers(format!("cannot start a worker thread: {e}")))?;
@@ -66,6 +71,11 @@ impl AnalyzerPool {
         }
         let model = model.ok_or_else(|| InferenceError::Workers("no inference worker started".into()))?;
         Ok(Self { queue: Some(tx), workers: handles, model })
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
     }
 
     /// Which model the workers run.

@@ -1,0 +1,141 @@
+//! Command-line / environment settings shared by the processors' commands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::inference::{Batching, Engine};
+use crate::pipeline::PipelineConfig;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Base encoder folder (Hugging Face layout).
+    #[arg(long, env = "RTCX_MODEL_DIR")]
+    pub model_dir: PathBuf,
+    /// Folder with heads.safetensors and manifest.json.
+    #[arg(long, env = "RTCX_HEADS_DIR", default_value = "processors/models/rtcx-heads")]
+    pub heads_dir: PathBuf,
+    /// Maximum sequence length in tokens (longer texts are truncated).
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Use the rule-based lexicon instead of the model (results are marked `lexicon-en`).
+    #[arg(long, env = "RTCX_LEXICON_ONLY")]
+    pub lexicon: bool,
+    /// A Hugging Face sentiment checkpoint folder (BERT, DistilBERT or RoBERTa family);
+    /// with --emotion-model, both run instead of the default model.
+    #[arg(long, env = "RTCX_SENTIMENT_MODEL_DIR", requires = "emotion_model")]
+    pub sentiment_model: Option<PathBuf>,
+    /// A Hugging Face emotion checkpoint folder (labels anger … surprise).
+    #[arg(long, env = "RTCX_EMOTION_MODEL_DIR", requires = "sentiment_model")]
+    pub emotion_model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// The model, or the lexicon when asked for or when the model cannot be loaded.
+    pub fn load(&self, batching: Batching) -> Engine {
+        match (&self.sentiment_model, &self.emotion_model) {
+            (Some(s), Some(e)) if !self.lexicon => Engine::load_hf_pair(s, e, self.max_len),
+            _ => Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon),
+        }
+    }
+}
+
+/// Settings of the stream pipeline (`rtcx-processors run`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineArgs {
+    /// Kafka consumer group; processors with the same group share the raw topic's partitions.
+    #[arg(long, env = "RTCX_PROCESSORS_GROUP", default_value = "rtcx-processors")]
+    pub group_id: String,
+    /// Raw feedback topic to consume.
+    #[arg(long, env = "RTCX_RAW_TOPIC", default_value = rtcx_schemas::topics::FEEDBACK_RAW)]
+    pub raw_topic: String,
+    /// Topic the enriched events are published to.
+    #[arg(long, env = "RTCX_ENRICHED_TOPIC", default_value = rtcx_schemas::topics::FEEDBACK_ENRICHED)]
+    pub enriched_topic: String,
+    /// Dead-letter topic.
+    #[arg(long, env = "RTCX_DLQ_TOPIC", default_value = rtcx_schemas::topics::FEEDBACK_DLQ)]
+    pub dlq_topic: String,
+    /// Largest batch: rows per ClickHouse insert.
+    #[arg(long, env = "RTCX_BATCH_MAX_ROWS", default_value_t = 10_000)]
+    pub batch_max_rows: usize,
+    /// Longest a message waits for its batch, in milliseconds from its Kafka timestamp.
+    #[arg(long, env = "RTCX_BATCH_LINGER_MS", default_value_t = 1_000)]
+    pub batch_linger_ms: u64,
+    /// Inference token budget per forward pass (texts × longest text).
+    #[arg(long, env = "RTCX_INFERENCE_MAX_TOKENS", default_value_t = 2_048)]
+    pub inference_max_tokens: usize,
+    /// Most texts per forward pass.
+    #[arg(long, env = "RTCX_INFERENCE_MAX_BATCH", default_value_t = 32)]
+    pub inference_max_batch: usize,
+    /// Inference worker threads, one model instance each (run with RAYON_NUM_THREADS=1);
+    /// 0 means one per core.
+    #[arg(long, env = "RTCX_INFERENCE_WORKERS", default_value_t = 0)]
+    pub inference_workers: usize,
+    /// Attempts at analysing a text (after its batch failed) before it is dead-lettered.
+    #[arg(long, env = "RTCX_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Consumer-group session timeout in milliseconds (how soon a dead processor's
+    /// partitions move to the others).
+    #[arg(long, env = "RTCX_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+    /// Seconds between checks of the topic catalogue for changes.
+    #[arg(long, env = "RTCX_TOPIC_REFRESH_SECS", default_value_t = 30)]
+    pub topic_refresh_secs: u64,
+    /// Cosine similarity between a text and a topic's description needed to assign it.
+    #[arg(long, env = "RTCX_TOPIC_THRESHOLD", default_value_t = 0.5)]
+    pub topic_threshold: f32,
+    /// Fault injection for tests: abort after this many ClickHouse inserts, before their
+    /// offsets are committed.
+    #[arg(long, env = "RTCX_TEST_CRASH_AFTER_INSERTS", hide = true)]
+    pub crash_after_inserts: Option<u64>,
+}
+
+impl PipelineArgs {
+    /// Checks the settings; the message names the offending flag.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks: [(bool, &str); 8] = [
+            (self.batch_max_rows >= 1, "--batch-max-rows must be at least 1"),
+            ((1..=60_000).contains(&self.batch_linger_ms), "--batch-linger-ms must be 1..=60000"),
+            (self.inference_max_tokens >= 16, "--inference-max-tokens must be at least 16"),
+            (self.inference_max_batch >= 1, "--inference-max-batch must be at least 1"),
+            (self.max_attempts >= 1, "--max-attempts must be at least 1"),
+            ((1_000..=300_000).contains(&self.session_timeout_ms), "--kafka-session-timeout-ms must be 1000..=300000"),
+            (self.topic_refresh_secs >= 1, "--topic-refresh-secs must be at least 1"),
+            (self.topic_threshold > 0.0 && self.topic_threshold <= 1.0, "--topic-threshold must be in (0, 1]"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, msg)) => Err((*msg).to_owned()),
+            None => Ok(()),
+        }
+    }
+
+    /// Inference batching.
+    pub fn batching(&self) -> Batching {
+        Batching { max_batch: self.inference_max_batch, max_tokens: self.inference_max_tokens }
+    }
+
+    /// Worker threads (0 → one per core).
+    pub fn workers(&self) -> usize {
+        match self.inference_workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+    }
+
+    /// The pipeline's settings.
+    pub fn pipeline_config(&self, brokers: &str) -> PipelineConfig {
+        PipelineConfig {
+            brokers: brokers.to_owned(),
+            group_id: self.group_id.clone(),
+            raw_topic: self.raw_topic.clone(),
+            enriched_topic: self.enriched_topic.clone(),
+            dlq_topic: self.dlq_topic.clone(),
+            max_rows: self.batch_max_rows,
+            linger: Duration::from_millis(self.batch_linger_ms),
+            inference_chunk: self.inference_max_batch * 4,
+            max_attempts: self.max_attempts,
+            session_timeout: Duration::from_millis(self.session_timeout_ms),
+            catalogue_refresh: Duration::from_secs(self.topic_refresh_secs),
+            crash_after_inserts: self.crash_after_inserts,
+        }
+    }
+}

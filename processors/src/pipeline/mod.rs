@@ -1,0 +1,12 @@
+//! The stream pipeline: raw topic → validation → enrichment → enriched topic + ClickHouse,
+//! with dead letters for what cannot be processed. Exactly-once counts in ClickHouse are
+//! explained in docs/architecture.md.
+
+pub mod decode;
+pub mod enrich;
+pub mod publisher;
+pub mod store;
+pub mod worker;
+
+pub use store::FeedbackStore;
+pub use worker::{Pipeline, PipelineConfig, PipelineError, PipelineStatus};

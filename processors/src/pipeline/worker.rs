@@ -1,0 +1,480 @@
+//! The consume → enrich → publish → insert → commit loop of one processor instance.
+//!
+//! One task owns the consumer and runs batches one after another: it collects messages until
+//! the batch holds `max_rows` or its oldest message is `linger` old, then processes the
+//! whole batch and commits its offsets only after the enriched events and dead letters are
+//! in Kafka and the rows are in ClickHouse. A crash anywhere before the commit means
+//! redelivery, and redelivered events are recognised by id (see [`super::store`]).
+//!
+//! Rebalances: Kafka only hands a partition to another member once this member polls again,
+//! and polling only happens while a batch is being collected, so a batch in flight always
+//! completes (and commits) before its partitions can move. Messages collected for a
+//! partition that is revoked during collection are dropped from the batch; the next owner
+//! reads them again from the committed offset.
+//!
+//! Back-pressure: while ClickHouse (or Kafka) refuses a write, the batch is retried with
+//! backoff and nothing new is consumed (memory stays bounded by one batch plus librdkafka's
+//! fetch queue); the instance reports not-ready until the write succeeds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rtcx_schemas::rows::FeedbackRow;
+use rtcx_schemas::{DeadLetter, DeadLetterReason, EnrichedFeedback, FeedbackEvent, SourceCoordinates};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::decode::decode;
+use super::enrich::enrich;
+use super::publisher::Publisher;
+use super::store::FeedbackStore;
+use crate::inference::{Analysis, AnalyzerPool};
+use crate::topics::TopicCatalogue;
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub raw_topic: String,
+    pub enriched_topic: String,
+    pub dlq_topic: String,
+    /// Largest batch (rows per ClickHouse insert).
+    pub max_rows: usize,
+    /// Longest a message waits in a batch, counted from its Kafka timestamp.
+    pub linger: Duration,
+    /// Texts per inference job (jobs of one batch run on all inference workers at once).
+    pub inference_chunk: usize,
+    /// Attempts at analysing a text whose batch failed before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Kafka consumer-group session timeout (how fast a dead member's partitions move).
+    pub session_timeout: Duration,
+    /// How often the topic catalogue is checked for changes.
+    pub catalogue_refresh: Duration,
+    /// Fault injection for tests: abort the process right after this many ClickHouse
+    /// inserts, before their offsets are committed.
+    pub crash_after_inserts: Option<u64>,
+}
+
+/// Errors that stop the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("Kafka consumer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// What the health endpoint and tests can see.
+#[derive(Debug, Default)]
+pub struct PipelineStatus {
+    /// False while a write to ClickHouse or Kafka is failing.
+    pub writes_ok: AtomicBool,
+    /// Batches committed.
+    pub batches: AtomicU64,
+}
+
+/// Records revoked partitions (the callback runs inside `recv`).
+#[derive(Default)]
+struct RebalanceTracker {
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl ClientContext for RebalanceTracker {}
+
+impl ConsumerContext for RebalanceTracker {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(partitions = ?parts, "partitions revoked");
+                self.revoked.lock().unwrap_or_else(PoisonError::into_inner).extend(parts);
+            }
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(partitions = ?parts, "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+impl RebalanceTracker {
+    fn take(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// A message as read from the raw topic.
+struct Pending {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    timestamp_ms: Option<i64>,
+}
+
+/// One processor instance's pipeline.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    consumer: StreamConsumer<RebalanceTracker>,
+    pool: Arc<AnalyzerPool>,
+    store: FeedbackStore,
+    publisher: Publisher,
+    catalogue: Option<Arc<TopicCatalogue>>,
+    status: Arc<PipelineStatus>,
+}
+
+/// Retry backoff bounds.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How long a batch past its deadline waits for one more already-fetched message.
+const DRAIN_WAIT: Duration = Duration::from_millis(2);
+
+/// Why a batch was abandoned before its commit (its messages will be redelivered).
+struct Stopped;
+
+impl Pipeline {
+    /// Connects the consumer (subscribed to the raw topic) and the producer.
+    pub fn new(
+        cfg: PipelineConfig,
+        pool: Arc<AnalyzerPool>,
+        store: FeedbackStore,
+        catalogue: Option<Arc<TopicCatalogue>>,
+    ) -> Result<Self, PipelineError> {
+        let consumer: StreamConsumer<RebalanceTracker> = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.brokers)
+            .set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", cfg.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (cfg.session_timeout.as_millis() / 4).max(100).to_string())
+            .set("max.poll.interval.ms", "600000")
+            // Bounded prefetch: at most ~16 MB of raw messages wait in memory.
+            .set("queued.max.messages.kbytes", "16384")
+            .create_with_context(RebalanceTracker::default())?;
+        consumer.subscribe(&[&cfg.raw_topic])?;
+        let publisher = Publisher::new(&cfg.brokers, &cfg.enriched_topic, &cfg.dlq_topic)?;
+        let status = Arc::new(PipelineStatus { writes_ok: AtomicBool::new(true), batches: AtomicU64::new(0) });
+        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status })
+    }
+
+    /// Shared status (health, tests).
+    pub fn status(&self) -> Arc<PipelineStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// Runs until `shutdown` turns true; the batch in hand is finished and committed first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
+        if let Some(c) = &self.catalogue {
+            // Load the catalogue before the first batch, then watch it for changes.
+            if let Err(e) = c.refresh(&self.pool).await {
+                tracing::warn!(error = %e, "topic catalogue unavailable; assigning no topics until it loads");
+            }
+            let (c, pool, every) = (Arc::clone(c), Arc::clone(&self.pool), self.cfg.catalogue_refresh);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = c.refresh(&pool).await {
+                        tracing::warn!(error = %e, "topic catalogue refresh failed; keeping the last one");
+                    }
+                }
+            });
+        }
+        tracing::info!(topic = %self.cfg.raw_topic, group = %self.cfg.group_id, "pipeline consuming");
+        loop {
+            let (batch, stopping) = self.collect(&mut shutdown).await;
+            if !batch.is_empty() && self.process(batch, &shutdown).await.is_err() {
+                tracing::info!("stopping with a batch uncommitted; it will be redelivered");
+                return Ok(());
+            }
+            if stopping {
+                tracing::info!("pipeline stopped");
+                return Ok(());
+            }
+        }
+    }
+
+    /// Collects one batch; true when shutdown was requested.
+    async fn collect(&self, shutdown: &mut watch::Receiver<bool>) -> (Vec<Pending>, bool) {
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                return (batch, true);
+            }
+            if batch.len() >= self.cfg.max_rows {
+                return (batch, false);
+            }
+            // Past the deadline the batch still takes what is already waiting (a backlog
+            // fills whole batches instead of closing one per message).
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(tokio::time::Instant::now()).max(DRAIN_WAIT),
+                None => Duration::from_millis(500),
+            };
+            let received = tokio::select! {
+                biased;
+                _ = shutdown.changed() => continue,
+                r = tokio::time::timeout(wait, self.consumer.recv()) => r,
+            };
+            // Messages collected before a revocation are dropped; the one just received
+            // always comes after it (librdkafka purges revoked partitions' queues).
+            let revoked = self.consumer.context().take();
+            if !revoked.is_empty() {
+                let before = batch.len();
+                batch.retain(|p| !revoked.contains(&p.partition));
+                metrics::counter!("rtcx_processors_revoked_messages_total").increment((before - batch.len()) as u64);
+            }
+            match received {
+                Err(_elapsed) => {
+                    if !batch.is_empty() && deadline.is_some_and(|d| d <= tokio::time::Instant::now()) {
+                        return (batch, false);
+                    }
+                }
+                Ok(Err(e)) => {
+                    metrics::counter!("rtcx_processors_consumer_errors_total").increment(1);
+                    tracing::warn!(error = %e, "Kafka consumer error");
+                    tokio::time::sleep(BACKOFF_MIN).await;
+                }
+                Ok(Ok(m)) => {
+                    let timestamp_ms = m.timestamp().to_millis();
+                    if deadline.is_none() {
+                        // The batch closes `linger` after its first message was produced.
+                        let age_ms = timestamp_ms.map(|t| (Utc::now().timestamp_millis() - t).max(0)).unwrap_or(0);
+                        let left = self.cfg.linger.saturating_sub(Duration::from_millis(age_ms as u64));
+                        deadline = Some(tokio::time::Instant::now() + left);
+                    }
+                    batch.push(Pending {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec),
+                        timestamp_ms,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Retries `op` with exponential backoff until it succeeds or shutdown is requested.
+    async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+        &self,
+        what: &'static str,
+        shutdown: &watch::Receiver<bool>,
+        mut op: impl FnMut() -> F,
+    ) -> Result<T, Stopped> {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match op().await {
+                Ok(v) => {
+                    if !self.status.writes_ok.swap(true, Ordering::SeqCst) {
+                        tracing::info!(what, "writes succeed again; resuming");
+                    }
+                    return Ok(v);
+                }
+                Err(e) => {
+                    if self.status.writes_ok.swap(false, Ordering::SeqCst) {
+                        tracing::warn!(what, error = %e, "write failed; pausing consumption and retrying");
+                    }
+                    metrics::counter!("rtcx_processors_write_retries_total", "what" => what).increment(1);
+                    if *shutdown.borrow() {
+                        return Err(Stopped);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Analyses `texts` on all inference workers; a chunk that fails is retried text by
+    /// text, and a text that fails `max_attempts` times gets its error instead.
+    async fn analyze(&self, texts: &[String]) -> Vec<Result<Analysis, String>> {
+        let per_worker = texts.len().div_ceil(self.pool.workers().max(1)).max(1);
+        let chunk = per_worker.min(self.cfg.inference_chunk.max(1));
+        let jobs = texts.chunks(chunk).map(|c| self.pool.analyze(c.to_vec()));
+        let results = futures::future::join_all(jobs).await;
+        let mut out = Vec::with_capacity(texts.len());
+        for (chunk_texts, result) in texts.chunks(chunk).zip(results) {
+            match result {
+                Ok(analyses) => out.extend(analyses.into_iter().map(Ok)),
+                Err(e) => {
+                    tracing::warn!(error = %e, texts = chunk_texts.len(), "inference failed; retrying text by text");
+                    for t in chunk_texts {
+                        let mut last = e.to_string();
+                        let mut done = None;
+                        for _ in 1..self.cfg.max_attempts.max(1) {
+                            match self.pool.analyze(vec![t.clone()]).await {
+                                Ok(mut a) if a.len() == 1 => {
+                                    done = a.pop();
+                                    break;
+                                }
+                                Ok(_) => last = "inference returned no result".into(),
+                                Err(e) => last = e.to_string(),
+                            }
+                        }
+                        out.push(done.ok_or(last));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Processes one batch and commits its offsets.
+    async fn process(&self, batch: Vec<Pending>, shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let started = std::time::Instant::now();
+        let now = Utc::now();
+        let mut letters: Vec<(String, DeadLetter)> = Vec::new();
+        let mut valid: Vec<(&Pending, FeedbackEvent)> = Vec::new();
+        let mut seen: HashSet<Uuid> = HashSet::new();
+        let mut duplicates = 0u64;
+        for p in &batch {
+            match decode(p.payload.as_deref(), now) {
+                Ok(ev) if seen.insert(ev.id) => valid.push((p, ev)),
+                Ok(_) => duplicates += 1,
+                Err(r) => letters.push(self.dead_letter(p, r.reason, r.error, 1, now)),
+            }
+        }
+        let ids: Vec<Uuid> = valid.iter().map(|(_, e)| e.id).collect();
+        let existing = self.retry("id lookup", shutdown, || self.store.existing_ids(&ids)).await?;
+        let before = valid.len();
+        valid.retain(|(_, e)| !existing.contains(&e.id));
+        duplicates += (before - valid.len()) as u64;
+
+        let texts: Vec<String> = valid.iter().map(|(_, e)| e.text.clone()).collect();
+        let analyses = self.analyze(&texts).await;
+        let matcher = self.catalogue.as_ref().map(|c| c.matcher()).unwrap_or_default();
+        let model = self.pool.model().clone();
+        let processed_at = Utc::now();
+        let mut enriched: Vec<EnrichedFeedback> = Vec::with_capacity(valid.len());
+        let mut rows: Vec<FeedbackRow> = Vec::with_capacity(valid.len());
+        for ((p, ev), analysis) in valid.into_iter().zip(analyses) {
+            match analysis {
+                Ok(a) => {
+                    let e = enrich(ev, &a, &matcher, &model, processed_at);
+                    let mut row = FeedbackRow::from(&e);
+                    row.kafka_partition = p.partition;
+                    row.kafka_offset = p.offset;
+                    rows.push(row);
+                    enriched.push(e);
+                }
+                Err(error) => letters.push(self.dead_letter(
+                    p,
+                    DeadLetterReason::ProcessingFailed,
+                    error,
+                    self.cfg.max_attempts.max(1),
+                    now,
+                )),
+            }
+        }
+
+        if !letters.is_empty() {
+            self.retry("dead letters", shutdown, || self.publisher.dead_letters(&letters)).await?;
+            for (_, d) in &letters {
+                metrics::counter!("rtcx_processors_dead_letters_total", "reason" => reason_label(d.reason))
+                    .increment(1);
+            }
+        }
+        self.retry("enriched events", shutdown, || self.publisher.enriched(&enriched)).await?;
+        self.retry("ClickHouse insert", shutdown, || self.store.insert(&rows)).await?;
+        if self.cfg.crash_after_inserts.is_some_and(|n| self.status.batches.load(Ordering::SeqCst) + 1 >= n) {
+            tracing::error!("fault injection: aborting after the insert, before the offset commit");
+            std::process::abort();
+        }
+        self.commit(&batch, shutdown).await?;
+
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "stored").increment(rows.len() as u64);
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "duplicate").increment(duplicates);
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "dead_letter").increment(letters.len() as u64);
+        metrics::histogram!("rtcx_processors_batch_rows").record(batch.len() as f64);
+        metrics::histogram!("rtcx_processors_batch_seconds").record(started.elapsed().as_secs_f64());
+        let done = Utc::now();
+        for e in &enriched {
+            let lag = (done - e.feedback.received_at).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("rtcx_processors_end_to_end_seconds").record(lag);
+        }
+        self.status.batches.fetch_add(1, Ordering::SeqCst);
+        tracing::debug!(
+            messages = batch.len(),
+            stored = rows.len(),
+            duplicates,
+            dead_letters = letters.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "batch committed"
+        );
+        Ok(())
+    }
+
+    fn dead_letter(
+        &self,
+        p: &Pending,
+        reason: DeadLetterReason,
+        error: String,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> (String, DeadLetter) {
+        use base64::Engine as _;
+        let key = match &p.key {
+            Some(k) => String::from_utf8_lossy(k).into_owned(),
+            None => format!("{}/{}", p.partition, p.offset),
+        };
+        let source = SourceCoordinates {
+            topic: self.cfg.raw_topic.clone(),
+            partition: p.partition,
+            offset: p.offset,
+            key_base64: p.key.as_ref().map(|k| base64::engine::general_purpose::STANDARD.encode(k)),
+            timestamp_ms: p.timestamp_ms,
+        };
+        tracing::info!(partition = p.partition, offset = p.offset, ?reason, %error, "dead letter");
+        (key, DeadLetter::new(reason, error, source, p.payload.as_deref().unwrap_or_default(), attempts, now))
+    }
+
+    /// Commits the offset after the last message of every partition in the batch.
+    async fn commit(&self, batch: &[Pending], shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for p in batch {
+            let e = next.entry(p.partition).or_insert(p.offset + 1);
+            *e = (*e).max(p.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in &next {
+            if tpl.add_partition_offset(&self.cfg.raw_topic, *partition, Offset::Offset(*offset)).is_err() {
+                tracing::error!(partition, offset, "invalid offset to commit");
+            }
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let r = tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync));
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if attempts < 5 && !*shutdown.borrow() => {
+                    tracing::warn!(error = %e, "offset commit failed; retrying");
+                    tokio::time::sleep(BACKOFF_MIN * attempts).await;
+                }
+                Err(e) => {
+                    // The rows are stored; a redelivery is recognised by id, so moving on is safe.
+                    metrics::counter!("rtcx_processors_commit_failures_total").increment(1);
+                    tracing::warn!(error = %e, "offset commit failed; the batch may be redelivered (and deduplicated)");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn reason_label(r: DeadLetterReason) -> &'static str {
+    match r {
+        DeadLetterReason::MalformedJson => "malformed_json",
+        DeadLetterReason::SchemaMismatch => "schema_mismatch",
+        DeadLetterReason::InvalidEvent => "invalid_event",
+        DeadLetterReason::ProcessingFailed => "processing_failed",
+    }
+}

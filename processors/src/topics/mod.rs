@@ -1,0 +1,9 @@
+//! Topics: assigning feedback to the catalogue, and proposing new topics from clusters of
+//! unassigned feedback.
+
+pub mod catalogue;
+pub mod matcher;
+pub mod suggest;
+
+pub use catalogue::{CatalogueError, TopicCatalogue};
+pub use matcher::{TopicMatcher, TopicProfile, cosine};

@@ -1,0 +1,255 @@
+//! The stream pipeline against real Kafka, ClickHouse and Postgres: every accepted event
+//! lands enriched in ClickHouse exactly once (raw table and every rollup), bad messages go to
+//! the dead-letter topic, and crashes, rebalances and outages of ClickHouse or the broker
+//! change nothing in the counts.
+//!
+//! Each test has its own topics, consumer group and ClickHouse database, and starts real
+//! `rtcx-processors` processes. The tests run one at a time (they start processes and
+//! servers, and time-based steps stay meaningful on a 2-core machine).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Counts, TestEnv, event};
+use rtcx_schemas::{DeadLetter, DeadLetterReason, EnrichedFeedback};
+use rtcx_service_kit::testing::{ClickHouseProcess, KafkaProcess, env, unique};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn stack_env(partitions: i32) -> TestEnv {
+    TestEnv::new(&env("RTCX_KAFKA_BROKERS"), &env("RTCX_CLICKHOUSE_URL"), partitions).await
+}
+
+fn events(range: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
+    range.map(event).collect()
+}
+
+async fn pg() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres")
+}
+
+async fn add_topic(pg: &sqlx::PgPool, keyword: &str) -> uuid::Uuid {
+    sqlx::query_scalar("INSERT INTO topics (name, category, keywords) VALUES ($1, 'test', $2) RETURNING id")
+        .bind(unique(&format!("test topic {keyword}")))
+        .bind(vec![keyword.to_owned()])
+        .fetch_one(pg)
+        .await
+        .expect("insert topic")
+}
+
+async fn rows_with_topic(t: &TestEnv, topic: uuid::Uuid) -> (u64, u64) {
+    t.clickhouse()
+        .query(
+            "SELECT assumeNotNull((SELECT count() FROM feedback WHERE has(topic_ids, toUUID(?)))), \
+             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)))",
+        )
+        .bind(topic.to_string())
+        .bind(topic.to_string())
+        .fetch_one::<(u64, u64)>()
+        .await
+        .expect("topic counts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() {
+    let _serial = SERIAL.lock().await;
+    let t = stack_env(3).await;
+    let pg = pg().await;
+    let parcel = add_topic(&pg, "parcel").await;
+
+    let mut messages = events(0..200);
+    // The same message twice (a producer retry), and bad messages in the middle.
+    let resent: Vec<_> = messages[..20].to_vec();
+    let base: serde_json::Value = serde_json::from_slice(&event(0).1).expect("json");
+    let mut oversized = base.clone();
+    oversized["text"] = serde_json::json!("x".repeat(10_001));
+    let mut fax = base;
+    fax["channel"] = serde_json::json!("fax");
+    let bad: Vec<(String, Vec<u8>, DeadLetterReason)> = vec![
+        ("bad/json".into(), b"{\"text\": \"unterminated".to_vec(), DeadLetterReason::MalformedJson),
+        ("bad/schema".into(), b"{\"hello\": 1}".to_vec(), DeadLetterReason::SchemaMismatch),
+        ("bad/oversized".into(), serde_json::to_vec(&oversized).expect("json"), DeadLetterReason::InvalidEvent),
+        ("bad/channel".into(), serde_json::to_vec(&fax).expect("json"), DeadLetterReason::SchemaMismatch),
+    ];
+    for (i, (k, p, _)) in bad.iter().enumerate() {
+        messages.insert(50 + i * 30, (k.clone(), p.clone()));
+    }
+    messages.extend(resent);
+    t.produce(&messages).await;
+
+    let url = env("RTCX_POSTGRES_URL");
+    // Keyword rules only here (similarity off), so the expected assignments are exact; the
+    // similarity rule is covered by topics::matcher's tests.
+    let mut p = t.spawn_processor(
+        "model",
+        false,
+        &[("RTCX_POSTGRES_URL", &url), ("RTCX_TOPIC_REFRESH_SECS", "1"), ("RTCX_TOPIC_THRESHOLD", "1.0")],
+    );
+    let c = t.wait_for_rows(200, Duration::from_secs(240)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(200);
+    assert_eq!(c.ids, 200);
+
+    // Enriched by the model, not the fallback.
+    let models: Vec<String> =
+        t.clickhouse().query("SELECT DISTINCT model_name FROM feedback").fetch_all().await.expect("model names");
+    assert_eq!(models, vec!["rtcx-minilm-l6-heads".to_owned()]);
+
+    // Dead letters: the four bad messages with their reasons and original bytes.
+    let letters = t.read_topic(&t.dlq, 4, Duration::from_secs(30)).await;
+    assert_eq!(letters.len(), 4, "exactly the four bad messages are dead letters");
+    for (key, payload) in &letters {
+        let d: DeadLetter = serde_json::from_slice(payload).expect("dead letter JSON");
+        let key = String::from_utf8(key.clone().expect("keyed")).expect("utf-8 key");
+        let (_, original, reason) = bad.iter().find(|(k, _, _)| *k == key).expect("a bad message's key");
+        assert_eq!(d.reason, *reason, "{key}: {}", d.error);
+        assert_eq!(&d.payload().expect("base64"), original);
+        assert_eq!(d.source.topic, t.raw);
+        if key == "bad/channel" {
+            assert!(d.error.contains("fax"), "{}", d.error);
+        }
+        if key == "bad/oversized" {
+            assert!(d.error.contains("text"), "{}", d.error);
+        }
+    }
+
+    // Enriched events: one per stored row.
+    let enriched = t.read_topic(&t.enriched, 200, Duration::from_secs(30)).await;
+    assert_eq!(enriched.len(), 200);
+    let first: EnrichedFeedback = serde_json::from_slice(&enriched[0].1).expect("enriched JSON");
+    assert!((-1.0..=1.0).contains(&first.sentiment.score));
+
+    // Topic assignment by keyword: every "parcel" text (1 in 8) and only those.
+    assert_eq!(rows_with_topic(&t, parcel).await, (25, 25));
+
+    // The catalogue is reloaded without a restart.
+    let refund = add_topic(&pg, "refund").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    t.produce(&events(200..216)).await;
+    t.wait_for_rows(216, Duration::from_secs(60)).await;
+    assert_eq!(rows_with_topic(&t, refund).await, (2, 2), "texts 206 and 214 mention a refund");
+
+    let (status, _) = p.get("/health/ready").await;
+    assert_eq!(status, 200);
+    let (_, metrics) = p.get("/metrics").await;
+    assert!(metrics.contains("rtcx_processors_dead_letters_total{reason=\"schema_mismatch\"} 2"), "{metrics}");
+    assert!(metrics.contains("rtcx_processors_messages_total{outcome=\"duplicate\"} 20"), "{metrics}");
+    p.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_insert_and_before_the_commit_counts_once() {
+    let _serial = SERIAL.lock().await;
+    let t = stack_env(3).await;
+    t.produce(&events(0..1000)).await;
+    // Aborts right after its second insert: those rows are in ClickHouse, their offsets are not
+    // committed, so the next processor gets the same messages again.
+    let mut crashing = t.spawn_processor("crashing", true, &[("RTCX_TEST_CRASH_AFTER_INSERTS", "2")]);
+    common::eventually("the fault-injected abort", Duration::from_secs(60), async || {
+        crashing.get("/health/live").await.0 == 0 && t.counts().await.ids > 0
+    })
+    .await;
+    crashing.kill9();
+    let before = t.counts().await;
+    assert!(before.ids > 0 && before.ids < 1000, "{before:?}");
+    let mut p = t.spawn_processor("after-crash", true, &[]);
+    t.wait_for_rows(1000, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(1000);
+    let (_, metrics) = p.get("/metrics").await;
+    assert!(!metrics.contains("rtcx_processors_messages_total{outcome=\"duplicate\"} 0"), "redelivery seen: {metrics}");
+    p.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_then_restart_counts_exactly_once() {
+    let _serial = SERIAL.lock().await;
+    let t = stack_env(3).await;
+    t.produce(&events(0..4000)).await;
+    let mut p = t.spawn_processor("first", true, &[("RTCX_BATCH_MAX_ROWS", "100")]);
+    t.wait_for_rows(300, Duration::from_secs(120)).await;
+    p.kill9();
+    let at_kill = t.counts().await;
+    assert!(at_kill.ids < 4000, "killed too late to matter: {at_kill:?}");
+    let mut p = t.spawn_processor("second", true, &[]);
+    t.wait_for_rows(4000, Duration::from_secs(180)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(4000);
+    p.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processors_with_rebalances_count_exactly_once() {
+    let _serial = SERIAL.lock().await;
+    let t = stack_env(6).await;
+    let producer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            for chunk in 0..8 {
+                t.produce(&events(chunk * 500..(chunk + 1) * 500)).await;
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+        })
+    };
+    let mut a = t.spawn_processor("a", true, &[]);
+    t.wait_for_rows(200, Duration::from_secs(120)).await;
+    // B joins: partitions move from A to B while batches are in flight.
+    let mut b = t.spawn_processor("b", true, &[]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // A leaves (graceful): its partitions move to B.
+    a.terminate();
+    producer.await.expect("producer task");
+    t.wait_for_rows(4000, Duration::from_secs(180)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(4000);
+    let log = std::fs::read_to_string(&b.log).unwrap_or_default();
+    assert!(log.contains("partitions assigned"), "B took part in the group");
+    b.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_outage_pauses_reports_not_ready_and_resumes() {
+    let _serial = SERIAL.lock().await;
+    let mut ch = ClickHouseProcess::start();
+    let t = TestEnv::new(&env("RTCX_KAFKA_BROKERS"), &ch.url(), 3).await;
+    t.produce(&events(0..1000)).await;
+    let mut p = t.spawn_processor("outage", true, &[]);
+    t.wait_for_rows(1000, Duration::from_secs(120)).await;
+
+    ch.kill();
+    t.produce(&events(1000..2000)).await;
+    common::eventually("not-ready while ClickHouse is down", Duration::from_secs(30), async || {
+        p.get("/health/ready").await.0 == 503
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(p.get("/health/live").await.0, 200, "the processor stays up");
+
+    ch.restart();
+    t.wait_for_rows(2000, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(2000);
+    common::eventually("ready again", Duration::from_secs(30), async || p.get("/health/ready").await.0 == 200).await;
+    p.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_loses_and_duplicates_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut kafka = KafkaProcess::start();
+    let t = TestEnv::new(&kafka.brokers(), &env("RTCX_CLICKHOUSE_URL"), 3).await;
+    t.produce(&events(0..1000)).await;
+    let mut p = t.spawn_processor("broker", true, &[]);
+    t.wait_for_rows(300, Duration::from_secs(120)).await;
+
+    kafka.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kafka.restart();
+    t.produce(&events(1000..2000)).await;
+    t.wait_for_rows(2000, Duration::from_secs(180)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let c: Counts = t.counts().await;
+    c.assert_exactly(2000);
+    p.terminate();
+}
