@@ -136,6 +136,7 @@ async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() 
     assert!(metrics.contains("rtcx_processors_dead_letters_total{reason=\"schema_mismatch\"} 2"), "{metrics}");
     assert!(metrics.contains("rtcx_processors_messages_total{outcome=\"duplicate\"} 20"), "{metrics}");
     p.terminate();
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,6 +161,7 @@ async fn a_crash_after_the_insert_and_before_the_commit_counts_once() {
     let (_, metrics) = p.get("/metrics").await;
     assert!(!metrics.contains("rtcx_processors_messages_total{outcome=\"duplicate\"} 0"), "redelivery seen: {metrics}");
     p.terminate();
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,6 +179,7 @@ async fn kill_9_mid_run_then_restart_counts_exactly_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     t.counts().await.assert_exactly(4000);
     p.terminate();
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,6 +209,7 @@ async fn two_processors_with_rebalances_count_exactly_once() {
     let log = std::fs::read_to_string(&b.log).unwrap_or_default();
     assert!(log.contains("partitions assigned"), "B took part in the group");
     b.terminate();
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +236,7 @@ async fn clickhouse_outage_pauses_reports_not_ready_and_resumes() {
     t.counts().await.assert_exactly(2000);
     common::eventually("ready again", Duration::from_secs(30), async || p.get("/health/ready").await.0 == 200).await;
     p.terminate();
+    t.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,4 +257,111 @@ async fn a_broker_restart_loses_and_duplicates_nothing() {
     let c: Counts = t.counts().await;
     c.assert_exactly(2000);
     p.terminate();
+    t.cleanup().await;
+}
+
+/// A binary of the workspace, built next to this test (`cargo test --workspace` builds them).
+fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let path = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join(name)).expect("target dir");
+    assert!(path.exists(), "{} is missing: build the workspace first (cargo build --workspace)", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_posted_to_ingest_are_counted_once_per_channel_and_label() {
+    use sha2::Digest as _;
+
+    let _serial = SERIAL.lock().await;
+    let t = stack_env(3).await;
+    let pg = pg().await;
+    let key = format!("rtcx_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query("INSERT INTO api_keys (name, source, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, '{ingest}')")
+        .bind("pipeline e2e test")
+        .bind("e2e")
+        .bind(&key[..9])
+        .bind(sha2::Sha256::digest(key.as_bytes()).to_vec())
+        .execute(&pg)
+        .await
+        .expect("insert API key");
+    let port = rtcx_service_kit::testing::free_port();
+    let ingest_log = std::fs::File::create(t.logs.join("ingest.log")).expect("log");
+    let mut ingest = std::process::Command::new(workspace_bin("rtcx-ingest"))
+        .env("RTCX_INGEST_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RTCX_INGEST_TOPIC", &t.raw)
+        .env("RTCX_KAFKA_BROKERS", &t.brokers)
+        .env("RTCX_POSTGRES_URL", env("RTCX_POSTGRES_URL"))
+        .stdout(ingest_log.try_clone().expect("log"))
+        .stderr(ingest_log)
+        .spawn()
+        .expect("start rtcx-ingest");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    common::eventually("ingest ready", Duration::from_secs(30), async || {
+        http.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let mut p = t.spawn_processor("e2e", false, &[]);
+
+    let channels = ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"];
+    let texts = ["My refund never arrived.", "Lovely staff, thank you!", "How do I reset my password?"];
+    let mut ids = std::collections::HashSet::new();
+    let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+    for batch in 0..6 {
+        let items: Vec<serde_json::Value> = (0..50)
+            .map(|i| {
+                let n = batch * 50 + i;
+                serde_json::json!({
+                    "channel": channels[n % channels.len()],
+                    "text": texts[n % texts.len()],
+                    "idempotency_key": format!("e2e-{n}"),
+                    "segment": "smb",
+                })
+            })
+            .collect();
+        // Every batch is sent twice (a client retry): same idempotency keys, same ids.
+        for _ in 0..2 {
+            let r = http
+                .post(format!("{base}/v1/feedback/batch"))
+                .bearer_auth(&key)
+                .json(&items)
+                .send()
+                .await
+                .expect("post batch");
+            assert_eq!(r.status(), 202);
+            let body: serde_json::Value = r.json().await.expect("json");
+            for a in body["accepted"].as_array().expect("accepted") {
+                ids.insert(a["id"].as_str().expect("id").to_owned());
+            }
+        }
+        for item in &items {
+            *expected.entry(item["channel"].as_str().expect("channel").to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(ids.len(), 300, "a retried item keeps its id");
+
+    t.wait_for_rows(300, Duration::from_secs(240)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.counts().await.assert_exactly(300);
+    let ch = t.clickhouse();
+    let raw: Vec<(String, String, u64)> = ch
+        .query("SELECT channel, sentiment_label, count() FROM feedback GROUP BY 1, 2 ORDER BY 1, 2")
+        .fetch_all()
+        .await
+        .expect("raw counts");
+    let rollup: Vec<(String, String, u64)> = ch
+        .query("SELECT channel, sentiment_label, sum(feedback_count) FROM feedback_hourly GROUP BY 1, 2 ORDER BY 1, 2")
+        .fetch_all()
+        .await
+        .expect("rollup counts");
+    assert_eq!(raw, rollup, "hour × channel × label rollup equals the raw table");
+    let mut per_channel: std::collections::BTreeMap<String, u64> = Default::default();
+    for (c, _, n) in &raw {
+        *per_channel.entry(c.clone()).or_default() += n;
+    }
+    assert_eq!(per_channel, expected, "per channel: what ingest accepted");
+    p.terminate();
+    let _ = ingest.kill();
+    let _ = ingest.wait();
+    t.cleanup().await;
 }

@@ -135,9 +135,9 @@ struct UnassignedRow {
 pub async fn load_unassigned(ch: &clickhouse::Client, days: u32, limit: u64) -> Result<Vec<Unassigned>, SuggestError> {
     let rows: Vec<UnassignedRow> = ch
         .query(
-            "SELECT id, any(text) AS text, any(key_phrases) AS key_phrases FROM feedback \
+            "SELECT id, text, key_phrases FROM feedback \
              WHERE empty(topic_ids) AND text != '' AND occurred_at >= now64(3) - toIntervalDay(?) \
-             GROUP BY id ORDER BY max(occurred_at) DESC LIMIT ?",
+             ORDER BY occurred_at DESC LIMIT 1 BY id LIMIT ?",
         )
         .bind(days)
         .bind(limit)

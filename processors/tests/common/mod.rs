@@ -58,6 +58,13 @@ impl TestEnv {
         t
     }
 
+    /// Drops the test database (topics stay: Kafka deletes are slow and harmless to keep).
+    pub async fn cleanup(&self) {
+        let server = clickhouse::Client::default().with_url(&self.clickhouse_url).with_user("default");
+        let _ = server.query(&format!("DROP DATABASE IF EXISTS {} SYNC", self.database)).execute().await;
+        let _ = std::fs::remove_dir_all(&self.logs);
+    }
+
     pub fn clickhouse(&self) -> clickhouse::Client {
         clickhouse::Client::default().with_url(&self.clickhouse_url).with_user("default").with_database(&self.database)
     }
