@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_feedback_hourly_rollup", "feedback_hourly_rollup"),
     migration!(3, "0003_feedback_ids", "feedback_ids"),
     migration!(4, "0004_dashboard_rollups", "dashboard_rollups"),
+    migration!(5, "0005_feedback_stored_at", "feedback_stored_at"),
 ];
 
 /// Errors of the ClickHouse migration runner.

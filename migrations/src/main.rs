@@ -46,6 +46,10 @@ enum Target {
         /// Replication factor of new topics.
         #[arg(long, env = "RTCX_KAFKA_REPLICATION", default_value_t = 1)]
         replication: i32,
+        /// Create these topics (`name:partitions`, comma-separated) instead of rtcx's own
+        /// (benchmarks and tests use throw-away topics).
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
     },
 }
 
@@ -98,11 +102,18 @@ async fn main() -> anyhow::Result<()> {
         }
         Target::Postgres { pg } => postgres(pg).await?,
         Target::Clickhouse { ch, retention } => clickhouse(ch, retention).await?,
-        Target::Kafka { kafka_brokers, replication } => {
-            let created =
-                rtcx_migrations::kafka_topics::ensure_topics(kafka_brokers, &rtcx_schemas::topics::ALL, *replication)
-                    .await
-                    .context("creating Kafka topics")?;
+        Target::Kafka { kafka_brokers, replication, topics } => {
+            let custom = topics
+                .iter()
+                .map(|t| match t.rsplit_once(':').map(|(n, p)| (n, p.parse::<i32>())) {
+                    Some((name, Ok(partitions))) if !name.is_empty() && partitions > 0 => Ok((name, partitions)),
+                    _ => Err(anyhow::anyhow!("--topics wants name:partitions, got {t:?}")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let wanted: &[(&str, i32)] = if custom.is_empty() { &rtcx_schemas::topics::ALL } else { &custom };
+            let created = rtcx_migrations::kafka_topics::ensure_topics(kafka_brokers, wanted, *replication)
+                .await
+                .context("creating Kafka topics")?;
             tracing::info!(?created, "Kafka topics up to date");
         }
     }

@@ -70,12 +70,45 @@ async fn migrations_apply_twice_idempotently() {
         .fetch_all()
         .await
         .expect("tables");
-    for t in ["feedback", "feedback_hourly", "feedback_hourly_mv", "rtcx_schema_migrations"] {
+    for t in [
+        "feedback",
+        "feedback_hourly",
+        "feedback_hourly_mv",
+        "feedback_ids",
+        "feedback_topic_hourly",
+        "feedback_emotion_hourly",
+        "feedback_segment_daily",
+        "feedback_journey_daily",
+        "rtcx_schema_migrations",
+    ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing: {tables:?}");
     }
     let recorded: u64 =
         db.client().query("SELECT count() FROM rtcx_schema_migrations").fetch_one().await.expect("count");
     assert_eq!(recorded, MIGRATIONS.len() as u64, "each migration recorded once");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_text_retention_is_a_column_ttl_that_can_be_removed() {
+    let db = TempDb::new().await;
+    let migrator = ClickHouseMigrator::new(common::clickhouse_admin(), &db.name).expect("migrator");
+    migrator.run().await.expect("migrate");
+    let ddl = || async {
+        db.client()
+            .query(
+                "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'feedback'",
+            )
+            .fetch_one::<String>()
+            .await
+            .expect("ddl")
+    };
+    migrator.set_text_retention(Some(90)).await.expect("set retention");
+    let with = ddl().await;
+    assert!(with.contains("trimmed' TTL toDateTime(occurred_at) + toIntervalDay(90)"), "{with}");
+    migrator.set_text_retention(None).await.expect("remove retention");
+    assert!(!ddl().await.contains("TTL toDateTime(occurred_at)"), "TTL removed");
+    migrator.set_text_retention(None).await.expect("removing twice is fine");
     db.drop().await;
 }
 

@@ -48,6 +48,17 @@ fn row(text: &str, phrase: &str) -> FeedbackRow {
     }
 }
 
+/// Runs `rtcx-processors suggest-topics` on the test database.
+fn suggest_topics(t: &common::TestEnv) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
+        .arg("suggest-topics")
+        .args(["--min-size", "4", "--threshold", "0.45"])
+        .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
+        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models/rtcx-heads"))
+        .output()
+        .expect("run suggest-topics")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_of_unassigned_feedback_become_pending_suggestions() {
     let t = common::TestEnv::new(&env("RTCX_KAFKA_BROKERS"), &env("RTCX_CLICKHOUSE_URL"), 1).await;
@@ -82,13 +93,7 @@ async fn clusters_of_unassigned_feedback_become_pending_suggestions() {
     }
     insert.end().await.expect("end");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
-        .arg("suggest-topics")
-        .args(["--min-size", "4", "--threshold", "0.45"])
-        .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
-        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models/rtcx-heads"))
-        .output()
-        .expect("run suggest-topics");
+    let out = suggest_topics(&t);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
 
@@ -115,14 +120,7 @@ async fn clusters_of_unassigned_feedback_become_pending_suggestions() {
     assert_eq!((stored[1].0.as_str(), stored[1].2), (password.as_str(), 5));
 
     // A second run stores nothing new: the same labels are already pending.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
-        .arg("suggest-topics")
-        .args(["--min-size", "4", "--threshold", "0.45"])
-        .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
-        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models/rtcx-heads"))
-        .output()
-        .expect("run suggest-topics");
-    assert!(again.status.success());
+    assert!(suggest_topics(&t).status.success());
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM topic_suggestions WHERE $1 = ANY(key_phrases)")
         .bind(&delivery)
         .fetch_one(&pg)

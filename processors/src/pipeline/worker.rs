@@ -343,13 +343,16 @@ impl Pipeline {
             }
         }
         let ids: Vec<Uuid> = valid.iter().map(|(_, e)| e.id).collect();
+        let mut stage = Stages::start();
         let existing = self.retry("id lookup", shutdown, || self.store.existing_ids(&ids)).await?;
+        stage.done("id_lookup");
         let before = valid.len();
         valid.retain(|(_, e)| !existing.contains(&e.id));
         duplicates += (before - valid.len()) as u64;
 
         let texts: Vec<String> = valid.iter().map(|(_, e)| e.text.clone()).collect();
         let analyses = self.analyze(&texts).await;
+        stage.done("inference");
         let matcher = self.catalogue.as_ref().map(|c| c.matcher()).unwrap_or_default();
         let model = self.pool.model().clone();
         let processed_at = Utc::now();
@@ -383,12 +386,15 @@ impl Pipeline {
             }
         }
         self.retry("enriched events", shutdown, || self.publisher.enriched(&enriched)).await?;
+        stage.done("publish");
         self.retry("ClickHouse insert", shutdown, || self.store.insert(&rows)).await?;
+        stage.done("insert");
         if self.cfg.crash_after_inserts.is_some_and(|n| self.status.batches.load(Ordering::SeqCst) + 1 >= n) {
             tracing::error!("fault injection: aborting after the insert, before the offset commit");
             std::process::abort();
         }
         self.commit(&batch, shutdown).await?;
+        stage.done("commit");
 
         metrics::counter!("rtcx_processors_messages_total", "outcome" => "stored").increment(rows.len() as u64);
         metrics::counter!("rtcx_processors_messages_total", "outcome" => "duplicate").increment(duplicates);
@@ -467,6 +473,20 @@ impl Pipeline {
                 }
             }
         }
+    }
+}
+
+/// Times the stages of a batch (`rtcx_processors_stage_seconds{stage}`).
+struct Stages(std::time::Instant);
+
+impl Stages {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn done(&mut self, stage: &'static str) {
+        metrics::histogram!("rtcx_processors_stage_seconds", "stage" => stage).record(self.0.elapsed().as_secs_f64());
+        self.0 = std::time::Instant::now();
     }
 }
 
