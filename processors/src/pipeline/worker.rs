@@ -1,16 +1,19 @@
 //! The consume → enrich → publish → insert → commit loop of one processor instance.
 //!
-//! One task owns the consumer and runs batches one after another: it collects messages until
-//! the batch holds `max_rows` or its oldest message is `linger` old, then processes the
-//! whole batch and commits its offsets only after the enriched events and dead letters are
-//! in Kafka and the rows are in ClickHouse. A crash anywhere before the commit means
-//! redelivery, and redelivered events are recognised by id (see [`super::store`]).
+//! Two stages run side by side. The preparing task owns the consumer: it collects messages
+//! until the batch holds `max_rows` or its oldest message is `linger` old, decodes them, drops
+//! ids already stored or already on their way, and runs inference. The writing task takes
+//! prepared batches in order, publishes dead letters and enriched events, inserts the rows
+//! into ClickHouse, and only then commits the batch's offsets. So inference of batch n+1
+//! overlaps the writes of batch n, and at most two prepared batches exist at a time. A crash
+//! anywhere before a commit means redelivery, and redelivered events are recognised by id
+//! (see [`super::store`]).
 //!
-//! Rebalances: Kafka only hands a partition to another member once this member polls again,
-//! and polling only happens while a batch is being collected, so a batch in flight always
-//! completes (and commits) before its partitions can move. Messages collected for a
-//! partition that is revoked during collection are dropped from the batch; the next owner
-//! reads them again from the committed offset.
+//! Rebalances: when partitions are revoked, the revocation callback waits until every
+//! prepared batch is written and committed, so a partition only moves once its messages are
+//! either committed or not yet processed. Messages collected for a revoked partition are
+//! dropped from the batch being collected; the next owner reads them again from the committed
+//! offset.
 //!
 //! Back-pressure: while ClickHouse (or Kafka) refuses a write, the batch is retried with
 //! backoff and nothing new is consumed (memory stays bounded by one batch plus librdkafka's
@@ -18,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -78,10 +81,53 @@ pub struct PipelineStatus {
     pub batches: AtomicU64,
 }
 
-/// Records revoked partitions (the callback runs inside `recv`).
+/// Prepared batches not yet committed, and the ids they store.
+#[derive(Default)]
+struct InFlight {
+    state: Mutex<(usize, HashSet<Uuid>)>,
+    idle: Condvar,
+}
+
+impl InFlight {
+    fn add(&self, ids: &[Uuid]) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.0 += 1;
+        s.1.extend(ids.iter().copied());
+    }
+
+    fn done(&self, ids: &[Uuid]) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.0 = s.0.saturating_sub(1);
+        for id in ids {
+            s.1.remove(id);
+        }
+        if s.0 == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1.contains(id)
+    }
+
+    /// Waits until no batch is in flight; false on timeout.
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_guard, r) =
+            self.idle.wait_timeout_while(guard, timeout, |s| s.0 > 0).unwrap_or_else(PoisonError::into_inner);
+        !r.timed_out()
+    }
+}
+
+/// Longest a revocation waits for prepared batches to be committed.
+const REVOKE_WAIT: Duration = Duration::from_secs(120);
+
+/// Records revoked partitions and holds a revocation until the batches in flight are
+/// committed (the callback runs inside `recv`).
 #[derive(Default)]
 struct RebalanceTracker {
     revoked: Mutex<Vec<i32>>,
+    inflight: Arc<InFlight>,
 }
 
 impl ClientContext for RebalanceTracker {}
@@ -91,6 +137,19 @@ impl ConsumerContext for RebalanceTracker {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let wait = || {
+                    if !self.inflight.wait_idle(REVOKE_WAIT) {
+                        tracing::warn!("revoking while writes are still failing; their batch will be redelivered");
+                    }
+                };
+                // The writer runs on the same runtime: hand this worker's tasks to another
+                // thread while blocking.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                        tokio::task::block_in_place(wait)
+                    }
+                    _ => wait(),
+                }
                 tracing::info!(partitions = ?parts, "partitions revoked");
                 self.revoked.lock().unwrap_or_else(PoisonError::into_inner).extend(parts);
             }
@@ -127,6 +186,20 @@ pub struct Pipeline {
     publisher: Publisher,
     catalogue: Option<Arc<TopicCatalogue>>,
     status: Arc<PipelineStatus>,
+    inflight: Arc<InFlight>,
+}
+
+/// A batch ready to be written.
+struct Prepared {
+    /// Next offset to commit per partition.
+    offsets: Vec<(i32, i64)>,
+    letters: Vec<(String, DeadLetter)>,
+    enriched: Vec<EnrichedFeedback>,
+    rows: Vec<FeedbackRow>,
+    ids: Vec<Uuid>,
+    messages: usize,
+    duplicates: u64,
+    started: std::time::Instant,
 }
 
 /// Retry backoff bounds.
@@ -147,6 +220,7 @@ impl Pipeline {
         store: FeedbackStore,
         catalogue: Option<Arc<TopicCatalogue>>,
     ) -> Result<Self, PipelineError> {
+        let inflight = Arc::new(InFlight::default());
         let consumer: StreamConsumer<RebalanceTracker> = ClientConfig::new()
             .set("bootstrap.servers", &cfg.brokers)
             .set("group.id", &cfg.group_id)
@@ -158,11 +232,11 @@ impl Pipeline {
             .set("max.poll.interval.ms", "600000")
             // Bounded prefetch: at most ~16 MB of raw messages wait in memory.
             .set("queued.max.messages.kbytes", "16384")
-            .create_with_context(RebalanceTracker::default())?;
+            .create_with_context(RebalanceTracker { revoked: Mutex::default(), inflight: Arc::clone(&inflight) })?;
         consumer.subscribe(&[&cfg.raw_topic])?;
         let publisher = Publisher::new(&cfg.brokers, &cfg.enriched_topic, &cfg.dlq_topic)?;
         let status = Arc::new(PipelineStatus { writes_ok: AtomicBool::new(true), batches: AtomicU64::new(0) });
-        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status })
+        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight })
     }
 
     /// Shared status (health, tests).
@@ -188,17 +262,44 @@ impl Pipeline {
             });
         }
         tracing::info!(topic = %self.cfg.raw_topic, group = %self.cfg.group_id, "pipeline consuming");
+        let this = Arc::new(self);
+        // One prepared batch waits while the writer works on the previous one.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+        let writer = {
+            let (this, shutdown) = (Arc::clone(&this), shutdown.clone());
+            tokio::spawn(async move {
+                while let Some(p) = rx.recv().await {
+                    let ids = p.ids.clone();
+                    let written = this.write(p, &shutdown).await;
+                    this.inflight.done(&ids);
+                    if written.is_err() {
+                        return false;
+                    }
+                }
+                true
+            })
+        };
         loop {
-            let (batch, stopping) = self.collect(&mut shutdown).await;
-            if !batch.is_empty() && self.process(batch, &shutdown).await.is_err() {
-                tracing::info!("stopping with a batch uncommitted; it will be redelivered");
-                return Ok(());
+            let (batch, stopping) = this.collect(&mut shutdown).await;
+            if !batch.is_empty() {
+                let Ok(prepared) = this.prepare(batch, &shutdown).await else { break };
+                this.inflight.add(&prepared.ids);
+                let ids = prepared.ids.clone();
+                if tx.send(prepared).await.is_err() {
+                    this.inflight.done(&ids);
+                    break;
+                }
             }
             if stopping {
-                tracing::info!("pipeline stopped");
-                return Ok(());
+                break;
             }
         }
+        drop(tx);
+        match writer.await {
+            Ok(true) => tracing::info!("pipeline stopped; every batch committed"),
+            _ => tracing::info!("pipeline stopped with a batch uncommitted; it will be redelivered"),
+        }
+        Ok(())
     }
 
     /// Collects one batch; true when shutdown was requested.
@@ -327,8 +428,8 @@ impl Pipeline {
         out
     }
 
-    /// Processes one batch and commits its offsets.
-    async fn process(&self, batch: Vec<Pending>, shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
+    /// Decodes a batch, drops what is already stored or on its way, and enriches the rest.
+    async fn prepare(&self, batch: Vec<Pending>, shutdown: &watch::Receiver<bool>) -> Result<Prepared, Stopped> {
         let started = std::time::Instant::now();
         let now = Utc::now();
         let mut letters: Vec<(String, DeadLetter)> = Vec::new();
@@ -337,13 +438,13 @@ impl Pipeline {
         let mut duplicates = 0u64;
         for p in &batch {
             match decode(p.payload.as_deref(), now) {
-                Ok(ev) if seen.insert(ev.id) => valid.push((p, ev)),
+                Ok(ev) if seen.insert(ev.id) && !self.inflight.contains(&ev.id) => valid.push((p, ev)),
                 Ok(_) => duplicates += 1,
                 Err(r) => letters.push(self.dead_letter(p, r.reason, r.error, 1, now)),
             }
         }
-        let ids: Vec<Uuid> = valid.iter().map(|(_, e)| e.id).collect();
         let mut stage = Stages::start();
+        let ids: Vec<Uuid> = valid.iter().map(|(_, e)| e.id).collect();
         let existing = self.retry("id lookup", shutdown, || self.store.existing_ids(&ids)).await?;
         stage.done("id_lookup");
         let before = valid.len();
@@ -377,42 +478,60 @@ impl Pipeline {
                 )),
             }
         }
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for p in &batch {
+            let e = next.entry(p.partition).or_insert(p.offset + 1);
+            *e = (*e).max(p.offset + 1);
+        }
+        Ok(Prepared {
+            offsets: next.into_iter().collect(),
+            ids: rows.iter().map(|r| r.id).collect(),
+            letters,
+            enriched,
+            rows,
+            messages: batch.len(),
+            duplicates,
+            started,
+        })
+    }
 
-        if !letters.is_empty() {
-            self.retry("dead letters", shutdown, || self.publisher.dead_letters(&letters)).await?;
-            for (_, d) in &letters {
-                metrics::counter!("rtcx_processors_dead_letters_total", "reason" => reason_label(d.reason))
-                    .increment(1);
+    /// Writes a prepared batch (dead letters, enriched events, ClickHouse) and commits it.
+    async fn write(&self, p: Prepared, shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let mut stage = Stages::start();
+        if !p.letters.is_empty() {
+            self.retry("dead letters", shutdown, || self.publisher.dead_letters(&p.letters)).await?;
+            for (_, d) in &p.letters {
+                metrics::counter!("rtcx_processors_dead_letters_total", "reason" => reason_label(d.reason)).increment(1);
             }
         }
-        self.retry("enriched events", shutdown, || self.publisher.enriched(&enriched)).await?;
+        self.retry("enriched events", shutdown, || self.publisher.enriched(&p.enriched)).await?;
         stage.done("publish");
-        self.retry("ClickHouse insert", shutdown, || self.store.insert(&rows)).await?;
+        self.retry("ClickHouse insert", shutdown, || self.store.insert(&p.rows)).await?;
         stage.done("insert");
         if self.cfg.crash_after_inserts.is_some_and(|n| self.status.batches.load(Ordering::SeqCst) + 1 >= n) {
             tracing::error!("fault injection: aborting after the insert, before the offset commit");
             std::process::abort();
         }
-        self.commit(&batch, shutdown).await?;
+        self.commit(&p.offsets, shutdown).await?;
         stage.done("commit");
 
-        metrics::counter!("rtcx_processors_messages_total", "outcome" => "stored").increment(rows.len() as u64);
-        metrics::counter!("rtcx_processors_messages_total", "outcome" => "duplicate").increment(duplicates);
-        metrics::counter!("rtcx_processors_messages_total", "outcome" => "dead_letter").increment(letters.len() as u64);
-        metrics::histogram!("rtcx_processors_batch_rows").record(batch.len() as f64);
-        metrics::histogram!("rtcx_processors_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "stored").increment(p.rows.len() as u64);
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "duplicate").increment(p.duplicates);
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "dead_letter").increment(p.letters.len() as u64);
+        metrics::histogram!("rtcx_processors_batch_rows").record(p.messages as f64);
+        metrics::histogram!("rtcx_processors_batch_seconds").record(p.started.elapsed().as_secs_f64());
         let done = Utc::now();
-        for e in &enriched {
+        for e in &p.enriched {
             let lag = (done - e.feedback.received_at).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::histogram!("rtcx_processors_end_to_end_seconds").record(lag);
         }
         self.status.batches.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(
-            messages = batch.len(),
-            stored = rows.len(),
-            duplicates,
-            dead_letters = letters.len(),
-            ms = started.elapsed().as_millis() as u64,
+            messages = p.messages,
+            stored = p.rows.len(),
+            duplicates = p.duplicates,
+            dead_letters = p.letters.len(),
+            ms = p.started.elapsed().as_millis() as u64,
             "batch committed"
         );
         Ok(())
@@ -443,14 +562,9 @@ impl Pipeline {
     }
 
     /// Commits the offset after the last message of every partition in the batch.
-    async fn commit(&self, batch: &[Pending], shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        for p in batch {
-            let e = next.entry(p.partition).or_insert(p.offset + 1);
-            *e = (*e).max(p.offset + 1);
-        }
+    async fn commit(&self, offsets: &[(i32, i64)], shutdown: &watch::Receiver<bool>) -> Result<(), Stopped> {
         let mut tpl = TopicPartitionList::new();
-        for (partition, offset) in &next {
+        for (partition, offset) in offsets {
             if tpl.add_partition_offset(&self.cfg.raw_topic, *partition, Offset::Offset(*offset)).is_err() {
                 tracing::error!(partition, offset, "invalid offset to commit");
             }
