@@ -58,7 +58,7 @@ pub struct PipelineArgs {
     #[arg(long, env = "RTCX_BATCH_MAX_ROWS", default_value_t = 10_000)]
     pub batch_max_rows: usize,
     /// Longest a message waits for its batch, in milliseconds from its Kafka timestamp.
-    #[arg(long, env = "RTCX_BATCH_LINGER_MS", default_value_t = 1_000)]
+    #[arg(long, env = "RTCX_BATCH_LINGER_MS", default_value_t = 500)]
     pub batch_linger_ms: u64,
     /// Inference token budget per forward pass (texts × longest text).
     #[arg(long, env = "RTCX_INFERENCE_MAX_TOKENS", default_value_t = 2_048)]

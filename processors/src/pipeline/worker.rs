@@ -501,7 +501,8 @@ impl Pipeline {
         if !p.letters.is_empty() {
             self.retry("dead letters", shutdown, || self.publisher.dead_letters(&p.letters)).await?;
             for (_, d) in &p.letters {
-                metrics::counter!("rtcx_processors_dead_letters_total", "reason" => reason_label(d.reason)).increment(1);
+                metrics::counter!("rtcx_processors_dead_letters_total", "reason" => reason_label(d.reason))
+                    .increment(1);
             }
         }
         self.retry("enriched events", shutdown, || self.publisher.enriched(&p.enriched)).await?;
@@ -517,7 +518,8 @@ impl Pipeline {
 
         metrics::counter!("rtcx_processors_messages_total", "outcome" => "stored").increment(p.rows.len() as u64);
         metrics::counter!("rtcx_processors_messages_total", "outcome" => "duplicate").increment(p.duplicates);
-        metrics::counter!("rtcx_processors_messages_total", "outcome" => "dead_letter").increment(p.letters.len() as u64);
+        metrics::counter!("rtcx_processors_messages_total", "outcome" => "dead_letter")
+            .increment(p.letters.len() as u64);
         metrics::histogram!("rtcx_processors_batch_rows").record(p.messages as f64);
         metrics::histogram!("rtcx_processors_batch_seconds").record(p.started.elapsed().as_secs_f64());
         let done = Utc::now();
