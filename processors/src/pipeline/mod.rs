@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod enrich;
+pub mod poison;
 pub mod publisher;
 pub mod store;
 pub mod worker;

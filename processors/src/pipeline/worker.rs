@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use super::decode::decode;
 use super::enrich::enrich;
+use super::poison::analyze_with_retries;
 use super::publisher::Publisher;
 use super::store::FeedbackStore;
 use crate::inference::{Analysis, AnalyzerPool};
@@ -394,38 +395,11 @@ impl Pipeline {
         }
     }
 
-    /// Analyses `texts` on all inference workers; a chunk that fails is retried text by
-    /// text, and a text that fails `max_attempts` times gets its error instead.
+    /// Analyses `texts` on all inference workers, with bounded retries ([`analyze_with_retries`]).
     async fn analyze(&self, texts: &[String]) -> Vec<Result<Analysis, String>> {
         let per_worker = texts.len().div_ceil(self.pool.workers().max(1)).max(1);
         let chunk = per_worker.min(self.cfg.inference_chunk.max(1));
-        let jobs = texts.chunks(chunk).map(|c| self.pool.analyze(c.to_vec()));
-        let results = futures::future::join_all(jobs).await;
-        let mut out = Vec::with_capacity(texts.len());
-        for (chunk_texts, result) in texts.chunks(chunk).zip(results) {
-            match result {
-                Ok(analyses) => out.extend(analyses.into_iter().map(Ok)),
-                Err(e) => {
-                    tracing::warn!(error = %e, texts = chunk_texts.len(), "inference failed; retrying text by text");
-                    for t in chunk_texts {
-                        let mut last = e.to_string();
-                        let mut done = None;
-                        for _ in 1..self.cfg.max_attempts.max(1) {
-                            match self.pool.analyze(vec![t.clone()]).await {
-                                Ok(mut a) if a.len() == 1 => {
-                                    done = a.pop();
-                                    break;
-                                }
-                                Ok(_) => last = "inference returned no result".into(),
-                                Err(e) => last = e.to_string(),
-                            }
-                        }
-                        out.push(done.ok_or(last));
-                    }
-                }
-            }
-        }
-        out
+        analyze_with_retries(texts, chunk, self.cfg.max_attempts, |c| self.pool.analyze(c)).await
     }
 
     /// Decodes a batch, drops what is already stored or on its way, and enriches the rest.
