@@ -115,6 +115,7 @@ http_ok() { curl -sf -o /dev/null --max-time 2 "$1"; }
 install_system_packages() {
   local pkgs=()
   have curl || pkgs+=(curl)
+  have openssl || pkgs+=(openssl)
   have java || pkgs+=(openjdk-17-jre-headless)
   have mvn || pkgs+=(maven)
   have python3 || pkgs+=(python3)
@@ -301,8 +302,19 @@ WHERE NOT EXISTS (SELECT FROM api_keys WHERE key_hash = decode(:'hash', 'hex'));
 SQL
 }
 
+# Ed25519 key pair for access tokens (query-api signs, ingest verifies), made once.
+jwt_keys() {
+  local dir="$RTCX_STATE_DIR/jwt"
+  if [[ ! -s "$dir/jwt.pub" ]]; then
+    mkdir -p "$dir"
+    (umask 077; openssl genpkey -algorithm ed25519 -out "$dir/jwt.key")
+    openssl pkey -in "$dir/jwt.key" -pubout -out "$dir/jwt.pub"
+  fi
+}
+
 write_env() {
   mkdir -p "$RTCX_STATE_DIR"
+  jwt_keys
   cat > "$ENV_FILE" <<EOF
 # Written by deploy/dev.sh: the addresses of the local stack. Load with: source $ENV_FILE
 export RTCX_KAFKA_BROKERS=127.0.0.1:$RTCX_KAFKA_PORT
@@ -316,6 +328,8 @@ export RTCX_CLICKHOUSE_ANALYST_PASSWORD=$RTCX_CLICKHOUSE_ANALYST_PASSWORD
 export RTCX_MODEL_DIR=$MODEL_DIR
 export RTCX_CLICKHOUSE_PYTHON=$CH_VENV/bin/python
 export RTCX_HEADS_DIR=$ROOT/processors/models/rtcx-heads
+export RTCX_JWT_PRIVATE_KEY_FILE=$RTCX_STATE_DIR/jwt/jwt.key
+export RTCX_JWT_PUBLIC_KEY_FILE=$RTCX_STATE_DIR/jwt/jwt.pub
 export RTCX_KAFKA_LIBS=$KAFKA_LIBS
 export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT

@@ -1,45 +1,106 @@
-//! rtcx query API.
-//!
-//! Serves the operations endpoints (`/health/live`, `/health/ready` (ready when Postgres and
-//! ClickHouse answer), `/metrics`); the API itself arrives with the query-api issue.
+//! `rtcx-query-api`: serves the API (`/v1/...`) with the operations endpoints
+//! (`/health/live`, `/health/ready` (Postgres and ClickHouse answer), `/metrics`), or creates
+//! the first administrator (`create-admin`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
+use rtcx_query_api::app::{AppState, router};
+use rtcx_query_api::auth::Role;
+use rtcx_query_api::auth::handlers::{check_password, create_user, normalize_email};
+use rtcx_query_api::auth::throttle::{LoginThrottle, ThrottleLimits};
+use rtcx_query_api::auth::tokens::TokenService;
+use rtcx_query_api::config::Config;
+use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router};
 
-/// rtcx query API: auth, users, topics, alerts and dashboard analytics.
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Parser)]
 #[command(name = "rtcx-query-api", version)]
-struct Config {
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "RTCX_QUERY_API_LISTEN", default_value = "127.0.0.1:8081")]
-    listen: SocketAddr,
-    /// Postgres connection URL.
-    #[arg(long, env = "RTCX_POSTGRES_URL", hide_env_values = true)]
-    postgres_url: String,
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
-    clickhouse: rtcx_service_kit::ClickHouseArgs,
-    #[command(flatten)]
-    log: rtcx_service_kit::LogArgs,
+    config: Config,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cfg = Config::parse();
-    cfg.log.init().context("invalid --log-level")?;
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create an administrator account (the first one, or another); fails if the email exists.
+    CreateAdmin {
+        /// The administrator's email.
+        #[arg(long, env = "RTCX_ADMIN_EMAIL")]
+        email: String,
+        /// The password (prefer the environment variable to keep it out of shell history).
+        #[arg(long, env = "RTCX_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+async fn state(cfg: &Config) -> anyhow::Result<AppState> {
+    cfg.auth.validate().map_err(anyhow::Error::msg)?;
+    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let tokens = TokenService::from_ed_pem(
+        &read(&cfg.auth.jwt_private_key_file)?,
+        &read(&cfg.auth.jwt_public_key_file)?,
+        &cfg.auth.jwt_issuer,
+        chrono::Duration::seconds(cfg.auth.access_token_ttl_secs),
+    )
+    .context("RTCX_JWT_PRIVATE_KEY_FILE / RTCX_JWT_PUBLIC_KEY_FILE")?;
     // Lazy: the service starts (and reports not-ready) while Postgres is down.
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    let pg = sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(&cfg.postgres_url)
         .context("invalid RTCX_POSTGRES_URL")?;
-    let ch = cfg.clickhouse.client();
-    let health =
-        HealthRegistry::new().with_fn("postgres", checks::postgres(pool)).with_fn("clickhouse", checks::clickhouse(ch));
-    tracing::info!(clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-query-api starting");
-    serve(cfg.listen, ops_router(health, install_metrics_recorder())).await?;
-    Ok(())
+    Ok(AppState {
+        pg,
+        ch: cfg.clickhouse.client(),
+        tokens,
+        throttle: LoginThrottle::new(ThrottleLimits {
+            per_account: cfg.auth.login_max_failures_per_account,
+            per_ip: cfg.auth.login_max_failures_per_ip,
+            ..ThrottleLimits::default()
+        }),
+        refresh_ttl: chrono::Duration::days(cfg.auth.refresh_token_ttl_days),
+        self_registration: cfg.auth.allow_self_registration,
+        trust_forwarded_for: cfg.auth.trust_forwarded_for,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = cli.config;
+    cfg.log.init().context("invalid --log-level")?;
+    let app = state(&cfg).await?;
+    match cli.command {
+        Some(Command::CreateAdmin { email, password, name }) => {
+            let email = normalize_email(&email).map_err(|e| anyhow::anyhow!("{e}: email"))?;
+            check_password("password", &password, &email).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let user =
+                create_user(&app, &email, &name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created administrator {} ({})", user.email, user.id);
+            Ok(())
+        }
+        None | Some(Command::Serve) => {
+            let health = HealthRegistry::new()
+                .with_fn("postgres", checks::postgres(app.pg.clone()))
+                .with_fn("clickhouse", checks::clickhouse(app.ch.clone()));
+            let routes = router(Arc::new(app)).merge(ops_router(health, install_metrics_recorder()));
+            tracing::info!(listen = %cfg.listen, "rtcx-query-api starting");
+            let listener =
+                tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+            axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(rtcx_service_kit::shutdown_signal())
+                .await?;
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,49 @@
+//! Shared state and the HTTP router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use sqlx::PgPool;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::auth::handlers as auth;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenService;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pg: PgPool,
+    pub ch: clickhouse::Client,
+    pub tokens: TokenService,
+    pub throttle: LoginThrottle,
+    pub refresh_ttl: chrono::Duration,
+    pub self_registration: bool,
+    pub trust_forwarded_for: bool,
+}
+
+/// Largest request body accepted (auth and admin payloads are small).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The API routes (`/v1/...`).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/auth/register", post(auth::register))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/logout-all", post(auth::logout_all))
+        .route("/v1/auth/me", get(auth::me))
+        .route("/v1/auth/change-password", post(auth::change_password))
+        .route("/v1/auth/sessions", get(auth::list_sessions))
+        .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
+        .route("/v1/auth/password-reset/request", post(auth::request_reset))
+        .route("/v1/auth/password-reset/confirm", post(auth::confirm_reset))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,392 @@
+//! `/v1/auth/*`: register, login, refresh, logout, logout-all, me, change password, sessions,
+//! password reset (request + confirm).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::sessions::{self, IssuedRefresh, Rotation, SessionInfo};
+use super::tokens::{new_opaque_token, token_hash};
+use super::{AuthUser, Permission, Role, password};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, role, active, created_at, last_login_at";
+
+/// Tokens answered by login and refresh.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub user: UserView,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetConfirm {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Normalised email, or a validation error.
+pub fn normalize_email(email: &str) -> Result<String, ApiError> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+        && !e.chars().any(char::is_whitespace);
+    if ok { Ok(e) } else { Err(ApiError::invalid("email", "must be an email address")) }
+}
+
+/// Checks the password policy; the error lists every rule broken.
+pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), ApiError> {
+    let v = password::policy_violations(password, email);
+    if v.is_empty() { Ok(()) } else { Err(ApiError::invalid(field, format!("password {}", v.join("; ")))) }
+}
+
+/// Hashes on the blocking pool (argon2 takes tens of milliseconds).
+pub async fn hash_password(p: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&p))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn verify_password(p: String, phc: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || password::verify(&p, &phc)).await.map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if app.trust_forwarded_for
+        && let Some(first) =
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+    {
+        return first.trim().to_owned();
+    }
+    peer.ip().to_string()
+}
+
+async fn user_view(app: &AppState, id: Uuid) -> Result<UserView, ApiError> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&app.pg)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+fn tokens_for(app: &AppState, user: UserView, refresh: IssuedRefresh) -> Result<TokenResponse, ApiError> {
+    let access = app
+        .tokens
+        .issue(user.id, &user.role, refresh.family_id, Utc::now())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: app.tokens.access_ttl().num_seconds(),
+        refresh_token: refresh.token,
+        refresh_expires_at: refresh.expires_at,
+        user,
+    })
+}
+
+/// `POST /v1/auth/register`: open self-registration (off by default), role AGENT.
+pub async fn register(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<RegisterRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    if !app.self_registration {
+        return Err(ApiError::Forbidden("self-registration is disabled; ask an administrator for an account"));
+    }
+    let Json(r) = body?;
+    let email = normalize_email(&r.email)?;
+    check_password("password", &r.password, &email)?;
+    let user = create_user(&app, &email, &r.display_name, &r.password, Role::Agent).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Inserts a user; 409 when the email is taken.
+pub async fn create_user(
+    app: &AppState,
+    email: &str,
+    display_name: &str,
+    password: &str,
+    role: Role,
+) -> Result<UserView, ApiError> {
+    if display_name.chars().count() > 200 {
+        return Err(ApiError::invalid("display_name", "at most 200 characters"));
+    }
+    let hash = hash_password(password.to_owned()).await?;
+    let user: Option<UserView> = sqlx::query_as(&format!(
+        "INSERT INTO users (email, display_name, password_hash, role) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}"
+    ))
+    .bind(email)
+    .bind(display_name.trim())
+    .bind(hash)
+    .bind(role.as_str())
+    .fetch_optional(&app.pg)
+    .await?;
+    user.ok_or(ApiError::Conflict("an account with this email exists"))
+}
+
+/// `POST /v1/auth/login`.
+pub async fn login(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(c) = body?;
+    let email = c.email.trim().to_lowercase();
+    let ip = client_ip(&app, &headers, peer);
+    if let Some(wait) = app.throttle.check(&email, &ip, Instant::now()) {
+        return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+    }
+    let row: Option<(Uuid, String, bool)> =
+        sqlx::query_as("SELECT id, password_hash, active FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&app.pg)
+            .await?;
+    // Unknown accounts verify against a dummy hash: same work, same answer, no enumeration.
+    let (phc, found) = match &row {
+        Some((_, h, _)) => (h.clone(), true),
+        None => (password::dummy_hash().to_owned(), false),
+    };
+    let ok = verify_password(c.password, phc).await?;
+    let Some((id, _, active)) = row.filter(|_| ok && found) else {
+        app.throttle.failed(&email, &ip, Instant::now());
+        metrics::counter!("rtcx_query_api_logins_total", "outcome" => "failed").increment(1);
+        return Err(ApiError::Unauthorized("wrong email or password"));
+    };
+    if !active {
+        app.throttle.failed(&email, &ip, Instant::now());
+        return Err(ApiError::Unauthorized("wrong email or password"));
+    }
+    app.throttle.succeeded(&email);
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(id).execute(&app.pg).await?;
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let refresh = sessions::start(&app.pg, id, app.refresh_ttl, agent, Some(&ip)).await?;
+    metrics::counter!("rtcx_query_api_logins_total", "outcome" => "ok").increment(1);
+    Ok(Json(tokens_for(&app, user_view(&app, id).await?, refresh)?))
+}
+
+/// `POST /v1/auth/refresh`: rotates the refresh token; reuse revokes the session.
+pub async fn refresh(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<RefreshRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(r) = body?;
+    match sessions::rotate(&app.pg, r.refresh_token.trim(), app.refresh_ttl).await? {
+        Rotation::Rotated { user_id, refresh, .. } => {
+            Ok(Json(tokens_for(&app, user_view(&app, user_id).await?, refresh)?))
+        }
+        Rotation::Unknown | Rotation::Expired => Err(ApiError::Unauthorized("invalid or expired refresh token")),
+        Rotation::Reused => Err(ApiError::Unauthorized("refresh token reuse detected; the session was ended")),
+    }
+}
+
+/// `POST /v1/auth/logout`: ends the caller's session.
+pub async fn logout(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    sessions::revoke_family(&app.pg, user.id, user.session, "logout").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/auth/logout-all`: ends every session of the caller.
+pub async fn logout_all(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    sessions::revoke_all(&app.pg, user.id, "logout_all").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/auth/me`.
+pub async fn me(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<UserView>, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    Ok(Json(user_view(&app, user.id).await?))
+}
+
+/// `POST /v1/auth/change-password`: other sessions end; this one stays.
+pub async fn change_password(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    body: Result<Json<ChangePasswordRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    let Json(r) = body?;
+    let (email, phc): (String, String) =
+        sqlx::query_as("SELECT email, password_hash FROM users WHERE id = $1").bind(user.id).fetch_one(&app.pg).await?;
+    if !verify_password(r.current_password, phc).await? {
+        return Err(ApiError::invalid("current_password", "is wrong"));
+    }
+    check_password("new_password", &r.new_password, &email)?;
+    let hash = hash_password(r.new_password).await?;
+    let mut tx = app.pg.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1")
+        .bind(user.id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password_changed' \
+         WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL",
+    )
+    .bind(user.id)
+    .bind(user.session)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/auth/sessions`: the caller's active sessions.
+pub async fn list_sessions(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    Ok(Json(sessions::list(&app.pg, user.id).await?))
+}
+
+/// `DELETE /v1/auth/sessions/{id}`: ends one of the caller's sessions.
+pub async fn revoke_session(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageOwnAccount)?;
+    if sessions::revoke_family(&app.pg, user.id, id, "logout").await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("session"))
+    }
+}
+
+/// `POST /v1/auth/password-reset/request`: always 202 (no enumeration). For an active
+/// account, a single-use token (valid 30 minutes) is stored hashed and a
+/// `password_reset_requested` event carrying it goes to the outbox in the same transaction,
+/// for the notifications relay to e-mail.
+pub async fn request_reset(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<ResetRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(r) = body?;
+    let email = r.email.trim().to_lowercase();
+    let user: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND active")
+        .bind(&email)
+        .fetch_optional(&app.pg)
+        .await?;
+    if let Some(id) = user {
+        let token = new_opaque_token();
+        let expires_at = Utc::now() + Duration::minutes(30);
+        let mut tx = app.pg.begin().await?;
+        sqlx::query("INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(token_hash(&token))
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload) \
+             VALUES ('user', $1, 'password_reset_requested', $2)",
+        )
+        .bind(id.to_string())
+        .bind(serde_json::json!({"email": email, "token": token, "expires_at": expires_at}))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /v1/auth/password-reset/confirm`: sets the password, uses the token up and ends
+/// every session of the account.
+pub async fn confirm_reset(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<ResetConfirm>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(r) = body?;
+    let mut tx = app.pg.begin().await?;
+    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT t.id, t.user_id, u.email FROM password_reset_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now() AND u.active FOR UPDATE OF t",
+    )
+    .bind(token_hash(r.token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((token_id, user_id, email)) = row else {
+        return Err(ApiError::Unauthorized("invalid or expired reset token"));
+    };
+    check_password("new_password", &r.new_password, &email)?;
+    let hash = hash_password(r.new_password).await?;
+    sqlx::query("UPDATE password_reset_tokens SET used_at = now() WHERE id = $1")
+        .bind(token_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password_changed' \
+         WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,77 @@
+//! Roles and the permission matrix (docs/permissions.md), enforced by
+//! [`super::AuthUser::require`] on every protected route.
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Admin,
+    Manager,
+    Agent,
+    ApiUser,
+}
+
+/// Something a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Own profile, password and sessions.
+    ManageOwnAccount,
+    /// List and read users.
+    ReadUsers,
+    /// Create, update, (de)activate users and change roles.
+    ManageUsers,
+    /// Read feedback, topics and dashboards.
+    ReadAnalytics,
+    /// Create, update and archive topics; decide suggestions.
+    ManageTopics,
+    /// Create and revoke API keys.
+    ManageApiKeys,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Manager, Role::Agent, Role::ApiUser];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Manager => "MANAGER",
+            Role::Agent => "AGENT",
+            Role::ApiUser => "API_USER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The permission matrix.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Manager => matches!(p, ManageOwnAccount | ReadUsers | ReadAnalytics | ManageTopics),
+            Role::Agent => matches!(p, ManageOwnAccount | ReadAnalytics),
+            Role::ApiUser => matches!(p, ManageOwnAccount | ReadAnalytics),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_manage_users_and_keys() {
+        for r in Role::ALL {
+            assert_eq!(r.allows(Permission::ManageUsers), r == Role::Admin);
+            assert_eq!(r.allows(Permission::ManageApiKeys), r == Role::Admin);
+            assert!(r.allows(Permission::ManageOwnAccount));
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert!(Role::Manager.allows(Permission::ManageTopics));
+        assert!(!Role::Agent.allows(Permission::ManageTopics));
+        assert_eq!(Role::parse("root"), None);
+    }
+}

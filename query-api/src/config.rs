@@ -1,0 +1,70 @@
+//! The query API's settings (flags or environment), validated at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// rtcx query API: auth, users, topics, alerts and dashboard analytics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "RTCX_QUERY_API_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Postgres connection URL.
+    #[arg(long, env = "RTCX_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
+    #[command(flatten)]
+    pub clickhouse: rtcx_service_kit::ClickHouseArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub log: rtcx_service_kit::LogArgs,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// Ed25519 private key (PKCS#8 PEM) that signs access tokens.
+    #[arg(long, env = "RTCX_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: PathBuf,
+    /// The matching public key (SPKI PEM); ingest verifies tokens with the same file.
+    #[arg(long, env = "RTCX_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: PathBuf,
+    /// `iss` of the access tokens.
+    #[arg(long, env = "RTCX_JWT_ISSUER", default_value = "rtcx")]
+    pub jwt_issuer: String,
+    /// Access-token lifetime in seconds (short: logout takes effect through the session check,
+    /// but a stolen token works until it expires elsewhere, e.g. in ingest).
+    #[arg(long, env = "RTCX_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token (session) lifetime in days; every refresh starts it again.
+    #[arg(long, env = "RTCX_REFRESH_TOKEN_TTL_DAYS", default_value_t = 14)]
+    pub refresh_token_ttl_days: i64,
+    /// Allow anyone to register (role AGENT). Off: accounts are created by an administrator.
+    #[arg(long, env = "RTCX_ALLOW_SELF_REGISTRATION", default_value_t = false)]
+    pub allow_self_registration: bool,
+    /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "RTCX_QUERY_API_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// Failed logins allowed per account in 15 minutes.
+    #[arg(long, env = "RTCX_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_max_failures_per_account: usize,
+    /// Failed logins allowed per client IP in 15 minutes.
+    #[arg(long, env = "RTCX_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_max_failures_per_ip: usize,
+}
+
+impl AuthArgs {
+    /// Checks the settings; the message names the offending flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(60..=3600).contains(&self.access_token_ttl_secs) {
+            return Err("--access-token-ttl-secs must be 60..=3600 (access tokens are short-lived)".into());
+        }
+        if !(1..=90).contains(&self.refresh_token_ttl_days) {
+            return Err("--refresh-token-ttl-days must be 1..=90".into());
+        }
+        if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
+            return Err("login failure limits must be at least 1".into());
+        }
+        Ok(())
+    }
+}
