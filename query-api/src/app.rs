@@ -11,6 +11,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
+use crate::{api_keys, users};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -40,6 +41,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
         .route("/v1/auth/password-reset/request", post(auth::request_reset))
         .route("/v1/auth/password-reset/confirm", post(auth::confirm_reset))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{id}", get(users::get).patch(users::update))
+        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/v1/api-keys/{id}", delete(api_keys::revoke))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

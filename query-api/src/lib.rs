@@ -4,7 +4,9 @@
 //! with rotation and reuse detection, and login throttling; [`app`] the state and router;
 //! [`error`] the one mapping from errors to HTTP statuses.
 
+pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod users;

@@ -2,80 +2,13 @@
 //! refresh rotation → reuse detection → logout; wrong credentials, throttling, expired and
 //! tampered tokens, registration, password change and reset.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
+use common::{PASSWORD, field, start};
 use reqwest::StatusCode;
-use rtcx_query_api::app::{AppState, router};
 use rtcx_query_api::auth::Role;
-use rtcx_query_api::auth::handlers::create_user;
-use rtcx_query_api::auth::throttle::{LoginThrottle, ThrottleLimits};
-use rtcx_query_api::auth::tokens::TokenService;
-use rtcx_service_kit::testing::{env, unique};
+use rtcx_service_kit::testing::unique;
 use serde_json::{Value, json};
-
-const PRIVATE: &[u8] = include_bytes!("../../ingest/tests/fixtures/jwt-test-ed25519.key.pem");
-const PUBLIC: &[u8] = include_bytes!("../../ingest/tests/fixtures/jwt-test-ed25519.pub.pem");
-const PASSWORD: &str = "Sturdy-Passw0rd";
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    state: Arc<AppState>,
-}
-
-async fn start(self_registration: bool, per_account: usize) -> Api {
-    let pg =
-        sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&env("RTCX_POSTGRES_URL")).await.expect("pg");
-    let state = Arc::new(AppState {
-        pg,
-        ch: clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")),
-        tokens: TokenService::from_ed_pem(PRIVATE, PUBLIC, "rtcx", chrono::Duration::minutes(15)).expect("keys"),
-        throttle: LoginThrottle::new(ThrottleLimits { per_account, ..ThrottleLimits::default() }),
-        refresh_ttl: chrono::Duration::days(14),
-        self_registration,
-        trust_forwarded_for: false,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = router(Arc::clone(&state));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-    });
-    Api { base: format!("http://{addr}"), http: reqwest::Client::new(), state }
-}
-
-impl Api {
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut r = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        let resp = r.send().await.expect("request");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("request");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn user(&self, role: Role) -> String {
-        let email = format!("{}@example.com", unique("user").to_lowercase());
-        create_user(&self.state, &email, "Test", PASSWORD, role).await.expect("create user");
-        email
-    }
-
-    async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.post("/v1/auth/login", None, json!({"email": email, "password": password})).await
-    }
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> &'a str {
-    v[name].as_str().unwrap_or_else(|| panic!("{name} missing in {v}"))
-}
 
 #[tokio::test]
 async fn login_refresh_rotation_reuse_detection_and_logout() {

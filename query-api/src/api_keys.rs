@@ -1,0 +1,128 @@
+//! `/v1/api-keys`: integration keys that ingest checks. A key is shown once, at creation;
+//! Postgres keeps only its SHA-256. Listing shows prefix, scopes, last use and usage totals.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::tokens::{new_opaque_token, token_hash};
+use crate::auth::{AuthUser, Permission};
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+pub struct CreateKey {
+    pub name: String,
+    /// Stamped on every event sent with the key (`source`).
+    pub source: String,
+    /// `ingest` and/or `read` (default: ingest).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key as listed (never the secret).
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct KeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub source: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Events accepted and rejected with this key (all days).
+    pub accepted: i64,
+    pub rejected: i64,
+}
+
+/// The answer to a creation: the only time the key itself is shown.
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub view: KeyView,
+}
+
+const SELECT: &str = "SELECT k.id, k.name, k.source, k.prefix, k.scopes, k.created_at, k.expires_at, k.last_used_at, \
+     k.revoked_at, COALESCE(sum(u.accepted), 0)::bigint AS accepted, COALESCE(sum(u.rejected), 0)::bigint AS rejected \
+     FROM api_keys k LEFT JOIN api_key_usage u ON u.api_key_id = k.id";
+
+/// `POST /v1/api-keys`.
+pub async fn create(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    body: Result<Json<CreateKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    user.require(Permission::ManageApiKeys)?;
+    let Json(c) = body?;
+    let mut errors = Vec::new();
+    if !(1..=200).contains(&c.name.trim().chars().count()) {
+        errors.push(("name".to_owned(), "must have 1..=200 characters".to_owned()));
+    }
+    let source_ok = (1..=128).contains(&c.source.len())
+        && c.source.chars().all(|ch| ch.is_ascii_alphanumeric() || "._:-".contains(ch));
+    if !source_ok {
+        errors.push(("source".to_owned(), "1..=128 characters of A-Z a-z 0-9 . _ : -".to_owned()));
+    }
+    let scopes = if c.scopes.is_empty() { vec!["ingest".to_owned()] } else { c.scopes };
+    if scopes.iter().any(|s| s != "ingest" && s != "read") {
+        errors.push(("scopes".to_owned(), "each scope must be ingest or read".to_owned()));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let key = format!("rtcx_{}", new_opaque_token());
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO api_keys (name, source, prefix, key_hash, scopes, created_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(c.name.trim())
+    .bind(&c.source)
+    .bind(&key[..12])
+    .bind(token_hash(&key))
+    .bind(&scopes)
+    .bind(user.id)
+    .bind(c.expires_at)
+    .fetch_one(&app.pg)
+    .await?;
+    let view = one(&app, id).await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, view })))
+}
+
+async fn one(app: &AppState, id: Uuid) -> Result<KeyView, ApiError> {
+    sqlx::query_as(&format!("{SELECT} WHERE k.id = $1 GROUP BY k.id"))
+        .bind(id)
+        .fetch_optional(&app.pg)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))
+}
+
+/// `GET /v1/api-keys`: every key, newest first.
+pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<KeyView>>, ApiError> {
+    user.require(Permission::ManageApiKeys)?;
+    Ok(Json(sqlx::query_as(&format!("{SELECT} GROUP BY k.id ORDER BY k.created_at DESC")).fetch_all(&app.pg).await?))
+}
+
+/// `DELETE /v1/api-keys/{id}`: revokes the key (ingest stops accepting it within its refresh
+/// interval).
+pub async fn revoke(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageApiKeys)?;
+    let r = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(&app.pg)
+        .await?;
+    if r.rows_affected() == 1 { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("API key")) }
+}
