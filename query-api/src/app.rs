@@ -11,7 +11,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
-use crate::{api_keys, users};
+use crate::{api_keys, topics, users};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -45,6 +45,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/users/{id}", get(users::get).patch(users::update))
         .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/api-keys/{id}", delete(api_keys::revoke))
+        .route("/v1/topics", get(topics::list).post(topics::create))
+        .route("/v1/topics/trending", get(topics::trending))
+        .route("/v1/topics/suggestions", get(topics::suggestions))
+        .route("/v1/topics/suggestions/{id}/accept", post(topics::accept))
+        .route("/v1/topics/suggestions/{id}/reject", post(topics::reject))
+        .route("/v1/topics/{id}", get(topics::get).patch(topics::update).delete(topics::delete))
+        .route("/v1/topics/{id}/stats", get(topics::stats))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -9,4 +9,6 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod range;
+pub mod topics;
 pub mod users;

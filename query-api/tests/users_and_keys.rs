@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn every_route_enforces_the_permission_matrix() {
-    let api = start(false, 50).await;
+    let (api, database) = common::start_with_clickhouse().await;
     let (_, admin) = api.logged_in(Role::Admin).await;
     let target = api.user(Role::Agent).await;
     let (_, page) = api.send(Method::GET, &format!("/v1/users?q={target}"), &admin, None).await;
@@ -19,6 +19,8 @@ async fn every_route_enforces_the_permission_matrix() {
     let (_, key) =
         api.send(Method::POST, "/v1/api-keys", &admin, Some(json!({"name": "matrix", "source": "matrix"}))).await;
     let key_id = field(&key, "id").to_owned();
+    let (_, topic) = api.send(Method::POST, "/v1/topics", &admin, Some(json!({"name": unique("matrix topic")}))).await;
+    let topic_id = field(&topic, "id").to_owned();
 
     for role in Role::ALL {
         let (_, token) = api.logged_in(role).await;
@@ -49,6 +51,25 @@ async fn every_route_enforces_the_permission_matrix() {
                 Permission::ManageApiKeys,
             ),
             (Method::DELETE, format!("/v1/api-keys/{}", uuid::Uuid::new_v4()), None, Permission::ManageApiKeys),
+            (Method::GET, "/v1/topics".into(), None, Permission::ReadAnalytics),
+            (Method::GET, format!("/v1/topics/{topic_id}"), None, Permission::ReadAnalytics),
+            (Method::GET, format!("/v1/topics/{topic_id}/stats?range=7d"), None, Permission::ReadAnalytics),
+            (Method::GET, "/v1/topics/trending?range=24h".into(), None, Permission::ReadAnalytics),
+            (Method::POST, "/v1/topics".into(), Some(json!({"name": unique("t")})), Permission::ManageTopics),
+            (
+                Method::PATCH,
+                format!("/v1/topics/{topic_id}"),
+                Some(json!({"description": "d"})),
+                Permission::ManageTopics,
+            ),
+            (Method::GET, "/v1/topics/suggestions".into(), None, Permission::ManageTopics),
+            (
+                Method::POST,
+                format!("/v1/topics/suggestions/{}/reject", uuid::Uuid::new_v4()),
+                None,
+                Permission::ManageTopics,
+            ),
+            (Method::DELETE, format!("/v1/topics/{}", uuid::Uuid::new_v4()), None, Permission::ManageTopics),
         ];
         for (method, path, body, permission) in routes {
             let (status, answer) = api.send(method.clone(), &path, &token, body).await;
@@ -65,6 +86,7 @@ async fn every_route_enforces_the_permission_matrix() {
     }
     let (status, _) = api.send(Method::DELETE, &format!("/v1/api-keys/{key_id}"), &admin, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    common::drop_clickhouse(&database).await;
 }
 
 #[tokio::test]

@@ -26,11 +26,33 @@ pub struct Api {
 }
 
 pub async fn start(self_registration: bool, per_account: usize) -> Api {
+    start_on(self_registration, per_account, clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"))).await
+}
+
+/// The API on a fresh, migrated ClickHouse database of its own: (api, database name).
+pub async fn start_with_clickhouse() -> (Api, String) {
+    let database = unique("rtcx_qapi").to_lowercase();
+    let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
+    rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
+        .expect("migrator")
+        .run()
+        .await
+        .expect("migrate the test database");
+    (start_on(false, 50, server.with_database(&database)).await, database)
+}
+
+/// Drops a database made by [`start_with_clickhouse`].
+pub async fn drop_clickhouse(database: &str) {
+    let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
+    let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
+}
+
+async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::Client) -> Api {
     let pg =
         sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&env("RTCX_POSTGRES_URL")).await.expect("pg");
     let state = Arc::new(AppState {
         pg,
-        ch: clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")),
+        ch,
         tokens: TokenService::from_ed_pem(PRIVATE, PUBLIC, "rtcx", chrono::Duration::minutes(15)).expect("keys"),
         throttle: LoginThrottle::new(ThrottleLimits { per_account, ..ThrottleLimits::default() }),
         refresh_ttl: chrono::Duration::days(14),

@@ -1,0 +1,85 @@
+//! Time ranges of analytics queries: a preset (`1h`, `24h`, `7d`, `30d`, `90d`) or explicit
+//! `from` / `to` (RFC 3339), and the equally long period just before (for deltas and growth).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// Query parameters selecting a time range.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RangeQuery {
+    pub range: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A half-open interval `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Longest explicit range accepted.
+pub const MAX_DAYS: i64 = 400;
+
+impl TimeRange {
+    /// Resolves the query at `now`; the default is the last 24 hours.
+    pub fn resolve(q: &RangeQuery, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        match (&q.range, q.from, q.to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(ApiError::invalid("range", "give either a preset or from/to, not both"))
+            }
+            (Some(p), None, None) => {
+                let d = match p.as_str() {
+                    "1h" => Duration::hours(1),
+                    "24h" => Duration::hours(24),
+                    "7d" => Duration::days(7),
+                    "30d" => Duration::days(30),
+                    "90d" => Duration::days(90),
+                    _ => return Err(ApiError::invalid("range", "must be 1h, 24h, 7d, 30d or 90d")),
+                };
+                Ok(Self { from: now - d, to: now })
+            }
+            (None, Some(from), to) => {
+                let to = to.unwrap_or(now);
+                if from >= to {
+                    return Err(ApiError::invalid("from", "must be before to"));
+                }
+                if to - from > Duration::days(MAX_DAYS) {
+                    return Err(ApiError::invalid("from", "the range may span at most 400 days"));
+                }
+                Ok(Self { from, to })
+            }
+            (None, None, Some(_)) => Err(ApiError::invalid("from", "required with to")),
+            (None, None, None) => Ok(Self { from: now - Duration::hours(24), to: now }),
+        }
+    }
+
+    /// The equally long range just before this one.
+    pub fn previous(&self) -> Self {
+        Self { from: self.from - (self.to - self.from), to: self.from }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_explicit_ranges_and_their_previous_period() {
+        let now = Utc::now();
+        let r = TimeRange::resolve(&RangeQuery { range: Some("7d".into()), ..Default::default() }, now).expect("7d");
+        assert_eq!(r.to - r.from, Duration::days(7));
+        assert_eq!(r.previous().to, r.from);
+        assert_eq!(r.previous().to - r.previous().from, Duration::days(7));
+        let q = RangeQuery { range: None, from: Some(now - Duration::days(2)), to: Some(now - Duration::days(1)) };
+        assert_eq!(TimeRange::resolve(&q, now).expect("explicit").to, now - Duration::days(1));
+        let bad = |q: RangeQuery| TimeRange::resolve(&q, now).is_err();
+        assert!(bad(RangeQuery { range: Some("2w".into()), ..Default::default() }));
+        assert!(bad(RangeQuery { range: Some("1h".into()), from: Some(now), to: None }));
+        assert!(bad(RangeQuery { range: None, from: Some(now), to: Some(now - Duration::hours(1)) }));
+        assert!(bad(RangeQuery { range: None, from: Some(now - Duration::days(500)), to: None }));
+    }
+}

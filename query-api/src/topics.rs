@@ -1,0 +1,460 @@
+//! `/v1/topics`: the catalogue the processors assign feedback to (Postgres), its suggestions,
+//! and per-topic analytics read from the ClickHouse rollup `feedback_topic_hourly`.
+//!
+//! Every change bumps `updated_at`, which the processors' catalogue fingerprint notices, so
+//! assignment follows the catalogue without a restart.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{AuthUser, Permission};
+use crate::error::ApiError;
+use crate::range::{RangeQuery, TimeRange};
+
+/// A catalogue topic.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Topic {
+    pub id: Uuid,
+    pub name: String,
+    pub category: String,
+    pub keywords: Vec<String>,
+    pub description: String,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, name, category, keywords, description, archived, created_at, updated_at";
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub include_archived: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewTopic {
+    pub name: String,
+    #[serde(default = "general")]
+    pub category: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn general() -> String {
+    "general".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TopicPatch {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub keywords: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub archived: Option<bool>,
+}
+
+/// Checks and normalises topic fields; every problem is reported.
+fn check(
+    name: Option<&str>,
+    category: Option<&str>,
+    keywords: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if name.is_some_and(|n| !(1..=120).contains(&n.trim().chars().count())) {
+        errors.push(("name".to_owned(), "must have 1..=120 characters".to_owned()));
+    }
+    if category.is_some_and(|c| !(1..=60).contains(&c.trim().chars().count())) {
+        errors.push(("category".to_owned(), "must have 1..=60 characters".to_owned()));
+    }
+    if let Some(k) = keywords
+        && (k.len() > 50 || k.iter().any(|w| !(1..=80).contains(&w.trim().chars().count())))
+    {
+        errors.push(("keywords".to_owned(), "at most 50 keywords of 1..=80 characters".to_owned()));
+    }
+    if description.is_some_and(|d| d.chars().count() > 2000) {
+        errors.push(("description".to_owned(), "at most 2000 characters".to_owned()));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
+fn clean_keywords(k: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = k.iter().map(|w| w.trim().to_lowercase()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn conflict(e: sqlx::Error) -> ApiError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::Conflict("a topic with this name exists"),
+        _ => e.into(),
+    }
+}
+
+/// `GET /v1/topics`.
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<Topic>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let pattern =
+        q.q.as_deref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM topics WHERE ($1 OR NOT archived) AND ($2::text IS NULL OR category = $2) \
+         AND ($3::text IS NULL OR name ILIKE $3 OR description ILIKE $3 OR EXISTS (SELECT 1 FROM unnest(keywords) k WHERE k ILIKE $3)) \
+         ORDER BY lower(name)"
+    ))
+    .bind(q.include_archived)
+    .bind(q.category)
+    .bind(pattern)
+    .fetch_all(&app.pg)
+    .await?;
+    Ok(Json(rows))
+}
+
+/// `GET /v1/topics/{id}`.
+pub async fn get(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Topic>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    one(&app, id).await.map(Json)
+}
+
+async fn one(app: &AppState, id: Uuid) -> Result<Topic, ApiError> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM topics WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&app.pg)
+        .await?
+        .ok_or(ApiError::NotFound("topic"))
+}
+
+/// `POST /v1/topics`.
+pub async fn create(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    body: Result<Json<NewTopic>, JsonRejection>,
+) -> Result<(StatusCode, Json<Topic>), ApiError> {
+    user.require(Permission::ManageTopics)?;
+    let Json(t) = body?;
+    check(Some(&t.name), Some(&t.category), Some(&t.keywords), Some(&t.description))?;
+    let topic = sqlx::query_as(&format!(
+        "INSERT INTO topics (name, category, keywords, description, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(t.name.trim())
+    .bind(t.category.trim())
+    .bind(clean_keywords(&t.keywords))
+    .bind(t.description.trim())
+    .bind(user.id)
+    .fetch_one(&app.pg)
+    .await
+    .map_err(conflict)?;
+    Ok((StatusCode::CREATED, Json(topic)))
+}
+
+/// `PATCH /v1/topics/{id}` (archiving included).
+pub async fn update(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    body: Result<Json<TopicPatch>, JsonRejection>,
+) -> Result<Json<Topic>, ApiError> {
+    user.require(Permission::ManageTopics)?;
+    let Json(p) = body?;
+    check(p.name.as_deref(), p.category.as_deref(), p.keywords.as_deref(), p.description.as_deref())?;
+    let topic: Option<Topic> = sqlx::query_as(&format!(
+        "UPDATE topics SET name = COALESCE($2, name), category = COALESCE($3, category), \
+         keywords = COALESCE($4, keywords), description = COALESCE($5, description), \
+         archived = COALESCE($6, archived), updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(p.name.map(|n| n.trim().to_owned()))
+    .bind(p.category.map(|c| c.trim().to_owned()))
+    .bind(p.keywords.map(|k| clean_keywords(&k)))
+    .bind(p.description.map(|d| d.trim().to_owned()))
+    .bind(p.archived)
+    .fetch_optional(&app.pg)
+    .await
+    .map_err(conflict)?;
+    topic.map(Json).ok_or(ApiError::NotFound("topic"))
+}
+
+/// Number of stored feedback events assigned to `id`.
+async fn usage(app: &AppState, id: Uuid) -> Result<u64, ApiError> {
+    app.ch
+        .query("SELECT toUInt64(ifNull(sum(feedback_count), 0)) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)")
+        .bind(id.to_string())
+        .fetch_one::<u64>()
+        .await
+        .map_err(|e| clickhouse_error(&e))
+}
+
+/// ClickHouse failures: unreachable → 503, anything else is a bug.
+pub fn clickhouse_error(e: &clickhouse::error::Error) -> ApiError {
+    match e {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            ApiError::Unavailable("ClickHouse")
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// `DELETE /v1/topics/{id}`: refused while feedback references the topic and it is not
+/// archived (archive it instead, which keeps its history and stops new assignments).
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageTopics)?;
+    let topic = one(&app, id).await?;
+    if !topic.archived && usage(&app, id).await? > 0 {
+        return Err(ApiError::Conflict("feedback references this topic; archive it instead"));
+    }
+    sqlx::query("DELETE FROM topics WHERE id = $1").bind(id).execute(&app.pg).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Per-topic analytics over a range.
+#[derive(Debug, Serialize)]
+pub struct TopicStats {
+    pub topic_id: Uuid,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub feedback_count: u64,
+    pub average_sentiment: Option<f64>,
+    /// Counts by sentiment label.
+    pub sentiment: std::collections::BTreeMap<String, u64>,
+    /// Counts by channel.
+    pub channels: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct StatRow {
+    channel: String,
+    sentiment_label: String,
+    n: u64,
+    score: f64,
+}
+
+/// `GET /v1/topics/{id}/stats?range=7d` (or `from`/`to`).
+pub async fn stats(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Json<TopicStats>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let r = TimeRange::resolve(&q, Utc::now())?;
+    one(&app, id).await?;
+    let rows: Vec<StatRow> = app
+        .ch
+        .query(
+            "SELECT channel, sentiment_label, sum(feedback_count) AS n, sum(sentiment_score_sum) AS score \
+             FROM feedback_topic_hourly WHERE topic_id = toUUID(?) AND hour >= toStartOfHour(fromUnixTimestamp(?)) \
+             AND hour < fromUnixTimestamp(?) GROUP BY channel, sentiment_label",
+        )
+        .bind(id.to_string())
+        .bind(r.from.timestamp())
+        .bind(r.to.timestamp())
+        .fetch_all()
+        .await
+        .map_err(|e| clickhouse_error(&e))?;
+    let mut s = TopicStats {
+        topic_id: id,
+        from: r.from,
+        to: r.to,
+        feedback_count: 0,
+        average_sentiment: None,
+        sentiment: Default::default(),
+        channels: Default::default(),
+    };
+    let mut score = 0.0;
+    for row in rows {
+        s.feedback_count += row.n;
+        score += row.score;
+        *s.sentiment.entry(row.sentiment_label).or_default() += row.n;
+        *s.channels.entry(row.channel).or_default() += row.n;
+    }
+    if s.feedback_count > 0 {
+        s.average_sentiment = Some(score / s.feedback_count as f64);
+    }
+    Ok(Json(s))
+}
+
+/// A topic's volume now and in the previous equal window.
+#[derive(Debug, Serialize)]
+pub struct Trending {
+    pub topic_id: Uuid,
+    pub name: String,
+    pub current: u64,
+    pub previous: u64,
+    /// (current − previous) / previous; null when the topic is new in this window.
+    pub growth: Option<f64>,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct TrendRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    topic_id: Uuid,
+    current: u64,
+    previous: u64,
+}
+
+/// `GET /v1/topics/trending?range=24h`: topics by growth against the previous window (new
+/// topics first, then by growth, then by volume).
+pub async fn trending(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Json<Vec<Trending>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let r = TimeRange::resolve(&q, Utc::now())?;
+    let p = r.previous();
+    let rows: Vec<TrendRow> = app
+        .ch
+        .query(
+            "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS current, \
+             sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
+             FROM feedback_topic_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
+             GROUP BY topic_id HAVING current > 0",
+        )
+        .bind(r.from.timestamp())
+        .bind(r.from.timestamp())
+        .bind(p.from.timestamp())
+        .bind(r.to.timestamp())
+        .fetch_all()
+        .await
+        .map_err(|e| clickhouse_error(&e))?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.topic_id).collect();
+    let names: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1) AND NOT archived")
+        .bind(&ids)
+        .fetch_all(&app.pg)
+        .await?;
+    let mut out: Vec<Trending> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let name = names.iter().find(|(id, _)| *id == row.topic_id)?.1.clone();
+            let growth = (row.previous > 0).then(|| (row.current as f64 - row.previous as f64) / row.previous as f64);
+            Some(Trending { topic_id: row.topic_id, name, current: row.current, previous: row.previous, growth })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let g = |t: &Trending| t.growth.unwrap_or(f64::INFINITY);
+        g(b).total_cmp(&g(a)).then(b.current.cmp(&a.current))
+    });
+    Ok(Json(out))
+}
+
+/// A pending suggestion from the processors' clustering job.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Suggestion {
+    pub id: Uuid,
+    pub label: String,
+    pub key_phrases: Vec<String>,
+    pub size: i32,
+    pub examples: serde_json::Value,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/topics/suggestions`: pending suggestions, newest first.
+pub async fn suggestions(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<Suggestion>>, ApiError> {
+    user.require(Permission::ManageTopics)?;
+    Ok(Json(
+        sqlx::query_as(
+            "SELECT id, label, key_phrases, size, examples, status, created_at FROM topic_suggestions \
+             WHERE status = 'PENDING' ORDER BY created_at DESC LIMIT 200",
+        )
+        .fetch_all(&app.pg)
+        .await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Accept {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub keywords: Option<Vec<String>>,
+}
+
+/// `POST /v1/topics/suggestions/{id}/accept`: creates the topic (name defaults to the label,
+/// keywords to the key phrases) and marks the suggestion accepted.
+pub async fn accept(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    body: Result<Json<Accept>, JsonRejection>,
+) -> Result<(StatusCode, Json<Topic>), ApiError> {
+    user.require(Permission::ManageTopics)?;
+    let a = body.map(|Json(a)| a).unwrap_or_default();
+    let mut tx = app.pg.begin().await?;
+    let s: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT label, key_phrases FROM topic_suggestions WHERE id = $1 AND status = 'PENDING' FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (label, phrases) = s.ok_or(ApiError::NotFound("pending suggestion"))?;
+    let name = a.name.unwrap_or(label);
+    let category = a.category.unwrap_or_else(general);
+    let keywords = clean_keywords(&a.keywords.unwrap_or(phrases));
+    check(Some(&name), Some(&category), Some(&keywords), None)?;
+    let topic: Topic = sqlx::query_as(&format!(
+        "INSERT INTO topics (name, category, keywords, created_by) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(name.trim())
+    .bind(category.trim())
+    .bind(&keywords)
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(conflict)?;
+    sqlx::query(
+        "UPDATE topic_suggestions SET status = 'ACCEPTED', topic_id = $2, decided_by = $3, decided_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(topic.id)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(topic)))
+}
+
+/// `POST /v1/topics/suggestions/{id}/reject`.
+pub async fn reject(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Permission::ManageTopics)?;
+    let r = sqlx::query(
+        "UPDATE topic_suggestions SET status = 'REJECTED', decided_by = $2, decided_at = now() \
+         WHERE id = $1 AND status = 'PENDING'",
+    )
+    .bind(id)
+    .bind(user.id)
+    .execute(&app.pg)
+    .await?;
+    if r.rows_affected() == 1 { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("pending suggestion")) }
+}
