@@ -11,7 +11,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
-use crate::{api_keys, topics, users};
+use crate::{api_keys, dashboard, feedback, topics, users};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -52,6 +52,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/topics/suggestions/{id}/reject", post(topics::reject))
         .route("/v1/topics/{id}", get(topics::get).patch(topics::update).delete(topics::delete))
         .route("/v1/topics/{id}/stats", get(topics::stats))
+        .route("/v1/feedback", get(feedback::search))
+        .route("/v1/feedback/{id}", get(feedback::get))
+        .route("/v1/dashboard/overview", get(dashboard::overview))
+        .route("/v1/dashboard/sentiment-trend", get(dashboard::sentiment_trend))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,201 @@
+//! `/v1/feedback`: search the enriched feedback in ClickHouse with filters and keyset
+//! pagination (newest first), and read one by id. Values are bound as query parameters,
+//! never spliced into SQL.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{AuthUser, Permission};
+use crate::error::ApiError;
+use crate::range::{RangeQuery, TimeRange};
+use crate::topics::clickhouse_error;
+
+/// Filters of the feedback search (all optional, combined with AND).
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(flatten)]
+    pub range: RangeQuery,
+    pub channel: Option<String>,
+    pub sentiment: Option<String>,
+    pub min_score: Option<f32>,
+    pub max_score: Option<f32>,
+    pub emotion: Option<String>,
+    pub topic: Option<Uuid>,
+    pub segment: Option<String>,
+    pub journey_stage: Option<String>,
+    pub customer_id: Option<String>,
+    pub language: Option<String>,
+    /// Case-insensitive substring of the text.
+    pub q: Option<String>,
+    /// 1..=200, default 50.
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One feedback as listed.
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+pub struct FeedbackItem {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub id: Uuid,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    pub occurred_at: DateTime<Utc>,
+    pub channel: String,
+    pub text: String,
+    pub sentiment_label: String,
+    pub sentiment_score: f32,
+    pub dominant_emotion: String,
+    pub key_phrases: Vec<String>,
+    #[serde(with = "clickhouse::serde::uuid_vec")]
+    pub topic_ids: Vec<Uuid>,
+    pub segment: String,
+    pub journey_stage: String,
+    pub customer_id: String,
+    pub language: String,
+    pub rating: Option<u8>,
+    pub nps: Option<u8>,
+    pub csat: Option<u8>,
+}
+
+const COLUMNS: &str = "id, occurred_at, channel, text, sentiment_label, sentiment_score, dominant_emotion, key_phrases, \
+     topic_ids, segment, journey_stage, customer_id, language, rating, nps, csat";
+
+/// A page and the cursor of the next one.
+#[derive(Debug, Serialize)]
+pub struct FeedbackPage {
+    pub items: Vec<FeedbackItem>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(item: &FeedbackItem) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        item.occurred_at.timestamp_millis(),
+        item.id
+    ))
+}
+
+fn decode_cursor(c: &str) -> Result<(i64, Uuid), ApiError> {
+    let bad = || ApiError::invalid("cursor", "not a cursor from this API");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let (ms, id) = s.split_once('|').ok_or_else(bad)?;
+    Ok((ms.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+}
+
+const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
+const EMOTIONS: [&str; 7] = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"];
+const CHANNELS: [&str; 7] = ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"];
+
+/// `GET /v1/feedback`.
+pub async fn search(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<FeedbackPage>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let r = TimeRange::resolve(&q.range, Utc::now())?;
+    let limit = q.limit.unwrap_or(50);
+    let mut errors = Vec::new();
+    if !(1..=200).contains(&limit) {
+        errors.push(("limit".to_owned(), "must be 1..=200".to_owned()));
+    }
+    if q.channel.as_deref().is_some_and(|c| !CHANNELS.contains(&c)) {
+        errors.push(("channel".to_owned(), format!("must be one of {}", CHANNELS.join(", "))));
+    }
+    if q.sentiment.as_deref().is_some_and(|s| !LABELS.contains(&s)) {
+        errors.push(("sentiment".to_owned(), "must be negative, neutral or positive".to_owned()));
+    }
+    if q.emotion.as_deref().is_some_and(|e| !EMOTIONS.contains(&e)) {
+        errors.push(("emotion".to_owned(), format!("must be one of {}", EMOTIONS.join(", "))));
+    }
+    for (name, v) in [("min_score", q.min_score), ("max_score", q.max_score)] {
+        if v.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
+            errors.push((name.to_owned(), "must be in [-1, 1]".to_owned()));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+
+    // Each condition binds its value; the SQL text only ever contains fixed fragments.
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?)"
+    );
+    let mut conditions: Vec<(&str, String)> = Vec::new();
+    let mut push = |fragment: &'static str, value: Option<String>| {
+        if let Some(v) = value {
+            conditions.push((fragment, v));
+        }
+    };
+    push(" AND channel = ?", q.channel);
+    push(" AND sentiment_label = ?", q.sentiment);
+    push(" AND dominant_emotion = ?", q.emotion);
+    push(" AND has(topic_ids, toUUID(?))", q.topic.map(|t| t.to_string()));
+    push(" AND segment = ?", q.segment);
+    push(" AND journey_stage = ?", q.journey_stage);
+    push(" AND customer_id = ?", q.customer_id);
+    push(" AND language = ?", q.language);
+    push(" AND positionCaseInsensitiveUTF8(text, ?) > 0", q.q);
+    for (fragment, _) in &conditions {
+        sql.push_str(fragment);
+    }
+    if q.min_score.is_some() {
+        sql.push_str(" AND sentiment_score >= ?");
+    }
+    if q.max_score.is_some() {
+        sql.push_str(" AND sentiment_score <= ?");
+    }
+    if cursor.is_some() {
+        sql.push_str(" AND (occurred_at, id) < (fromUnixTimestamp64Milli(?), toUUID(?))");
+    }
+    sql.push_str(" ORDER BY occurred_at DESC, id DESC LIMIT ?");
+    let mut query = app.ch.query(&sql).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis());
+    for (_, v) in conditions {
+        query = query.bind(v);
+    }
+    if let Some(v) = q.min_score {
+        query = query.bind(v);
+    }
+    if let Some(v) = q.max_score {
+        query = query.bind(v);
+    }
+    if let Some((ms, id)) = cursor {
+        query = query.bind(ms).bind(id.to_string());
+    }
+    let mut items: Vec<FeedbackItem> = query.bind(limit + 1).fetch_all().await.map_err(|e| clickhouse_error(&e))?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(FeedbackPage { items, next_cursor }))
+}
+
+/// `GET /v1/feedback/{id}`.
+pub async fn get(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<FeedbackItem>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let item: Option<FeedbackItem> = app
+        .ch
+        .query(&format!("SELECT {COLUMNS} FROM feedback WHERE id = toUUID(?) LIMIT 1"))
+        .bind(id.to_string())
+        .fetch_optional()
+        .await
+        .map_err(|e| clickhouse_error(&e))?;
+    item.map(Json).ok_or(ApiError::NotFound("feedback"))
+}
