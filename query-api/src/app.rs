@@ -56,6 +56,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/feedback/{id}", get(feedback::get))
         .route("/v1/dashboard/overview", get(dashboard::overview))
         .route("/v1/dashboard/sentiment-trend", get(dashboard::sentiment_trend))
+        .route("/v1/dashboard/channels", get(dashboard::channels))
+        .route("/v1/dashboard/segments", get(dashboard::segments))
+        .route("/v1/dashboard/journey-stages", get(dashboard::journey_stages))
+        .route("/v1/dashboard/emotions", get(dashboard::emotions))
+        .route("/v1/dashboard/drivers", get(dashboard::drivers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -197,3 +197,230 @@ pub async fn sentiment_trend(
         .map_err(|e| clickhouse_error(&e))?;
     Ok(Json(points))
 }
+
+/// Runs a grouped rollup query for the range (and channel filter) and returns its rows.
+async fn grouped<T>(app: &AppState, sql: &str, r: TimeRange, channel: &str) -> Result<Vec<T>, ApiError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    app.ch
+        .query(sql)
+        .bind(r.from.timestamp())
+        .bind(r.to.timestamp())
+        .bind(channel)
+        .bind(channel)
+        .fetch_all::<T>()
+        .await
+        .map_err(|e| clickhouse_error(&e))
+}
+
+fn parse(q: Result<Query<DashboardQuery>, QueryRejection>) -> Result<(TimeRange, String, DashboardQuery), ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let r = TimeRange::resolve(&q.range, Utc::now())?;
+    let channel = channel_of(&q)?;
+    Ok((r, channel, q))
+}
+
+/// Figures of one group (channel, segment, journey stage).
+#[derive(Debug, Serialize, Deserialize, clickhouse::Row)]
+pub struct GroupFigures {
+    pub key: String,
+    pub volume: u64,
+    pub negative: u64,
+    pub score_sum: f64,
+    pub nps_count: u64,
+    pub promoters: u64,
+    pub detractors: u64,
+    pub csat_count: u64,
+    pub satisfied: u64,
+}
+
+/// A group with its derived figures.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub key: String,
+    pub volume: u64,
+    pub negative_share: Option<f64>,
+    pub average_sentiment: Option<f64>,
+    pub nps: Option<f64>,
+    pub csat: Option<f64>,
+}
+
+impl From<GroupFigures> for GroupView {
+    fn from(g: GroupFigures) -> Self {
+        let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
+        GroupView {
+            negative_share: ratio(g.negative as f64, g.volume),
+            average_sentiment: ratio(g.score_sum, g.volume),
+            nps: ratio(100.0 * (g.promoters as f64 - g.detractors as f64), g.nps_count),
+            csat: ratio(100.0 * g.satisfied as f64, g.csat_count),
+            key: g.key,
+            volume: g.volume,
+        }
+    }
+}
+
+fn group_sql(key: &str, table: &str, time: &str) -> String {
+    format!(
+        "SELECT {key} AS key, sum(feedback_count) AS volume, sumIf(feedback_count, sentiment_label = 'negative') AS negative, \
+         sum(sentiment_score_sum) AS score_sum, sum(nps_count) AS nps_count, sum(nps_promoters) AS promoters, \
+         sum(nps_detractors) AS detractors, sum(csat_count) AS csat_count, sum(csat_satisfied) AS satisfied \
+         FROM {table} WHERE {time} AND (? = '' OR channel = ?) GROUP BY key ORDER BY volume DESC, key"
+    )
+}
+
+const HOURLY: &str = "hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)";
+const DAILY: &str = "day >= toDate(fromUnixTimestamp(?), 'UTC') AND day <= toDate(fromUnixTimestamp(?), 'UTC')";
+
+/// `GET /v1/dashboard/channels`: volume, negative share, average sentiment, NPS and CSAT per
+/// channel (hourly rollup).
+pub async fn channels(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Vec<GroupView>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let (r, channel, _) = parse(query)?;
+    let rows: Vec<GroupFigures> = grouped(&app, &group_sql("channel", "feedback_hourly", HOURLY), r, &channel).await?;
+    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+}
+
+/// `GET /v1/dashboard/segments`: the same figures per customer segment (daily rollup; the
+/// range is resolved to whole days; `""` = unknown segment).
+pub async fn segments(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Vec<GroupView>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let (r, channel, _) = parse(query)?;
+    let rows: Vec<GroupFigures> =
+        grouped(&app, &group_sql("segment", "feedback_segment_daily", DAILY), r, &channel).await?;
+    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+}
+
+/// `GET /v1/dashboard/journey-stages`: the same figures per customer-journey stage.
+pub async fn journey_stages(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Vec<GroupView>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let (r, channel, _) = parse(query)?;
+    let rows: Vec<GroupFigures> =
+        grouped(&app, &group_sql("journey_stage", "feedback_journey_daily", DAILY), r, &channel).await?;
+    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+}
+
+/// Emotion breakdown: how often each emotion dominates, and the average distribution.
+#[derive(Debug, Serialize, Deserialize, clickhouse::Row)]
+pub struct EmotionRow {
+    pub emotion: String,
+    pub dominant: u64,
+    pub probability_sum: f64,
+}
+
+/// One emotion in the breakdown.
+#[derive(Debug, Serialize)]
+pub struct EmotionView {
+    pub emotion: String,
+    /// Feedback where it is the most probable emotion.
+    pub dominant: u64,
+    /// Its mean probability over all feedback of the range.
+    pub average_probability: Option<f64>,
+}
+
+/// `GET /v1/dashboard/emotions`.
+pub async fn emotions(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Vec<EmotionView>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let (r, channel, _) = parse(query)?;
+    // One row per emotion: dominant counts from the key, probability sums from the columns.
+    let sql = format!(
+        "SELECT emotion, sumIf(n, dominant_emotion = emotion) AS dominant, sum(p) AS probability_sum FROM ( \
+           SELECT dominant_emotion, feedback_count AS n, \
+             arrayJoin([('anger', anger_sum), ('disgust', disgust_sum), ('fear', fear_sum), ('joy', joy_sum), \
+                        ('neutral', neutral_sum), ('sadness', sadness_sum), ('surprise', surprise_sum)]) AS e, \
+             e.1 AS emotion, e.2 AS p \
+           FROM feedback_emotion_hourly WHERE {HOURLY} AND (? = '' OR channel = ?)) \
+         GROUP BY emotion ORDER BY emotion"
+    );
+    let rows: Vec<EmotionRow> = grouped(&app, &sql, r, &channel).await?;
+    let total: u64 = rows.iter().map(|e| e.dominant).sum();
+    Ok(Json(
+        rows.into_iter()
+            .map(|e| EmotionView {
+                average_probability: (total > 0).then(|| e.probability_sum / total as f64),
+                emotion: e.emotion,
+                dominant: e.dominant,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct DriverRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    topic_id: uuid::Uuid,
+    volume: u64,
+    score_sum: f64,
+}
+
+/// A topic's pull on the average sentiment.
+#[derive(Debug, Serialize)]
+pub struct Driver {
+    pub topic_id: uuid::Uuid,
+    pub name: Option<String>,
+    pub volume: u64,
+    /// Share of all feedback in the range that carries this topic.
+    pub share: f64,
+    pub average_sentiment: f64,
+    /// share × (topic average − overall average): how far this topic moves the overall
+    /// average; the most negative values are the biggest detractors.
+    pub effect: f64,
+}
+
+/// `GET /v1/dashboard/drivers`: topics ordered by how strongly they pull the average
+/// sentiment down (most negative effect first).
+pub async fn drivers(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+) -> Result<Json<Vec<Driver>>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let (r, channel, _) = parse(query)?;
+    let overall = totals(&app, r, &channel).await?;
+    if overall.n == 0 {
+        return Ok(Json(Vec::new()));
+    }
+    let overall_avg = overall.score / overall.n as f64;
+    let sql = format!(
+        "SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
+         FROM feedback_topic_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY topic_id"
+    );
+    let rows: Vec<DriverRow> = grouped(&app, &sql, r, &channel).await?;
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|d| d.topic_id).collect();
+    let names: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1)").bind(&ids).fetch_all(&app.pg).await?;
+    let mut out: Vec<Driver> = rows
+        .into_iter()
+        .filter(|d| d.volume > 0)
+        .map(|d| {
+            let share = d.volume as f64 / overall.n as f64;
+            let average_sentiment = d.score_sum / d.volume as f64;
+            Driver {
+                name: names.iter().find(|(id, _)| *id == d.topic_id).map(|(_, n)| n.clone()),
+                topic_id: d.topic_id,
+                volume: d.volume,
+                share,
+                average_sentiment,
+                effect: share * (average_sentiment - overall_avg),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.effect.total_cmp(&b.effect));
+    Ok(Json(out))
+}

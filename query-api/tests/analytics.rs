@@ -127,6 +127,31 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
         api.send(Method::GET, "/v1/dashboard/sentiment-trend?range=90d&interval=hour", &token, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Per channel, segment, journey stage and emotion.
+    let (status, by_channel) = api.send(Method::GET, "/v1/dashboard/channels?range=7d", &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{by_channel}");
+    for c in CHANNELS {
+        let rows_c: Vec<&FeedbackRow> = all.iter().filter(|r| r.channel == c && hour(r.occurred_at) >= start).collect();
+        let got = by_channel.as_array().expect("list").iter().find(|g| g["key"] == c).expect("channel listed");
+        assert_eq!(got["volume"], rows_c.len() as u64, "{c}");
+        let neg = rows_c.iter().filter(|r| r.sentiment_label == "negative").count() as f64 / rows_c.len() as f64;
+        assert!((got["negative_share"].as_f64().expect("share") - neg).abs() < 1e-9, "{c}");
+    }
+    let day_start = (now - Duration::days(7)).date_naive();
+    let in_days = all.iter().filter(|r| r.occurred_at.date_naive() >= day_start).count() as u64;
+    for path in ["segments", "journey-stages"] {
+        let (status, groups) = api.send(Method::GET, &format!("/v1/dashboard/{path}?range=7d"), &token, None).await;
+        assert_eq!(status, StatusCode::OK, "{groups}");
+        assert_eq!(groups.as_array().map(Vec::len), Some(1), "{path}: {groups}");
+        assert_eq!(groups[0]["volume"], in_days, "{path}");
+    }
+    let (_, emotions) = api.send(Method::GET, "/v1/dashboard/emotions?range=7d", &token, None).await;
+    let neutral = emotions.as_array().expect("list").iter().find(|e| e["emotion"] == "neutral").expect("neutral");
+    assert_eq!(neutral["dominant"], in_range);
+    assert!((neutral["average_probability"].as_f64().expect("p") - 1.0).abs() < 1e-9);
+    let (_, drivers) = api.send(Method::GET, "/v1/dashboard/drivers?range=7d", &token, None).await;
+    assert_eq!(drivers.as_array().map(Vec::len), Some(0), "no topics on these rows");
+
     // Search: negative email feedback of 30 days, pages of 3, newest first, no repeats.
     let expected: Vec<Uuid> = {
         let mut v: Vec<&FeedbackRow> = all

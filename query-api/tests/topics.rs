@@ -129,6 +129,18 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     assert_eq!(list[pos(a_id)]["growth"], 2.0);
     assert!(list[pos(b_id)]["growth"].is_null());
 
+    // Sentiment drivers over 24 h: overall average of the 5 rows is -0.28; A (3 rows, -0.2)
+    // lifts it by 0.6 × 0.08, B (2 rows, -0.4) drags it by 0.4 × 0.12.
+    let (status, drivers) = api.send(Method::GET, "/v1/dashboard/drivers?range=24h", &agent, None).await;
+    assert_eq!(status, StatusCode::OK, "{drivers}");
+    let d = drivers.as_array().expect("list");
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0]["topic_id"], b_id.to_string(), "the biggest detractor first");
+    assert!((d[0]["effect"].as_f64().expect("effect") + 0.048).abs() < 1e-6, "{drivers}");
+    assert!((d[1]["effect"].as_f64().expect("effect") - 0.048).abs() < 1e-6, "{drivers}");
+    assert!((d[1]["share"].as_f64().expect("share") - 0.6).abs() < 1e-9);
+    assert_eq!(d[1]["name"], tag.as_str());
+
     // Deletion: refused while referenced, allowed once archived.
     let (status, _) = api.send(Method::DELETE, &format!("/v1/topics/{a_id}"), &manager, None).await;
     assert_eq!(status, StatusCode::CONFLICT);
