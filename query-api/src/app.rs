@@ -4,14 +4,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use sqlx::PgPool;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
-use crate::{api_keys, dashboard, feedback, topics, users};
+use crate::{api_keys, dashboard, feedback, saved_dashboards, topics, users};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -22,6 +28,21 @@ pub struct AppState {
     pub refresh_ttl: chrono::Duration,
     pub self_registration: bool,
     pub trust_forwarded_for: bool,
+    /// Dashboard answers, kept a few seconds.
+    pub cache: crate::cache::AnswerCache,
+    /// Browser origins allowed by CORS (none: no CORS headers).
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+/// Headers every answer carries: no sniffing, no framing, no referrer, no caching of API data.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    resp
 }
 
 /// Largest request body accepted (auth and admin payloads are small).
@@ -29,7 +50,15 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The API routes (`/v1/...`).
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let cors = (!state.cors_origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(state.cors_origins.clone()))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(600))
+    });
+    let routes = Router::new()
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/refresh", post(auth::refresh))
@@ -52,6 +81,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/topics/suggestions/{id}/reject", post(topics::reject))
         .route("/v1/topics/{id}", get(topics::get).patch(topics::update).delete(topics::delete))
         .route("/v1/topics/{id}/stats", get(topics::stats))
+        .route("/v1/dashboards", get(saved_dashboards::list).post(saved_dashboards::create))
+        .route(
+            "/v1/dashboards/{id}",
+            get(saved_dashboards::get).put(saved_dashboards::replace).delete(saved_dashboards::delete),
+        )
         .route("/v1/feedback", get(feedback::search))
         .route("/v1/feedback/{id}", get(feedback::get))
         .route("/v1/dashboard/overview", get(dashboard::overview))
@@ -66,5 +100,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
-        .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state);
+    match cors {
+        Some(c) => routes.layer(c),
+        None => routes,
+    }
 }

@@ -16,6 +16,12 @@ pub struct Config {
     pub clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// How long dashboard answers are reused, in milliseconds (0 disables the cache).
+    #[arg(long, env = "RTCX_QUERY_CACHE_TTL_MS", default_value_t = 5_000)]
+    pub cache_ttl_ms: u64,
+    /// Origins allowed to call the API from a browser (comma-separated; empty: none).
+    #[arg(long, env = "RTCX_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }

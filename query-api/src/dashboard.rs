@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,21 @@ pub struct Overview {
     pub csat_change: Option<f64>,
 }
 
+/// Runs `compute` through the answer cache under `endpoint` + the raw query string.
+async fn cached<T: Serialize, F: std::future::Future<Output = Result<Json<T>, ApiError>>>(
+    app: &AppState,
+    endpoint: &str,
+    raw: Option<String>,
+    compute: F,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = format!("{endpoint}?{}", raw.unwrap_or_default());
+    let value = app
+        .cache
+        .get_or(key, async { serde_json::to_value(compute.await?.0).map_err(|e| ApiError::Internal(e.to_string())) })
+        .await?;
+    Ok(Json(value))
+}
+
 fn channel_of(q: &DashboardQuery) -> Result<String, ApiError> {
     let c = q.channel.clone().unwrap_or_default();
     let ok =
@@ -111,33 +126,38 @@ async fn totals(app: &AppState, r: TimeRange, channel: &str) -> Result<Totals, A
 pub async fn overview(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Overview>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let r = TimeRange::resolve(&q.range, Utc::now())?;
-    let channel = channel_of(&q)?;
-    let (cur, prev) = tokio::try_join!(totals(&app, r, &channel), totals(&app, r.previous(), &channel))?;
-    let open_alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE status IN ('OPEN', 'IN_PROGRESS')")
-        .fetch_one(&app.pg)
-        .await?;
-    let (current, previous) = (Figures::from(cur), Figures::from(prev));
-    let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
-    Ok(Json(Overview {
-        from: r.from,
-        to: r.to,
-        channel: q.channel.clone(),
-        sentiment: [("negative", cur.negative), ("neutral", cur.neutral), ("positive", cur.positive)]
-            .into_iter()
-            .collect(),
-        open_alerts,
-        volume_change_pct: (prev.n > 0).then(|| 100.0 * (cur.n as f64 - prev.n as f64) / prev.n as f64),
-        average_sentiment_change: diff(current.average_sentiment, previous.average_sentiment),
-        nps_change: diff(current.nps, previous.nps),
-        csat_change: diff(current.csat, previous.csat),
-        current,
-        previous,
-    }))
+    cached(&app, "overview", raw, async {
+        let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+        let r = TimeRange::resolve(&q.range, Utc::now())?;
+        let channel = channel_of(&q)?;
+        let (cur, prev) = tokio::try_join!(totals(&app, r, &channel), totals(&app, r.previous(), &channel))?;
+        let open_alerts: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM alerts WHERE status IN ('OPEN', 'IN_PROGRESS')")
+                .fetch_one(&app.pg)
+                .await?;
+        let (current, previous) = (Figures::from(cur), Figures::from(prev));
+        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        Ok(Json(Overview {
+            from: r.from,
+            to: r.to,
+            channel: q.channel.clone(),
+            sentiment: [("negative", cur.negative), ("neutral", cur.neutral), ("positive", cur.positive)]
+                .into_iter()
+                .collect(),
+            open_alerts,
+            volume_change_pct: (prev.n > 0).then(|| 100.0 * (cur.n as f64 - prev.n as f64) / prev.n as f64),
+            average_sentiment_change: diff(current.average_sentiment, previous.average_sentiment),
+            nps_change: diff(current.nps, previous.nps),
+            csat_change: diff(current.csat, previous.csat),
+            current,
+            previous,
+        }))
+    })
+    .await
 }
 
 /// One bucket of the sentiment trend (empty buckets are present with zeros).
@@ -157,9 +177,11 @@ pub struct TrendPoint {
 pub async fn sentiment_trend(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<TrendPoint>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
+    cached(&app, "sentiment-trend", raw, async {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
     let channel = channel_of(&q)?;
@@ -196,6 +218,8 @@ pub async fn sentiment_trend(
         .await
         .map_err(|e| clickhouse_error(&e))?;
     Ok(Json(points))
+    })
+    .await
 }
 
 /// Runs a grouped rollup query for the range (and channel filter) and returns its rows.
@@ -277,12 +301,17 @@ const DAILY: &str = "day >= toDate(fromUnixTimestamp(?), 'UTC') AND day <= toDat
 pub async fn channels(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<GroupView>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let (r, channel, _) = parse(query)?;
-    let rows: Vec<GroupFigures> = grouped(&app, &group_sql("channel", "feedback_hourly", HOURLY), r, &channel).await?;
-    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+    cached(&app, "channels", raw, async {
+        let (r, channel, _) = parse(query)?;
+        let rows: Vec<GroupFigures> =
+            grouped(&app, &group_sql("channel", "feedback_hourly", HOURLY), r, &channel).await?;
+        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
+    })
+    .await
 }
 
 /// `GET /v1/dashboard/segments`: the same figures per customer segment (daily rollup; the
@@ -290,26 +319,34 @@ pub async fn channels(
 pub async fn segments(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<GroupView>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let (r, channel, _) = parse(query)?;
-    let rows: Vec<GroupFigures> =
-        grouped(&app, &group_sql("segment", "feedback_segment_daily", DAILY), r, &channel).await?;
-    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+    cached(&app, "segments", raw, async {
+        let (r, channel, _) = parse(query)?;
+        let rows: Vec<GroupFigures> =
+            grouped(&app, &group_sql("segment", "feedback_segment_daily", DAILY), r, &channel).await?;
+        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
+    })
+    .await
 }
 
 /// `GET /v1/dashboard/journey-stages`: the same figures per customer-journey stage.
 pub async fn journey_stages(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<GroupView>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let (r, channel, _) = parse(query)?;
-    let rows: Vec<GroupFigures> =
-        grouped(&app, &group_sql("journey_stage", "feedback_journey_daily", DAILY), r, &channel).await?;
-    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+    cached(&app, "journey-stages", raw, async {
+        let (r, channel, _) = parse(query)?;
+        let rows: Vec<GroupFigures> =
+            grouped(&app, &group_sql("journey_stage", "feedback_journey_daily", DAILY), r, &channel).await?;
+        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
+    })
+    .await
 }
 
 /// Emotion breakdown: how often each emotion dominates, and the average distribution.
@@ -334,31 +371,35 @@ pub struct EmotionView {
 pub async fn emotions(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<EmotionView>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let (r, channel, _) = parse(query)?;
-    // One row per emotion: dominant counts from the key, probability sums from the columns.
-    let sql = format!(
-        "SELECT emotion, sumIf(n, dominant_emotion = emotion) AS dominant, sum(p) AS probability_sum FROM ( \
+    cached(&app, "emotions", raw, async {
+        let (r, channel, _) = parse(query)?;
+        // One row per emotion: dominant counts from the key, probability sums from the columns.
+        let sql = format!(
+            "SELECT emotion, sumIf(n, dominant_emotion = emotion) AS dominant, sum(p) AS probability_sum FROM ( \
            SELECT dominant_emotion, feedback_count AS n, \
              arrayJoin([('anger', anger_sum), ('disgust', disgust_sum), ('fear', fear_sum), ('joy', joy_sum), \
                         ('neutral', neutral_sum), ('sadness', sadness_sum), ('surprise', surprise_sum)]) AS e, \
              e.1 AS emotion, e.2 AS p \
            FROM feedback_emotion_hourly WHERE {HOURLY} AND (? = '' OR channel = ?)) \
          GROUP BY emotion ORDER BY emotion"
-    );
-    let rows: Vec<EmotionRow> = grouped(&app, &sql, r, &channel).await?;
-    let total: u64 = rows.iter().map(|e| e.dominant).sum();
-    Ok(Json(
-        rows.into_iter()
-            .map(|e| EmotionView {
-                average_probability: (total > 0).then(|| e.probability_sum / total as f64),
-                emotion: e.emotion,
-                dominant: e.dominant,
-            })
-            .collect(),
-    ))
+        );
+        let rows: Vec<EmotionRow> = grouped(&app, &sql, r, &channel).await?;
+        let total: u64 = rows.iter().map(|e| e.dominant).sum();
+        Ok(Json(
+            rows.into_iter()
+                .map(|e| EmotionView {
+                    average_probability: (total > 0).then(|| e.probability_sum / total as f64),
+                    emotion: e.emotion,
+                    dominant: e.dominant,
+                })
+                .collect::<Vec<_>>(),
+        ))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -388,39 +429,43 @@ pub struct Driver {
 pub async fn drivers(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
-) -> Result<Json<Vec<Driver>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let (r, channel, _) = parse(query)?;
-    let overall = totals(&app, r, &channel).await?;
-    if overall.n == 0 {
-        return Ok(Json(Vec::new()));
-    }
-    let overall_avg = overall.score / overall.n as f64;
-    let sql = format!(
-        "SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
+    cached(&app, "drivers", raw, async {
+        let (r, channel, _) = parse(query)?;
+        let overall = totals(&app, r, &channel).await?;
+        if overall.n == 0 {
+            return Ok(Json(Vec::new()));
+        }
+        let overall_avg = overall.score / overall.n as f64;
+        let sql = format!(
+            "SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
          FROM feedback_topic_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY topic_id"
-    );
-    let rows: Vec<DriverRow> = grouped(&app, &sql, r, &channel).await?;
-    let ids: Vec<uuid::Uuid> = rows.iter().map(|d| d.topic_id).collect();
-    let names: Vec<(uuid::Uuid, String)> =
-        sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1)").bind(&ids).fetch_all(&app.pg).await?;
-    let mut out: Vec<Driver> = rows
-        .into_iter()
-        .filter(|d| d.volume > 0)
-        .map(|d| {
-            let share = d.volume as f64 / overall.n as f64;
-            let average_sentiment = d.score_sum / d.volume as f64;
-            Driver {
-                name: names.iter().find(|(id, _)| *id == d.topic_id).map(|(_, n)| n.clone()),
-                topic_id: d.topic_id,
-                volume: d.volume,
-                share,
-                average_sentiment,
-                effect: share * (average_sentiment - overall_avg),
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| a.effect.total_cmp(&b.effect));
-    Ok(Json(out))
+        );
+        let rows: Vec<DriverRow> = grouped(&app, &sql, r, &channel).await?;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|d| d.topic_id).collect();
+        let names: Vec<(uuid::Uuid, String)> =
+            sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1)").bind(&ids).fetch_all(&app.pg).await?;
+        let mut out: Vec<Driver> = rows
+            .into_iter()
+            .filter(|d| d.volume > 0)
+            .map(|d| {
+                let share = d.volume as f64 / overall.n as f64;
+                let average_sentiment = d.score_sum / d.volume as f64;
+                Driver {
+                    name: names.iter().find(|(id, _)| *id == d.topic_id).map(|(_, n)| n.clone()),
+                    topic_id: d.topic_id,
+                    volume: d.volume,
+                    share,
+                    average_sentiment,
+                    effect: share * (average_sentiment - overall_avg),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.effect.total_cmp(&b.effect));
+        Ok(Json(out))
+    })
+    .await
 }

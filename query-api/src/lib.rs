@@ -7,10 +7,12 @@
 pub mod api_keys;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod feedback;
 pub mod range;
+pub mod saved_dashboards;
 pub mod topics;
 pub mod users;

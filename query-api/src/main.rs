@@ -71,6 +71,13 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
         refresh_ttl: chrono::Duration::days(cfg.auth.refresh_token_ttl_days),
         self_registration: cfg.auth.allow_self_registration,
         trust_forwarded_for: cfg.auth.trust_forwarded_for,
+        cache: rtcx_query_api::cache::AnswerCache::new(Duration::from_millis(cfg.cache_ttl_ms)),
+        cors_origins: cfg
+            .cors_origins
+            .iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| o.parse().with_context(|| format!("RTCX_CORS_ORIGINS: invalid origin {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?,
     })
 }
 

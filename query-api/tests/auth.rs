@@ -183,3 +183,56 @@ async fn password_change_and_reset_end_other_sessions_and_tokens_are_single_use(
     assert_eq!(status, StatusCode::UNAUTHORIZED, "single use");
     assert_eq!(api.login(&email, reset).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn answers_carry_request_ids_security_headers_cors_and_body_limits() {
+    let api = start(false, 5).await;
+    let resp = api
+        .http
+        .post(format!("{}/v1/auth/login", api.base))
+        .header("x-request-id", "req-42")
+        .json(&json!({"email": "nobody@example.com", "password": "x"}))
+        .send()
+        .await
+        .expect("login");
+    let h = resp.headers();
+    assert_eq!(h["x-request-id"], "req-42");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    let generated = api.http.get(format!("{}/v1/auth/me", api.base)).send().await.expect("me");
+    assert!(generated.headers().contains_key("x-request-id"), "an id is generated when the client sends none");
+
+    let preflight = api
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/auth/login", api.base))
+        .header("origin", "https://dashboard.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://dashboard.example.com");
+    let other = api
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/auth/login", api.base))
+        .header("origin", "https://evil.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    let big = "x".repeat(rtcx_query_api::app::BODY_LIMIT + 1);
+    let resp = api
+        .http
+        .post(format!("{}/v1/auth/login", api.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"email\":\"{big}\",\"password\":\"x\"}}"))
+        .send()
+        .await
+        .expect("big");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body) = api.post("/v1/auth/login", None, json!({"email": 5})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "malformed_json");
+}
