@@ -87,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(saved_dashboards::get).put(saved_dashboards::replace).delete(saved_dashboards::delete),
         )
         .route("/v1/feedback", get(feedback::search))
+        .route("/v1/feedback/export", get(feedback::export))
         .route("/v1/feedback/{id}", get(feedback::get))
         .route("/v1/dashboard/overview", get(dashboard::overview))
         .route("/v1/dashboard/sentiment-trend", get(dashboard::sentiment_trend))

@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -104,10 +105,25 @@ pub async fn search(
     user.require(Permission::ReadAnalytics)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
-    let limit = q.limit.unwrap_or(50);
+    let limit = validate(&q, 50, 200)?;
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let query = filtered(&app, &q, r, cursor, limit + 1);
+    let mut items: Vec<FeedbackItem> = query.fetch_all().await.map_err(|e| clickhouse_error(&e))?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(FeedbackPage { items, next_cursor }))
+}
+
+/// Checks the filters; returns the page size.
+fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, ApiError> {
+    let limit = q.limit.unwrap_or(default_limit);
     let mut errors = Vec::new();
-    if !(1..=200).contains(&limit) {
-        errors.push(("limit".to_owned(), "must be 1..=200".to_owned()));
+    if !(1..=max_limit).contains(&limit) {
+        errors.push(("limit".to_owned(), format!("must be 1..={max_limit}")));
     }
     if q.channel.as_deref().is_some_and(|c| !CHANNELS.contains(&c)) {
         errors.push(("channel".to_owned(), format!("must be one of {}", CHANNELS.join(", "))));
@@ -126,9 +142,17 @@ pub async fn search(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    Ok(limit)
+}
 
-    // Each condition binds its value; the SQL text only ever contains fixed fragments.
+/// The filtered, newest-first query (values bound, never spliced).
+fn filtered(
+    app: &AppState,
+    q: &SearchQuery,
+    r: TimeRange,
+    cursor: Option<(i64, Uuid)>,
+    limit: u64,
+) -> clickhouse::query::Query {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?)"
     );
@@ -138,15 +162,15 @@ pub async fn search(
             conditions.push((fragment, v));
         }
     };
-    push(" AND channel = ?", q.channel);
-    push(" AND sentiment_label = ?", q.sentiment);
-    push(" AND dominant_emotion = ?", q.emotion);
+    push(" AND channel = ?", q.channel.clone());
+    push(" AND sentiment_label = ?", q.sentiment.clone());
+    push(" AND dominant_emotion = ?", q.emotion.clone());
     push(" AND has(topic_ids, toUUID(?))", q.topic.map(|t| t.to_string()));
-    push(" AND segment = ?", q.segment);
-    push(" AND journey_stage = ?", q.journey_stage);
-    push(" AND customer_id = ?", q.customer_id);
-    push(" AND language = ?", q.language);
-    push(" AND positionCaseInsensitiveUTF8(text, ?) > 0", q.q);
+    push(" AND segment = ?", q.segment.clone());
+    push(" AND journey_stage = ?", q.journey_stage.clone());
+    push(" AND customer_id = ?", q.customer_id.clone());
+    push(" AND language = ?", q.language.clone());
+    push(" AND positionCaseInsensitiveUTF8(text, ?) > 0", q.q.clone());
     for (fragment, _) in &conditions {
         sql.push_str(fragment);
     }
@@ -173,14 +197,66 @@ pub async fn search(
     if let Some((ms, id)) = cursor {
         query = query.bind(ms).bind(id.to_string());
     }
-    let mut items: Vec<FeedbackItem> = query.bind(limit + 1).fetch_all().await.map_err(|e| clickhouse_error(&e))?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
+    query.bind(limit)
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    pub format: ExportFormat,
+    #[serde(flatten)]
+    pub search: SearchQuery,
+}
+
+/// Most rows one export returns (`limit` may lower it).
+pub const EXPORT_MAX_ROWS: u64 = 1_000_000;
+
+/// `GET /v1/feedback/export?format=csv|parquet&…filters`: the filtered feedback, newest
+/// first, streamed from ClickHouse as it produces it (never buffered whole).
+pub async fn export(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+
+    user.require(Permission::ReadAnalytics)?;
+    let Query(e) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let r = TimeRange::resolve(&e.search.range, Utc::now())?;
+    let limit = validate(&e.search, EXPORT_MAX_ROWS, EXPORT_MAX_ROWS)?;
+    let (format, content_type, ext) = match e.format {
+        ExportFormat::Csv => ("CSVWithNames", "text/csv; charset=utf-8", "csv"),
+        ExportFormat::Parquet => ("Parquet", "application/vnd.apache.parquet", "parquet"),
     };
-    Ok(Json(FeedbackPage { items, next_cursor }))
+    let mut cursor = filtered(&app, &e.search, r, None, limit).fetch_bytes(format).map_err(|e| clickhouse_error(&e))?;
+    // Read the first chunk before answering, so that an unreachable ClickHouse is a 503 and
+    // not a truncated 200.
+    let first = cursor.next().await.map_err(|e| clickhouse_error(&e))?;
+    let rest = futures::stream::unfold(Some(cursor), |state| async move {
+        let mut cursor = state?;
+        match cursor.next().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(cursor))),
+            Ok(None) => None,
+            // The client sees a cut-off body; there is no status left to change.
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let stream = futures::stream::iter(first.map(Ok::<_, clickhouse::error::Error>)).chain(rest);
+    metrics::counter!("rtcx_query_api_exports_total", "format" => ext).increment(1);
+    let filename = format!("attachment; filename=\"feedback-{}.{ext}\"", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    Ok((
+        [(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, filename)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// `GET /v1/feedback/{id}`.

@@ -209,6 +209,28 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
         StatusCode::NOT_FOUND
     );
 
+    // Exports: the same filtered rows as CSV (header + one line per row) and as Parquet.
+    let export = |format: &str| {
+        api.http
+            .get(format!("{}/v1/feedback/export?format={format}&range=30d&channel=email&sentiment=negative", api.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    let csv = export("csv").await.expect("csv");
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-disposition"].to_str().unwrap_or_default().contains(".csv"));
+    let text = csv.text().await.expect("body");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("\"id\",\"occurred_at\""), "{}", lines[0]);
+    assert_eq!(lines.len() - 1, expected.len());
+    for (line, id) in lines[1..].iter().zip(&expected) {
+        assert!(line.starts_with(&format!("\"{id}\"")), "{line}");
+    }
+    let parquet = export("parquet").await.expect("parquet").bytes().await.expect("body");
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"), "a Parquet file");
+    let (status, _) = api.send(Method::GET, "/v1/feedback/export?format=xlsx", &token, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     let ids: HashSet<Uuid> = seen.into_iter().collect();
     assert_eq!(ids.len(), expected.len());
     common::drop_clickhouse(&database).await;
