@@ -14,5 +14,6 @@ pub mod error;
 pub mod feedback;
 pub mod range;
 pub mod saved_dashboards;
+pub mod seed;
 pub mod topics;
 pub mod users;

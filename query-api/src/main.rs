@@ -29,6 +29,16 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Generate a synthetic feedback dataset in ClickHouse (and topics in Postgres) for
+    /// benchmarks: rows spread over the last `days` days, rollups filled by their views.
+    Seed {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Days back the rows spread over.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
     /// Create an administrator account (the first one, or another); fails if the email exists.
     CreateAdmin {
         /// The administrator's email.
@@ -94,6 +104,31 @@ async fn main() -> anyhow::Result<()> {
             let user =
                 create_user(&app, &email, &name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created administrator {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Some(Command::Seed { rows, days }) => {
+            let mut topics = Vec::new();
+            for name in ["Delivery", "Billing", "Mobile app", "Refunds", "Staff"] {
+                let id: uuid::Uuid = sqlx::query_scalar(
+                    "INSERT INTO topics (name, category, description) VALUES ($1, 'seed', 'seeded for benchmarks') \
+                     ON CONFLICT (lower(name)) DO UPDATE SET updated_at = now() RETURNING id",
+                )
+                .bind(format!("seed: {name}"))
+                .fetch_one(&app.pg)
+                .await
+                .context("creating seed topics")?;
+                topics.push(id);
+            }
+            let started = std::time::Instant::now();
+            app.ch
+                .clone()
+                .with_setting("max_execution_time", "3600")
+                .with_setting("async_insert", "0")
+                .query(&rtcx_query_api::seed::seed_sql(rows, days, &topics))
+                .execute()
+                .await
+                .context("seeding ClickHouse")?;
+            println!("seeded {rows} rows over {days} days in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
         None | Some(Command::Serve) => {
