@@ -9,42 +9,13 @@ use rtcx_schemas::rows::FeedbackRow;
 use rtcx_service_kit::testing::{env, unique};
 
 fn row(text: &str, phrase: &str) -> FeedbackRow {
-    let now = Utc::now();
     FeedbackRow {
-        id: uuid::Uuid::now_v7(),
-        occurred_at: now,
-        received_at: now,
-        processed_at: now,
         channel: "email".into(),
-        source: "suggest-test".into(),
         text: text.into(),
-        rating: None,
-        nps: None,
-        csat: None,
-        customer_id: String::new(),
-        segment: String::new(),
-        journey_stage: String::new(),
-        language: "en".into(),
-        metadata: Default::default(),
-        external_id: String::new(),
-        anonymous: false,
         sentiment_label: "negative".into(),
         sentiment_score: -0.5,
-        sentiment_confidence: 0.8,
-        emotion_anger: 0.5,
-        emotion_disgust: 0.0,
-        emotion_fear: 0.0,
-        emotion_joy: 0.0,
-        emotion_neutral: 0.5,
-        emotion_sadness: 0.0,
-        emotion_surprise: 0.0,
-        dominant_emotion: "anger".into(),
         key_phrases: vec![phrase.into()],
-        topic_ids: Vec::new(),
-        model_name: "test".into(),
-        model_version: "0".into(),
-        kafka_partition: -1,
-        kafka_offset: -1,
+        ..FeedbackRow::blank(Utc::now())
     }
 }
 

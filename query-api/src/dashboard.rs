@@ -296,6 +296,31 @@ fn group_sql(key: &str, table: &str, time: &str) -> String {
 const HOURLY: &str = "hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)";
 const DAILY: &str = "day >= toDate(fromUnixTimestamp(?), 'UTC') AND day <= toDate(fromUnixTimestamp(?), 'UTC')";
 
+/// A grouped rollup question: which column, which table, which time filter.
+struct Grouping {
+    endpoint: &'static str,
+    key: &'static str,
+    table: &'static str,
+    time: &'static str,
+}
+
+/// Answers a [`Grouping`] for the range and channel of the query (cached).
+async fn by_group(
+    app: &AppState,
+    user: &AuthUser,
+    raw: Option<String>,
+    query: Result<Query<DashboardQuery>, QueryRejection>,
+    g: Grouping,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    cached(app, g.endpoint, raw, async {
+        let (r, channel, _) = parse(query)?;
+        let rows: Vec<GroupFigures> = grouped(app, &group_sql(g.key, g.table, g.time), r, &channel).await?;
+        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
+    })
+    .await
+}
+
 /// `GET /v1/dashboard/channels`: volume, negative share, average sentiment, NPS and CSAT per
 /// channel (hourly rollup).
 pub async fn channels(
@@ -304,14 +329,8 @@ pub async fn channels(
     RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    user.require(Permission::ReadAnalytics)?;
-    cached(&app, "channels", raw, async {
-        let (r, channel, _) = parse(query)?;
-        let rows: Vec<GroupFigures> =
-            grouped(&app, &group_sql("channel", "feedback_hourly", HOURLY), r, &channel).await?;
-        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
-    })
-    .await
+    let g = Grouping { endpoint: "channels", key: "channel", table: "feedback_hourly", time: HOURLY };
+    by_group(&app, &user, raw, query, g).await
 }
 
 /// `GET /v1/dashboard/segments`: the same figures per customer segment (daily rollup; the
@@ -322,14 +341,8 @@ pub async fn segments(
     RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    user.require(Permission::ReadAnalytics)?;
-    cached(&app, "segments", raw, async {
-        let (r, channel, _) = parse(query)?;
-        let rows: Vec<GroupFigures> =
-            grouped(&app, &group_sql("segment", "feedback_segment_daily", DAILY), r, &channel).await?;
-        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
-    })
-    .await
+    let g = Grouping { endpoint: "segments", key: "segment", table: "feedback_segment_daily", time: DAILY };
+    by_group(&app, &user, raw, query, g).await
 }
 
 /// `GET /v1/dashboard/journey-stages`: the same figures per customer-journey stage.
@@ -339,14 +352,8 @@ pub async fn journey_stages(
     RawQuery(raw): RawQuery,
     query: Result<Query<DashboardQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    user.require(Permission::ReadAnalytics)?;
-    cached(&app, "journey-stages", raw, async {
-        let (r, channel, _) = parse(query)?;
-        let rows: Vec<GroupFigures> =
-            grouped(&app, &group_sql("journey_stage", "feedback_journey_daily", DAILY), r, &channel).await?;
-        Ok(Json(rows.into_iter().map(GroupView::from).collect::<Vec<_>>()))
-    })
-    .await
+    let g = Grouping { endpoint: "journey-stages", key: "journey_stage", table: "feedback_journey_daily", time: DAILY };
+    by_group(&app, &user, raw, query, g).await
 }
 
 /// Emotion breakdown: how often each emotion dominates, and the average distribution.

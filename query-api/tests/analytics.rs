@@ -22,44 +22,20 @@ fn rows(now: DateTime<Utc>) -> Vec<FeedbackRow> {
             let at = now - Duration::hours((i * 6 + 1) as i64) - Duration::minutes(10);
             let label = LABELS[i % 3];
             FeedbackRow {
-                id: Uuid::now_v7(),
-                occurred_at: at,
-                received_at: at,
-                processed_at: at,
                 channel: CHANNELS[(i / 3) % 3].into(),
-                source: "analytics-test".into(),
                 text: if i % 5 == 0 { format!("Parcel {i} was LATE") } else { format!("Feedback number {i}") },
-                rating: None,
                 nps: (i % 2 == 0).then_some((i % 11) as u8),
                 csat: (i % 3 == 0).then_some((i % 5 + 1) as u8),
                 customer_id: format!("c{}", i % 4),
                 segment: "smb".into(),
                 journey_stage: "support".into(),
-                language: "en".into(),
-                metadata: Default::default(),
-                external_id: String::new(),
-                anonymous: false,
                 sentiment_label: label.into(),
                 sentiment_score: match label {
                     "negative" => -0.5 - (i as f32) / 100.0,
                     "positive" => 0.5 + (i as f32) / 100.0,
                     _ => 0.0,
                 },
-                sentiment_confidence: 0.9,
-                emotion_anger: 0.0,
-                emotion_disgust: 0.0,
-                emotion_fear: 0.0,
-                emotion_joy: 0.0,
-                emotion_neutral: 1.0,
-                emotion_sadness: 0.0,
-                emotion_surprise: 0.0,
-                dominant_emotion: "neutral".into(),
-                key_phrases: vec![],
-                topic_ids: vec![],
-                model_name: "test".into(),
-                model_version: "0".into(),
-                kafka_partition: -1,
-                kafka_offset: -1,
+                ..FeedbackRow::blank(at)
             }
         })
         .collect()

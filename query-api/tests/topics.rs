@@ -14,42 +14,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 fn row(topic: Uuid, hours_ago: i64, channel: &str, label: &str, score: f32) -> FeedbackRow {
-    let at = Utc::now() - Duration::hours(hours_ago) - Duration::minutes(1);
     FeedbackRow {
-        id: Uuid::now_v7(),
-        occurred_at: at,
-        received_at: at,
-        processed_at: at,
         channel: channel.into(),
-        source: "topics-test".into(),
-        text: "text".into(),
-        rating: None,
-        nps: None,
-        csat: None,
-        customer_id: String::new(),
-        segment: String::new(),
-        journey_stage: String::new(),
-        language: "en".into(),
-        metadata: Default::default(),
-        external_id: String::new(),
-        anonymous: false,
         sentiment_label: label.into(),
         sentiment_score: score,
-        sentiment_confidence: 0.9,
-        emotion_anger: 0.0,
-        emotion_disgust: 0.0,
-        emotion_fear: 0.0,
-        emotion_joy: 0.0,
-        emotion_neutral: 1.0,
-        emotion_sadness: 0.0,
-        emotion_surprise: 0.0,
-        dominant_emotion: "neutral".into(),
-        key_phrases: vec![],
         topic_ids: vec![topic],
-        model_name: "test".into(),
-        model_version: "0".into(),
-        kafka_partition: -1,
-        kafka_offset: -1,
+        ..FeedbackRow::blank(Utc::now() - Duration::hours(hours_ago) - Duration::minutes(1))
     }
 }
 

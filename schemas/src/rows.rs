@@ -58,6 +58,50 @@ pub struct FeedbackRow {
     pub kafka_offset: i64,
 }
 
+impl FeedbackRow {
+    /// A row with neutral values everywhere (neutral sentiment and emotion, no ratings, no
+    /// topics, not from Kafka) and a fresh id, for synthetic data and tests: set what
+    /// matters with struct-update syntax.
+    pub fn blank(occurred_at: DateTime<Utc>) -> Self {
+        FeedbackRow {
+            id: Uuid::now_v7(),
+            occurred_at,
+            received_at: occurred_at,
+            processed_at: occurred_at,
+            channel: "web".into(),
+            source: "synthetic".into(),
+            text: String::new(),
+            rating: None,
+            nps: None,
+            csat: None,
+            customer_id: String::new(),
+            segment: String::new(),
+            journey_stage: String::new(),
+            language: "en".into(),
+            metadata: Metadata::default(),
+            external_id: String::new(),
+            anonymous: false,
+            sentiment_label: "neutral".into(),
+            sentiment_score: 0.0,
+            sentiment_confidence: 1.0,
+            emotion_anger: 0.0,
+            emotion_disgust: 0.0,
+            emotion_fear: 0.0,
+            emotion_joy: 0.0,
+            emotion_neutral: 1.0,
+            emotion_sadness: 0.0,
+            emotion_surprise: 0.0,
+            dominant_emotion: "neutral".into(),
+            key_phrases: Vec::new(),
+            topic_ids: Vec::new(),
+            model_name: "synthetic".into(),
+            model_version: "0".into(),
+            kafka_partition: -1,
+            kafka_offset: -1,
+        }
+    }
+}
+
 impl From<&EnrichedFeedback> for FeedbackRow {
     fn from(e: &EnrichedFeedback) -> Self {
         let f = &e.feedback;
