@@ -134,11 +134,14 @@ pub async fn overview(
         let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
         let r = TimeRange::resolve(&q.range, Utc::now())?;
         let channel = channel_of(&q)?;
-        let (cur, prev) = tokio::try_join!(totals(&app, r, &channel), totals(&app, r.previous(), &channel))?;
-        let open_alerts: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM alerts WHERE status IN ('OPEN', 'IN_PROGRESS')")
+        let alerts = async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM alerts WHERE status IN ('OPEN', 'IN_PROGRESS')")
                 .fetch_one(&app.pg)
-                .await?;
+                .await
+                .map_err(ApiError::from)
+        };
+        let (cur, prev, open_alerts) =
+            tokio::try_join!(totals(&app, r, &channel), totals(&app, r.previous(), &channel), alerts)?;
         let (current, previous) = (Figures::from(cur), Figures::from(prev));
         let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
         Ok(Json(Overview {
@@ -356,12 +359,24 @@ pub async fn journey_stages(
     by_group(&app, &user, raw, query, g).await
 }
 
-/// Emotion breakdown: how often each emotion dominates, and the average distribution.
-#[derive(Debug, Serialize, Deserialize, clickhouse::Row)]
-pub struct EmotionRow {
-    pub emotion: String,
-    pub dominant: u64,
-    pub probability_sum: f64,
+/// The emotion rollup summed per dominant emotion.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct EmotionAgg {
+    key: String,
+    n: u64,
+    anger: f64,
+    disgust: f64,
+    fear: f64,
+    joy: f64,
+    neutral: f64,
+    sadness: f64,
+    surprise: f64,
+}
+
+impl EmotionAgg {
+    fn sums(&self) -> [f64; 7] {
+        [self.anger, self.disgust, self.fear, self.joy, self.neutral, self.sadness, self.surprise]
+    }
 }
 
 /// One emotion in the breakdown.
@@ -384,24 +399,28 @@ pub async fn emotions(
     user.require(Permission::ReadAnalytics)?;
     cached(&app, "emotions", raw, async {
         let (r, channel, _) = parse(query)?;
-        // One row per emotion: dominant counts from the key, probability sums from the columns.
+        // One row per dominant emotion with the summed probabilities; folded here into one
+        // entry per emotion (a plain aggregation: cheaper than unpivoting in SQL).
         let sql = format!(
-            "SELECT emotion, sumIf(n, dominant_emotion = emotion) AS dominant, sum(p) AS probability_sum FROM ( \
-           SELECT dominant_emotion, feedback_count AS n, \
-             arrayJoin([('anger', anger_sum), ('disgust', disgust_sum), ('fear', fear_sum), ('joy', joy_sum), \
-                        ('neutral', neutral_sum), ('sadness', sadness_sum), ('surprise', surprise_sum)]) AS e, \
-             e.1 AS emotion, e.2 AS p \
-           FROM feedback_emotion_hourly WHERE {HOURLY} AND (? = '' OR channel = ?)) \
-         GROUP BY emotion ORDER BY emotion"
+            "SELECT dominant_emotion AS key, sum(feedback_count) AS n, sum(anger_sum) AS anger, \
+             sum(disgust_sum) AS disgust, sum(fear_sum) AS fear, sum(joy_sum) AS joy, sum(neutral_sum) AS neutral, \
+             sum(sadness_sum) AS sadness, sum(surprise_sum) AS surprise \
+             FROM feedback_emotion_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY key"
         );
-        let rows: Vec<EmotionRow> = grouped(&app, &sql, r, &channel).await?;
-        let total: u64 = rows.iter().map(|e| e.dominant).sum();
+        let rows: Vec<EmotionAgg> = grouped(&app, &sql, r, &channel).await?;
+        let total: u64 = rows.iter().map(|e| e.n).sum();
+        let names = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"];
         Ok(Json(
-            rows.into_iter()
-                .map(|e| EmotionView {
-                    average_probability: (total > 0).then(|| e.probability_sum / total as f64),
-                    emotion: e.emotion,
-                    dominant: e.dominant,
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let sum: f64 = rows.iter().map(|e| e.sums()[i]).sum();
+                    EmotionView {
+                        emotion: (*name).to_owned(),
+                        dominant: rows.iter().filter(|e| e.key == *name).map(|e| e.n).sum(),
+                        average_probability: (total > 0).then(|| sum / total as f64),
+                    }
                 })
                 .collect::<Vec<_>>(),
         ))
@@ -442,19 +461,23 @@ pub async fn drivers(
     user.require(Permission::ReadAnalytics)?;
     cached(&app, "drivers", raw, async {
         let (r, channel, _) = parse(query)?;
-        let overall = totals(&app, r, &channel).await?;
-        if overall.n == 0 {
-            return Ok(Json(Vec::new()));
-        }
-        let overall_avg = overall.score / overall.n as f64;
         let sql = format!(
             "SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
          FROM feedback_topic_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY topic_id"
         );
-        let rows: Vec<DriverRow> = grouped(&app, &sql, r, &channel).await?;
-        let ids: Vec<uuid::Uuid> = rows.iter().map(|d| d.topic_id).collect();
-        let names: Vec<(uuid::Uuid, String)> =
-            sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1)").bind(&ids).fetch_all(&app.pg).await?;
+        // The overall figures, the per-topic rollup and the (small) catalogue at once.
+        let names = async {
+            sqlx::query_as::<_, (uuid::Uuid, String)>("SELECT id, name FROM topics")
+                .fetch_all(&app.pg)
+                .await
+                .map_err(ApiError::from)
+        };
+        let (overall, rows, names) =
+            tokio::try_join!(totals(&app, r, &channel), grouped::<DriverRow>(&app, &sql, r, &channel), names)?;
+        if overall.n == 0 {
+            return Ok(Json(Vec::new()));
+        }
+        let overall_avg = overall.score / overall.n as f64;
         let mut out: Vec<Driver> = rows
             .into_iter()
             .filter(|d| d.volume > 0)

@@ -330,26 +330,30 @@ pub async fn trending(
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let r = TimeRange::resolve(&q, Utc::now())?;
     let p = r.previous();
-    let rows: Vec<TrendRow> = app
-        .ch
-        .query(
-            "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS current, \
-             sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
-             FROM feedback_topic_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
-             GROUP BY topic_id HAVING current > 0",
-        )
-        .bind(r.from.timestamp())
-        .bind(r.from.timestamp())
-        .bind(p.from.timestamp())
-        .bind(r.to.timestamp())
-        .fetch_all()
-        .await
-        .map_err(|e| clickhouse_error(&e))?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.topic_id).collect();
-    let names: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM topics WHERE id = ANY($1) AND NOT archived")
-        .bind(&ids)
-        .fetch_all(&app.pg)
-        .await?;
+    // The rollup and the (small) catalogue at once.
+    let rollup = async {
+        app.ch
+            .query(
+                "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS current, \
+                 sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
+                 FROM feedback_topic_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
+                 GROUP BY topic_id HAVING current > 0",
+            )
+            .bind(r.from.timestamp())
+            .bind(r.from.timestamp())
+            .bind(p.from.timestamp())
+            .bind(r.to.timestamp())
+            .fetch_all::<TrendRow>()
+            .await
+            .map_err(|e| clickhouse_error(&e))
+    };
+    let catalogue = async {
+        sqlx::query_as::<_, (Uuid, String)>("SELECT id, name FROM topics WHERE NOT archived")
+            .fetch_all(&app.pg)
+            .await
+            .map_err(ApiError::from)
+    };
+    let (rows, names) = tokio::try_join!(rollup, catalogue)?;
     let mut out: Vec<Trending> = rows
         .into_iter()
         .filter_map(|row| {
