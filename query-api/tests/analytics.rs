@@ -141,6 +141,7 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
     };
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut newer_id: Option<Uuid> = None;
     loop {
         let mut path = "/v1/feedback?range=30d&channel=email&sentiment=negative&limit=3".to_owned();
         if let Some(c) = &cursor {
@@ -155,6 +156,19 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
+        // A newer matching row arriving between pages does not shift the later pages.
+        if newer_id.is_none() {
+            let newer = FeedbackRow {
+                channel: "email".into(),
+                sentiment_label: "negative".into(),
+                sentiment_score: -0.9,
+                ..FeedbackRow::blank(now - Duration::minutes(1))
+            };
+            let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+            insert.write(&newer).await.expect("write");
+            insert.end().await.expect("end");
+            newer_id = Some(newer.id);
+        }
     }
     assert_eq!(seen, expected, "every match once, newest first");
     let text_hits = |page: &Value| page["items"].as_array().map(Vec::len).unwrap_or(0);
@@ -166,10 +180,14 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
         let (status, page) = api.send(Method::GET, &format!("/v1/feedback?range=90d&q={hostile}"), &token, None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(text_hits(&page), 0, "{hostile}");
-        let (status, page) =
-            api.send(Method::GET, &format!("/v1/feedback?range=90d&customer_id={hostile}"), &token, None).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(text_hits(&page), 0, "{hostile}");
+        for field in ["customer_id", "segment", "journey_stage", "language"] {
+            let (status, page) =
+                api.send(Method::GET, &format!("/v1/feedback?range=90d&{field}={hostile}"), &token, None).await;
+            assert_eq!(status, StatusCode::OK, "{field}");
+            assert_eq!(text_hits(&page), 0, "{field}={hostile}");
+        }
+        let (status, _) = api.send(Method::GET, &format!("/v1/feedback?range=90d&topic={hostile}"), &token, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a topic must be a UUID");
     }
     for bad in ["channel=fax", "sentiment=angry", "min_score=2", "limit=0", "cursor=nonsense", "range=1y"] {
         let (status, body) = api.send(Method::GET, &format!("/v1/feedback?{bad}"), &token, None).await;
@@ -198,8 +216,10 @@ async fn search_and_dashboards_match_counts_computed_from_the_rows() {
     let text = csv.text().await.expect("body");
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("\"id\",\"occurred_at\""), "{}", lines[0]);
-    assert_eq!(lines.len() - 1, expected.len());
-    for (line, id) in lines[1..].iter().zip(&expected) {
+    // The export runs after the newer row arrived: it comes first.
+    let exported: Vec<Uuid> = newer_id.into_iter().chain(expected.iter().copied()).collect();
+    assert_eq!(lines.len() - 1, exported.len());
+    for (line, id) in lines[1..].iter().zip(&exported) {
         assert!(line.starts_with(&format!("\"{id}\"")), "{line}");
     }
     let parquet = export("parquet").await.expect("parquet").bytes().await.expect("body");
