@@ -14,7 +14,6 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
-use crate::topics::clickhouse_error;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DashboardQuery {
@@ -105,8 +104,7 @@ async fn cached<T: Serialize, F: std::future::Future<Output = Result<Json<T>, Ap
 
 fn channel_of(q: &DashboardQuery) -> Result<String, ApiError> {
     let c = q.channel.clone().unwrap_or_default();
-    let ok =
-        c.is_empty() || ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"].contains(&c.as_str());
+    let ok = c.is_empty() || c.parse::<rtcx_schemas::Channel>().is_ok();
     if ok { Ok(c) } else { Err(ApiError::invalid("channel", "unknown channel")) }
 }
 
@@ -119,7 +117,7 @@ async fn totals(app: &AppState, r: TimeRange, channel: &str) -> Result<Totals, A
         .bind(channel)
         .fetch_one::<Totals>()
         .await
-        .map_err(|e| clickhouse_error(&e))
+        .map_err(ApiError::from)
 }
 
 /// `GET /v1/dashboard/overview?range=7d&channel=email`.
@@ -131,7 +129,7 @@ pub async fn overview(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
     cached(&app, "overview", raw, async {
-        let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+        let Query(q) = query?;
         let r = TimeRange::resolve(&q.range, Utc::now())?;
         let channel = channel_of(&q)?;
         let alerts = async {
@@ -185,7 +183,7 @@ pub async fn sentiment_trend(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
     cached(&app, "sentiment-trend", raw, async {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = query?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
     let channel = channel_of(&q)?;
     let unit = match q.interval.as_deref().unwrap_or("day") {
@@ -219,7 +217,7 @@ pub async fn sentiment_trend(
         .bind(r.to.timestamp())
         .fetch_all::<TrendPoint>()
         .await
-        .map_err(|e| clickhouse_error(&e))?;
+        .map_err(ApiError::from)?;
     Ok(Json(points))
     })
     .await
@@ -238,11 +236,11 @@ where
         .bind(channel)
         .fetch_all::<T>()
         .await
-        .map_err(|e| clickhouse_error(&e))
+        .map_err(ApiError::from)
 }
 
 fn parse(q: Result<Query<DashboardQuery>, QueryRejection>) -> Result<(TimeRange, String, DashboardQuery), ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = q?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
     let channel = channel_of(&q)?;
     Ok((r, channel, q))
@@ -409,16 +407,17 @@ pub async fn emotions(
         );
         let rows: Vec<EmotionAgg> = grouped(&app, &sql, r, &channel).await?;
         let total: u64 = rows.iter().map(|e| e.n).sum();
-        let names = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"];
+        // Emotion::ALL is in the column order of `EmotionAgg::sums`.
         Ok(Json(
-            names
+            rtcx_schemas::Emotion::ALL
                 .iter()
+                .map(|e| e.as_str())
                 .enumerate()
                 .map(|(i, name)| {
                     let sum: f64 = rows.iter().map(|e| e.sums()[i]).sum();
                     EmotionView {
-                        emotion: (*name).to_owned(),
-                        dominant: rows.iter().filter(|e| e.key == *name).map(|e| e.n).sum(),
+                        emotion: name.to_owned(),
+                        dominant: rows.iter().filter(|e| e.key == name).map(|e| e.n).sum(),
                         average_probability: (total > 0).then(|| sum / total as f64),
                     }
                 })

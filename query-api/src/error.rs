@@ -102,6 +102,34 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<clickhouse::error::Error> for ApiError {
+    /// ClickHouse unreachable → 503; anything else is a bug.
+    fn from(e: clickhouse::error::Error) -> Self {
+        match e {
+            clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+                ApiError::Unavailable("ClickHouse")
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// Maps a unique-constraint violation to 409 with `message`; other errors as usual.
+    pub fn on_unique_violation(message: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+        move |e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::Conflict(message),
+            _ => e.into(),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::invalid("query", e.body_text())
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         ApiError::MalformedJson(e.body_text())

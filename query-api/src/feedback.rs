@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
+use rtcx_schemas::{Channel, Emotion, SentimentLabel};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -17,7 +18,6 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
-use crate::topics::clickhouse_error;
 
 /// Filters of the feedback search (all optional, combined with AND).
 #[derive(Debug, Default, Deserialize)]
@@ -92,9 +92,10 @@ fn decode_cursor(c: &str) -> Result<(i64, Uuid), ApiError> {
     Ok((ms.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
 }
 
-const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
-const EMOTIONS: [&str; 7] = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"];
-const CHANNELS: [&str; 7] = ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"];
+/// The wire names of `all`, for validation and messages.
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|&v| name(v)).collect()
+}
 
 /// `GET /v1/feedback`.
 pub async fn search(
@@ -103,12 +104,12 @@ pub async fn search(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<FeedbackPage>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = query?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
     let limit = validate(&q, 50, 200)?;
     let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let query = filtered(&app, &q, r, cursor, limit + 1);
-    let mut items: Vec<FeedbackItem> = query.fetch_all().await.map_err(|e| clickhouse_error(&e))?;
+    let mut items: Vec<FeedbackItem> = query.fetch_all().await.map_err(ApiError::from)?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
         items.last().map(encode_cursor)
@@ -125,14 +126,17 @@ fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, 
     if !(1..=max_limit).contains(&limit) {
         errors.push(("limit".to_owned(), format!("must be 1..={max_limit}")));
     }
-    if q.channel.as_deref().is_some_and(|c| !CHANNELS.contains(&c)) {
-        errors.push(("channel".to_owned(), format!("must be one of {}", CHANNELS.join(", "))));
+    let channels = names(&Channel::ALL, Channel::as_str);
+    let labels = names(&SentimentLabel::ALL, SentimentLabel::as_str);
+    let emotions = names(&Emotion::ALL, Emotion::as_str);
+    if q.channel.as_deref().is_some_and(|c| !channels.contains(&c)) {
+        errors.push(("channel".to_owned(), format!("must be one of {}", channels.join(", "))));
     }
-    if q.sentiment.as_deref().is_some_and(|s| !LABELS.contains(&s)) {
+    if q.sentiment.as_deref().is_some_and(|s| !labels.contains(&s)) {
         errors.push(("sentiment".to_owned(), "must be negative, neutral or positive".to_owned()));
     }
-    if q.emotion.as_deref().is_some_and(|e| !EMOTIONS.contains(&e)) {
-        errors.push(("emotion".to_owned(), format!("must be one of {}", EMOTIONS.join(", "))));
+    if q.emotion.as_deref().is_some_and(|e| !emotions.contains(&e)) {
+        errors.push(("emotion".to_owned(), format!("must be one of {}", emotions.join(", "))));
     }
     for (name, v) in [("min_score", q.min_score), ("max_score", q.max_score)] {
         if v.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
@@ -229,17 +233,17 @@ pub async fn export(
     use axum::response::IntoResponse as _;
 
     user.require(Permission::ReadAnalytics)?;
-    let Query(e) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(e) = query?;
     let r = TimeRange::resolve(&e.search.range, Utc::now())?;
     let limit = validate(&e.search, EXPORT_MAX_ROWS, EXPORT_MAX_ROWS)?;
     let (format, content_type, ext) = match e.format {
         ExportFormat::Csv => ("CSVWithNames", "text/csv; charset=utf-8", "csv"),
         ExportFormat::Parquet => ("Parquet", "application/vnd.apache.parquet", "parquet"),
     };
-    let mut cursor = filtered(&app, &e.search, r, None, limit).fetch_bytes(format).map_err(|e| clickhouse_error(&e))?;
+    let mut cursor = filtered(&app, &e.search, r, None, limit).fetch_bytes(format).map_err(ApiError::from)?;
     // Read the first chunk before answering, so that an unreachable ClickHouse is a 503 and
     // not a truncated 200.
-    let first = cursor.next().await.map_err(|e| clickhouse_error(&e))?;
+    let first = cursor.next().await.map_err(ApiError::from)?;
     let rest = futures::stream::unfold(Some(cursor), |state| async move {
         let mut cursor = state?;
         match cursor.next().await {
@@ -272,6 +276,6 @@ pub async fn get(
         .bind(id.to_string())
         .fetch_optional()
         .await
-        .map_err(|e| clickhouse_error(&e))?;
+        .map_err(ApiError::from)?;
     item.map(Json).ok_or(ApiError::NotFound("feedback"))
 }

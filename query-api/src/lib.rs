@@ -15,5 +15,6 @@ pub mod feedback;
 pub mod range;
 pub mod saved_dashboards;
 pub mod seed;
+pub mod sql;
 pub mod topics;
 pub mod users;

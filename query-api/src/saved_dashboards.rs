@@ -54,15 +54,6 @@ fn check(b: &DashboardBody) -> Result<(), ApiError> {
     if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
 }
 
-fn conflict(e: sqlx::Error) -> ApiError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            ApiError::Conflict("you have a dashboard with this name")
-        }
-        _ => e.into(),
-    }
-}
-
 /// `GET /v1/dashboards`.
 pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<SavedDashboard>>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
@@ -92,7 +83,7 @@ pub async fn create(
     .bind(&b.filters)
     .fetch_one(&app.pg)
     .await
-    .map_err(conflict)?;
+    .map_err(ApiError::on_unique_violation("you have a dashboard with this name"))?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -133,7 +124,7 @@ pub async fn replace(
     .bind(&b.filters)
     .fetch_optional(&app.pg)
     .await
-    .map_err(conflict)?;
+    .map_err(ApiError::on_unique_violation("you have a dashboard with this name"))?;
     d.map(Json).ok_or(ApiError::NotFound("dashboard"))
 }
 

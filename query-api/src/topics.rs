@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
+use crate::sql::contains_pattern;
 
 /// A catalogue topic.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -98,13 +99,6 @@ fn clean_keywords(k: &[String]) -> Vec<String> {
     out
 }
 
-fn conflict(e: sqlx::Error) -> ApiError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::Conflict("a topic with this name exists"),
-        _ => e.into(),
-    }
-}
-
 /// `GET /v1/topics`.
 pub async fn list(
     State(app): State<Arc<AppState>>,
@@ -112,9 +106,8 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Topic>>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let pattern =
-        q.q.as_deref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let Query(q) = query?;
+    let pattern = q.q.as_deref().map(contains_pattern);
     let rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM topics WHERE ($1 OR NOT archived) AND ($2::text IS NULL OR category = $2) \
          AND ($3::text IS NULL OR name ILIKE $3 OR description ILIKE $3 OR EXISTS (SELECT 1 FROM unnest(keywords) k WHERE k ILIKE $3)) \
@@ -165,7 +158,7 @@ pub async fn create(
     .bind(user.id)
     .fetch_one(&app.pg)
     .await
-    .map_err(conflict)?;
+    .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
     Ok((StatusCode::CREATED, Json(topic)))
 }
 
@@ -192,7 +185,7 @@ pub async fn update(
     .bind(p.archived)
     .fetch_optional(&app.pg)
     .await
-    .map_err(conflict)?;
+    .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
     topic.map(Json).ok_or(ApiError::NotFound("topic"))
 }
 
@@ -203,17 +196,7 @@ async fn usage(app: &AppState, id: Uuid) -> Result<u64, ApiError> {
         .bind(id.to_string())
         .fetch_one::<u64>()
         .await
-        .map_err(|e| clickhouse_error(&e))
-}
-
-/// ClickHouse failures: unreachable → 503, anything else is a bug.
-pub fn clickhouse_error(e: &clickhouse::error::Error) -> ApiError {
-    match e {
-        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
-            ApiError::Unavailable("ClickHouse")
-        }
-        other => ApiError::Internal(other.to_string()),
-    }
+        .map_err(ApiError::from)
 }
 
 /// `DELETE /v1/topics/{id}`: refused while feedback references the topic and it is not
@@ -262,7 +245,7 @@ pub async fn stats(
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<TopicStats>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = query?;
     let r = TimeRange::resolve(&q, Utc::now())?;
     one(&app, id).await?;
     let rows: Vec<StatRow> = app
@@ -277,7 +260,7 @@ pub async fn stats(
         .bind(r.to.timestamp())
         .fetch_all()
         .await
-        .map_err(|e| clickhouse_error(&e))?;
+        .map_err(ApiError::from)?;
     let mut s = TopicStats {
         topic_id: id,
         from: r.from,
@@ -327,7 +310,7 @@ pub async fn trending(
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Trending>>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = query?;
     let r = TimeRange::resolve(&q, Utc::now())?;
     let p = r.previous();
     // The rollup and the (small) catalogue at once.
@@ -345,7 +328,7 @@ pub async fn trending(
             .bind(r.to.timestamp())
             .fetch_all::<TrendRow>()
             .await
-            .map_err(|e| clickhouse_error(&e))
+            .map_err(ApiError::from)
     };
     let catalogue = async {
         sqlx::query_as::<_, (Uuid, String)>("SELECT id, name FROM topics WHERE NOT archived")
@@ -432,7 +415,7 @@ pub async fn accept(
     .bind(user.id)
     .fetch_one(&mut *tx)
     .await
-    .map_err(conflict)?;
+    .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
     sqlx::query(
         "UPDATE topic_suggestions SET status = 'ACCEPTED', topic_id = $2, decided_by = $3, decided_at = now() WHERE id = $1",
     )

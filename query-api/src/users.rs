@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::handlers::{UserView, check_password, create_user, normalize_email};
 use crate::auth::{AuthUser, Permission, Role, sessions};
 use crate::error::ApiError;
+use crate::sql::contains_pattern;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -60,7 +61,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<UserPage>, ApiError> {
     user.require(Permission::ReadUsers)?;
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let Query(q) = query?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1..=100"));
@@ -70,8 +71,7 @@ pub async fn list(
     {
         return Err(ApiError::invalid("role", "must be ADMIN, MANAGER, AGENT or API_USER"));
     }
-    let pattern =
-        q.q.as_deref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let pattern = q.q.as_deref().map(contains_pattern);
     let items: Vec<UserView> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users \
          WHERE ($1::text IS NULL OR role = $1) AND ($2::bool IS NULL OR active = $2) \
@@ -157,9 +157,9 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     if !new_active && active {
-        sessions::revoke_all(&app.pg, id, "user_deactivated").await?;
+        sessions::revoke_all(&app.pg, id, "user_deactivated", None).await?;
     } else if new_role != role {
-        sessions::revoke_all(&app.pg, id, "admin").await?;
+        sessions::revoke_all(&app.pg, id, "admin", None).await?;
     }
     Ok(Json(view))
 }

@@ -248,7 +248,7 @@ pub async fn logout(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<
 /// `POST /v1/auth/logout-all`: ends every session of the caller.
 pub async fn logout_all(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode, ApiError> {
     user.require(Permission::ManageOwnAccount)?;
-    sessions::revoke_all(&app.pg, user.id, "logout_all").await?;
+    sessions::revoke_all(&app.pg, user.id, "logout_all", None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,21 +274,25 @@ pub async fn change_password(
     check_password("new_password", &r.new_password, &email)?;
     let hash = hash_password(r.new_password).await?;
     let mut tx = app.pg.begin().await?;
+    set_password(&mut tx, user.id, &hash, Some(user.session)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores a new password hash and ends the user's sessions except `keep`, in `tx`.
+async fn set_password(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    hash: &str,
+    keep: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1")
-        .bind(user.id)
+        .bind(user_id)
         .bind(hash)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password_changed' \
-         WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL",
-    )
-    .bind(user.id)
-    .bind(user.session)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    sessions::revoke_all(&mut *tx, user_id, "password_changed", keep).await?;
+    Ok(())
 }
 
 /// `GET /v1/auth/sessions`: the caller's active sessions.
@@ -375,18 +379,7 @@ pub async fn confirm_reset(
         .bind(token_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1")
-        .bind(user_id)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password_changed' \
-         WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?;
+    set_password(&mut tx, user_id, &hash, None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -152,14 +152,22 @@ pub async fn revoke_family(pg: &PgPool, user_id: Uuid, family_id: Uuid, reason: 
     Ok(r.rows_affected() > 0)
 }
 
-/// Revokes every session of `user_id`.
-pub async fn revoke_all(pg: &PgPool, user_id: Uuid, reason: &str) -> Result<u64, sqlx::Error> {
+/// Revokes every session of `user_id` except the family `keep` (when given), on `ex` (the
+/// pool, or a transaction).
+pub async fn revoke_all<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    user_id: Uuid,
+    reason: &str,
+    keep: Option<Uuid>,
+) -> Result<u64, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR family_id <> $3)",
     )
     .bind(user_id)
     .bind(reason)
-    .execute(pg)
+    .bind(keep)
+    .execute(ex)
     .await?;
     Ok(r.rows_affected())
 }
