@@ -2,6 +2,7 @@
 //! Postgres keeps only its SHA-256. Listing shows prefix, scopes, last use and usage totals.
 
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -16,7 +17,8 @@ use crate::auth::tokens::{new_opaque_token, token_hash};
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Zendesk bridge", "source": "zendesk", "scopes": ["ingest"], "expires_at": null}))]
 pub struct CreateKey {
     pub name: String,
     /// Stamped on every event sent with the key (`source`).
@@ -28,7 +30,8 @@ pub struct CreateKey {
 }
 
 /// A key as listed (never the secret).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({"id": "0190f5c2-9c44-7e21-8d0a-2b6f4e1d3c77", "name": "Zendesk bridge", "source": "zendesk", "prefix": "rtcx_k7Qp", "scopes": ["ingest"], "created_at": "2026-11-20T12:00:00Z", "expires_at": null, "last_used_at": "2026-11-29T08:01:55Z", "revoked_at": null, "accepted": 182034, "rejected": 12}))]
 pub struct KeyView {
     pub id: Uuid,
     pub name: String,
@@ -45,8 +48,10 @@ pub struct KeyView {
 }
 
 /// The answer to a creation: the only time the key itself is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"key": "rtcx_k7Qp.Xc2Vb0nHk3LwZr7Tq9uAe1fGd2YpQm4s8", "id": "0190f5c2-9c44-7e21-8d0a-2b6f4e1d3c77", "name": "Zendesk bridge", "source": "zendesk", "prefix": "rtcx_k7Qp", "scopes": ["ingest"], "created_at": "2026-11-20T12:00:00Z", "expires_at": null, "last_used_at": null, "revoked_at": null, "accepted": 0, "rejected": 0}))]
 pub struct CreatedKey {
+    /// The key itself: shown this once, stored only as a hash.
     pub key: String,
     #[serde(flatten)]
     pub view: KeyView,
@@ -57,6 +62,15 @@ const SELECT: &str = "SELECT k.id, k.name, k.source, k.prefix, k.scopes, k.creat
      FROM api_keys k LEFT JOIN api_key_usage u ON u.api_key_id = k.id";
 
 /// `POST /v1/api-keys`.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "Create an API key (shown once)",
+    request_body = CreateKey,
+    responses((status = 201, description = "Created", body = CreatedKey), (status = 400, response = crate::openapi::BadRequest), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_api_keys")))
+)]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -107,6 +121,14 @@ async fn one(app: &AppState, id: Uuid) -> Result<KeyView, ApiError> {
 }
 
 /// `GET /v1/api-keys`: every key, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "List API keys with usage",
+    responses((status = 200, description = "Newest first", body = Vec<KeyView>)),
+    extensions(("x-rtcx-permission" = json!("manage_api_keys")))
+)]
 pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<KeyView>>, ApiError> {
     user.require(Permission::ManageApiKeys)?;
     Ok(Json(sqlx::query_as(&format!("{SELECT} GROUP BY k.id ORDER BY k.created_at DESC")).fetch_all(&app.pg).await?))
@@ -114,6 +136,15 @@ pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Js
 
 /// `DELETE /v1/api-keys/{id}`: revokes the key (ingest stops accepting it within its refresh
 /// interval).
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Revoke an API key",
+    params(("id" = Uuid, Path, description = "API key id")),
+    responses((status = 204, description = "Revoked; ingest refuses it within its refresh interval (10 s)"), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("manage_api_keys")))
+)]
 pub async fn revoke(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

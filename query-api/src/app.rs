@@ -7,7 +7,6 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -17,7 +16,10 @@ use tower_http::trace::TraceLayer;
 use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
+use crate::openapi::{self, ApiDoc};
 use crate::{api_keys, dashboard, feedback, saved_dashboards, topics, users};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -41,12 +43,59 @@ async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    // The docs UI sets its own (it loads its scripts and styles).
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     resp
 }
 
 /// Largest request body accepted (auth and admin payloads are small).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The API routes with their documentation. Every route is registered with its
+/// `#[utoipa::path]`, so the document lists exactly the routes served.
+fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::list_sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(auth::request_reset))
+        .routes(routes!(auth::confirm_reset))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(topics::list, topics::create))
+        .routes(routes!(topics::trending))
+        .routes(routes!(topics::suggestions))
+        .routes(routes!(topics::accept))
+        .routes(routes!(topics::reject))
+        .routes(routes!(topics::get, topics::update, topics::delete))
+        .routes(routes!(topics::stats))
+        .routes(routes!(saved_dashboards::list, saved_dashboards::create))
+        .routes(routes!(saved_dashboards::get, saved_dashboards::replace, saved_dashboards::delete))
+        .routes(routes!(feedback::search))
+        .routes(routes!(feedback::export))
+        .routes(routes!(feedback::get))
+        .routes(routes!(dashboard::overview))
+        .routes(routes!(dashboard::sentiment_trend))
+        .routes(routes!(dashboard::channels))
+        .routes(routes!(dashboard::segments))
+        .routes(routes!(dashboard::journey_stages))
+        .routes(routes!(dashboard::emotions))
+        .routes(routes!(dashboard::drivers))
+}
+
+/// The OpenAPI document served at `/v1/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi::finish(api().split_for_parts().1)
+}
 
 /// The API routes (`/v1/...`).
 pub fn router(state: Arc<AppState>) -> Router {
@@ -58,49 +107,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .max_age(Duration::from_secs(600))
     });
-    let routes = Router::new()
-        .route("/v1/auth/register", post(auth::register))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/auth/logout-all", post(auth::logout_all))
-        .route("/v1/auth/me", get(auth::me))
-        .route("/v1/auth/change-password", post(auth::change_password))
-        .route("/v1/auth/sessions", get(auth::list_sessions))
-        .route("/v1/auth/sessions/{id}", delete(auth::revoke_session))
-        .route("/v1/auth/password-reset/request", post(auth::request_reset))
-        .route("/v1/auth/password-reset/confirm", post(auth::confirm_reset))
-        .route("/v1/users", get(users::list).post(users::create))
-        .route("/v1/users/{id}", get(users::get).patch(users::update))
-        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
-        .route("/v1/api-keys/{id}", delete(api_keys::revoke))
-        .route("/v1/topics", get(topics::list).post(topics::create))
-        .route("/v1/topics/trending", get(topics::trending))
-        .route("/v1/topics/suggestions", get(topics::suggestions))
-        .route("/v1/topics/suggestions/{id}/accept", post(topics::accept))
-        .route("/v1/topics/suggestions/{id}/reject", post(topics::reject))
-        .route("/v1/topics/{id}", get(topics::get).patch(topics::update).delete(topics::delete))
-        .route("/v1/topics/{id}/stats", get(topics::stats))
-        .route("/v1/dashboards", get(saved_dashboards::list).post(saved_dashboards::create))
-        .route(
-            "/v1/dashboards/{id}",
-            get(saved_dashboards::get).put(saved_dashboards::replace).delete(saved_dashboards::delete),
-        )
-        .route("/v1/feedback", get(feedback::search))
-        .route("/v1/feedback/export", get(feedback::export))
-        .route("/v1/feedback/{id}", get(feedback::get))
-        .route("/v1/dashboard/overview", get(dashboard::overview))
-        .route("/v1/dashboard/sentiment-trend", get(dashboard::sentiment_trend))
-        .route("/v1/dashboard/channels", get(dashboard::channels))
-        .route("/v1/dashboard/segments", get(dashboard::segments))
-        .route("/v1/dashboard/journey-stages", get(dashboard::journey_stages))
-        .route("/v1/dashboard/emotions", get(dashboard::emotions))
-        .route("/v1/dashboard/drivers", get(dashboard::drivers))
+    let (api, doc) = api().split_for_parts();
+    let routes = api
+        .merge(openapi::routes(openapi::finish(doc)))
+        .fallback(|| async { crate::error::ApiError::NotFound("route") })
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::map_response(crate::error::uniform_error_bodies))
         .layer(axum::middleware::map_response(security_headers))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -15,10 +15,13 @@ use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
+    #[param(ignore)]
     #[serde(flatten)]
     pub range: RangeQuery,
+    /// Only this channel (web, mobile_app, email, chat, social, survey, call_center).
     pub channel: Option<String>,
     /// Trend bucket: hour, day (default) or week.
     pub interval: Option<String>,
@@ -46,7 +49,7 @@ const TOTALS: &str = "SELECT sum(feedback_count) AS n, sumIf(feedback_count, sen
      AND (? = '' OR channel = ?)";
 
 /// Headline figures of a period.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Figures {
     pub volume: u64,
     pub average_sentiment: Option<f64>,
@@ -69,7 +72,8 @@ impl From<Totals> for Figures {
 }
 
 /// `GET /v1/dashboard/overview`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"from": "2026-10-30T10:00:00Z", "to": "2026-11-29T10:00:00Z", "channel": null, "current": {"volume": 824113, "average_sentiment": -0.062, "nps": 18.4, "csat": 71.2}, "previous": {"volume": 790402, "average_sentiment": -0.048, "nps": 21.0, "csat": 72.9}, "sentiment": {"negative": 301220, "neutral": 262004, "positive": 260889}, "open_alerts": 3, "volume_change_pct": 4.27, "average_sentiment_change": -0.014, "nps_change": -2.6, "csat_change": -1.7}))]
 pub struct Overview {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -77,6 +81,7 @@ pub struct Overview {
     pub current: Figures,
     pub previous: Figures,
     /// Feedback counts by sentiment label in the current period.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub sentiment: std::collections::BTreeMap<&'static str, u64>,
     /// Alerts currently open or in progress.
     pub open_alerts: i64,
@@ -121,6 +126,16 @@ async fn totals(app: &AppState, r: TimeRange, channel: &str) -> Result<Totals, A
 }
 
 /// `GET /v1/dashboard/overview?range=7d&channel=email`.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/overview",
+    tag = "dashboard",
+    summary = "Headline figures and deltas",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Volume, sentiment distribution and average, NPS and CSAT where ratings exist, open alerts, and the change against the previous equal period.",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, body = Overview), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn overview(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -162,19 +177,32 @@ pub async fn overview(
 }
 
 /// One bucket of the sentiment trend (empty buckets are present with zeros).
-#[derive(Debug, Serialize, Deserialize, clickhouse::Row)]
+#[derive(Debug, Serialize, Deserialize, clickhouse::Row, utoipa::ToSchema)]
+#[schema(example = json!({"bucket": "2026-11-28T00:00:00Z", "volume": 27411, "negative": 9902, "neutral": 8700, "positive": 8809, "score_sum": -1702.4}))]
 pub struct TrendPoint {
-    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    /// Start of the bucket (UTC).
+    #[serde(deserialize_with = "clickhouse::serde::chrono::datetime::deserialize")]
     pub bucket: DateTime<Utc>,
     pub volume: u64,
     pub negative: u64,
     pub neutral: u64,
     pub positive: u64,
+    /// Sum of sentiment scores; the bucket average is `score_sum / volume`.
     pub score_sum: f64,
 }
 
 /// `GET /v1/dashboard/sentiment-trend?range=30d&interval=day`: volume and sentiment per
 /// bucket, gaps filled with zeros (`average = score_sum / volume`).
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/sentiment-trend",
+    tag = "dashboard",
+    summary = "Volume and sentiment per hour, day or week",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). `interval` = hour (ranges up to 31 days), day (default) or week.",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "Every bucket of the range, gaps filled with zeros", body = Vec<TrendPoint>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn sentiment_trend(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -261,7 +289,8 @@ pub struct GroupFigures {
 }
 
 /// A group with its derived figures.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"key": "email", "volume": 120443, "negative_share": 0.41, "average_sentiment": -0.19, "nps": 9.5, "csat": 64.0}))]
 pub struct GroupView {
     pub key: String,
     pub volume: u64,
@@ -324,6 +353,16 @@ async fn by_group(
 
 /// `GET /v1/dashboard/channels`: volume, negative share, average sentiment, NPS and CSAT per
 /// channel (hourly rollup).
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/channels",
+    tag = "dashboard",
+    summary = "Figures per channel",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "By volume", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn channels(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -336,6 +375,16 @@ pub async fn channels(
 
 /// `GET /v1/dashboard/segments`: the same figures per customer segment (daily rollup; the
 /// range is resolved to whole days; `""` = unknown segment).
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/segments",
+    tag = "dashboard",
+    summary = "Figures per customer segment",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Resolved to whole days (daily rollup).",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "By volume; key \"\" = unknown segment", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn segments(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -347,6 +396,16 @@ pub async fn segments(
 }
 
 /// `GET /v1/dashboard/journey-stages`: the same figures per customer-journey stage.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/journey-stages",
+    tag = "dashboard",
+    summary = "Figures per customer-journey stage",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Resolved to whole days (daily rollup).",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "By volume; key \"\" = unknown stage", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn journey_stages(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -378,7 +437,8 @@ impl EmotionAgg {
 }
 
 /// One emotion in the breakdown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"emotion": "anger", "dominant": 88120, "average_probability": 0.17}))]
 pub struct EmotionView {
     pub emotion: String,
     /// Feedback where it is the most probable emotion.
@@ -388,6 +448,16 @@ pub struct EmotionView {
 }
 
 /// `GET /v1/dashboard/emotions`.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/emotions",
+    tag = "dashboard",
+    summary = "Emotion breakdown",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "All seven emotions", body = Vec<EmotionView>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn emotions(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -436,7 +506,8 @@ struct DriverRow {
 }
 
 /// A topic's pull on the average sentiment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"topic_id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "name": "Delivery delays", "volume": 61200, "share": 0.074, "average_sentiment": -0.52, "effect": -0.034}))]
 pub struct Driver {
     pub topic_id: uuid::Uuid,
     pub name: Option<String>,
@@ -451,6 +522,16 @@ pub struct Driver {
 
 /// `GET /v1/dashboard/drivers`: topics ordered by how strongly they pull the average
 /// sentiment down (most negative effect first).
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard/drivers",
+    tag = "dashboard",
+    summary = "Topics that move the average sentiment",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). `effect` = share × (topic average − overall average).",
+    params(DashboardQuery, RangeQuery),
+    responses((status = 200, description = "Most negative effect first", body = Vec<Driver>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn drivers(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

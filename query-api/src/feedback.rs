@@ -20,19 +20,31 @@ use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
 
 /// Filters of the feedback search (all optional, combined with AND).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    #[param(ignore)]
     #[serde(flatten)]
     pub range: RangeQuery,
+    /// web, mobile_app, email, chat, social, survey or call_center.
     pub channel: Option<String>,
+    /// negative, neutral or positive.
     pub sentiment: Option<String>,
+    /// Lowest sentiment score (−1..1).
     pub min_score: Option<f32>,
+    /// Highest sentiment score (−1..1).
     pub max_score: Option<f32>,
+    /// Dominant emotion: anger, disgust, fear, joy, neutral, sadness or surprise.
     pub emotion: Option<String>,
+    /// Assigned topic id.
     pub topic: Option<Uuid>,
+    /// Customer segment (exact).
     pub segment: Option<String>,
+    /// Journey stage (exact).
     pub journey_stage: Option<String>,
+    /// Customer id (exact).
     pub customer_id: Option<String>,
+    /// ISO 639-3 code as detected (e.g. eng).
     pub language: Option<String>,
     /// Case-insensitive substring of the text.
     pub q: Option<String>,
@@ -43,11 +55,12 @@ pub struct SearchQuery {
 }
 
 /// One feedback as listed.
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
+#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row, utoipa::ToSchema)]
+#[schema(example = json!({"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}))]
 pub struct FeedbackItem {
     #[serde(with = "clickhouse::serde::uuid")]
     pub id: Uuid,
-    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    #[serde(deserialize_with = "clickhouse::serde::chrono::datetime64::millis::deserialize")]
     pub occurred_at: DateTime<Utc>,
     pub channel: String,
     pub text: String,
@@ -70,9 +83,11 @@ const COLUMNS: &str = "id, occurred_at, channel, text, sentiment_label, sentimen
      topic_ids, segment, journey_stage, customer_id, language, rating, nps, csat";
 
 /// A page and the cursor of the next one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"items": [{"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}], "next_cursor": "MTc2NDQwOTkyMTEyMHwwMTkwZjVjNS0yYjNjLTdkNGUtOWY1MC02MTcyODM5NGE1YjY"}))]
 pub struct FeedbackPage {
     pub items: Vec<FeedbackItem>,
+    /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -98,6 +113,16 @@ fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
 }
 
 /// `GET /v1/feedback`.
+#[utoipa::path(
+    get,
+    path = "/v1/feedback",
+    tag = "feedback",
+    summary = "Search feedback",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Every filter is optional and combined with AND.",
+    params(SearchQuery, RangeQuery),
+    responses((status = 200, description = "Newest first; keyset pages stay stable while new feedback arrives", body = FeedbackPage), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn search(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -205,17 +230,21 @@ fn filtered(
 }
 
 /// Export formats.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Parquet,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// csv or parquet.
+    #[param(inline)]
     pub format: ExportFormat,
     #[serde(flatten)]
+    #[param(ignore)]
     pub search: SearchQuery,
 }
 
@@ -224,6 +253,16 @@ pub const EXPORT_MAX_ROWS: u64 = 1_000_000;
 
 /// `GET /v1/feedback/export?format=csv|parquet&…filters`: the filtered feedback, newest
 /// first, streamed from ClickHouse as it produces it (never buffered whole).
+#[utoipa::path(
+    get,
+    path = "/v1/feedback/export",
+    tag = "feedback",
+    summary = "Export filtered feedback as CSV or Parquet",
+    description = "Streamed from ClickHouse as it is produced (never buffered whole). Takes the search filters.",
+    params(ExportQuery, SearchQuery, RangeQuery),
+    responses((status = 200, description = "Streamed file (at most 1 000 000 rows, newest first)", content((String = "text/csv"), (String = "application/vnd.apache.parquet"))), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn export(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -264,6 +303,15 @@ pub async fn export(
 }
 
 /// `GET /v1/feedback/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/feedback/{id}",
+    tag = "feedback",
+    summary = "One feedback",
+    params(("id" = Uuid, Path, description = "Feedback id")),
+    responses((status = 200, body = FeedbackItem), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

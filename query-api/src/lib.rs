@@ -12,6 +12,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod feedback;
+pub mod openapi;
 pub mod range;
 pub mod saved_dashboards;
 pub mod seed;

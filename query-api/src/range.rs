@@ -7,10 +7,14 @@ use serde::Deserialize;
 use crate::error::ApiError;
 
 /// Query parameters selecting a time range.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
+    /// Preset: 1h, 24h, 7d, 30d or 90d (default 24h). Not with from/to.
     pub range: Option<String>,
+    /// Start (RFC 3339, inclusive).
     pub from: Option<DateTime<Utc>>,
+    /// End (RFC 3339, exclusive; default now).
     pub to: Option<DateTime<Utc>>,
 }
 

@@ -16,21 +16,27 @@ use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 
 /// A saved dashboard.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": "0190f5c6-3c4d-7e5f-a061-728394a5b6c7", "name": "Support weekly", "layout": {"widgets": [{"kind": "overview", "x": 0, "y": 0, "w": 6, "h": 2}, {"kind": "sentiment-trend", "x": 0, "y": 2, "w": 12, "h": 4}]}, "filters": {"range": "7d", "channel": "chat"}, "created_at": "2026-11-20T12:00:00Z", "updated_at": "2026-11-28T09:30:00Z"}))]
 pub struct SavedDashboard {
     pub id: Uuid,
     pub name: String,
+    #[schema(value_type = Object)]
     pub layout: serde_json::Value,
+    #[schema(value_type = Object)]
     pub filters: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Support weekly", "layout": {"widgets": [{"kind": "overview", "x": 0, "y": 0, "w": 6, "h": 2}]}, "filters": {"range": "7d", "channel": "chat"}}))]
 pub struct DashboardBody {
     pub name: String,
+    #[schema(value_type = Object)]
     #[serde(default = "empty")]
     pub layout: serde_json::Value,
+    #[schema(value_type = Object)]
     #[serde(default = "empty")]
     pub filters: serde_json::Value,
 }
@@ -55,6 +61,14 @@ fn check(b: &DashboardBody) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/dashboards`.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboards",
+    tag = "saved-dashboards",
+    summary = "The caller's saved dashboards",
+    responses((status = 200, body = Vec<SavedDashboard>)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<SavedDashboard>>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
     Ok(Json(
@@ -66,6 +80,15 @@ pub async fn list(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Js
 }
 
 /// `POST /v1/dashboards`.
+#[utoipa::path(
+    post,
+    path = "/v1/dashboards",
+    tag = "saved-dashboards",
+    summary = "Save a dashboard",
+    request_body = DashboardBody,
+    responses((status = 201, description = "Saved", body = SavedDashboard), (status = 400, response = crate::openapi::BadRequest), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -88,6 +111,15 @@ pub async fn create(
 }
 
 /// `GET /v1/dashboards/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboards/{id}",
+    tag = "saved-dashboards",
+    summary = "One saved dashboard of the caller",
+    params(("id" = Uuid, Path, description = "Saved dashboard id")),
+    responses((status = 200, body = SavedDashboard), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -104,6 +136,16 @@ pub async fn get(
 }
 
 /// `PUT /v1/dashboards/{id}`: replaces name, layout and filters.
+#[utoipa::path(
+    put,
+    path = "/v1/dashboards/{id}",
+    tag = "saved-dashboards",
+    summary = "Replace name, layout and filters",
+    params(("id" = Uuid, Path, description = "Saved dashboard id")),
+    request_body = DashboardBody,
+    responses((status = 200, body = SavedDashboard), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn replace(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -129,6 +171,15 @@ pub async fn replace(
 }
 
 /// `DELETE /v1/dashboards/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/dashboards/{id}",
+    tag = "saved-dashboards",
+    summary = "Delete a saved dashboard",
+    params(("id" = Uuid, Path, description = "Saved dashboard id")),
+    responses((status = 204, description = "Done"), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn delete(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

@@ -21,7 +21,8 @@ use crate::range::{RangeQuery, TimeRange};
 use crate::sql::contains_pattern;
 
 /// A catalogue topic.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "name": "Delivery delays", "category": "logistics", "keywords": ["late delivery", "parcel", "courier"], "description": "Orders arriving after the promised date", "archived": false, "created_at": "2026-10-01T08:00:00Z", "updated_at": "2026-11-12T16:20:00Z"}))]
 pub struct Topic {
     pub id: Uuid,
     pub name: String,
@@ -35,15 +36,20 @@ pub struct Topic {
 
 const COLUMNS: &str = "id, name, category, keywords, description, archived, created_at, updated_at";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Case-insensitive substring of name, keywords or description.
     pub q: Option<String>,
+    /// Exact category.
     pub category: Option<String>,
+    /// Include archived topics (default false).
     #[serde(default)]
     pub include_archived: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Delivery delays", "category": "logistics", "keywords": ["late delivery", "parcel", "courier"], "description": "Orders arriving after the promised date"}))]
 pub struct NewTopic {
     pub name: String,
     #[serde(default = "general")]
@@ -58,7 +64,8 @@ fn general() -> String {
     "general".to_owned()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"keywords": ["late delivery", "courier", "tracking"], "archived": false}))]
 pub struct TopicPatch {
     pub name: Option<String>,
     pub category: Option<String>,
@@ -100,6 +107,15 @@ fn clean_keywords(k: &[String]) -> Vec<String> {
 }
 
 /// `GET /v1/topics`.
+#[utoipa::path(
+    get,
+    path = "/v1/topics",
+    tag = "topics",
+    summary = "List topics",
+    params(ListQuery),
+    responses((status = 200, description = "By name", body = Vec<Topic>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -122,6 +138,15 @@ pub async fn list(
 }
 
 /// `GET /v1/topics/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/topics/{id}",
+    tag = "topics",
+    summary = "One topic",
+    params(("id" = Uuid, Path, description = "Topic id")),
+    responses((status = 200, body = Topic), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -140,6 +165,15 @@ async fn one(app: &AppState, id: Uuid) -> Result<Topic, ApiError> {
 }
 
 /// `POST /v1/topics`.
+#[utoipa::path(
+    post,
+    path = "/v1/topics",
+    tag = "topics",
+    summary = "Create a topic",
+    request_body = NewTopic,
+    responses((status = 201, description = "Created; processors pick it up within their refresh interval", body = Topic), (status = 400, response = crate::openapi::BadRequest), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -163,6 +197,16 @@ pub async fn create(
 }
 
 /// `PATCH /v1/topics/{id}` (archiving included).
+#[utoipa::path(
+    patch,
+    path = "/v1/topics/{id}",
+    tag = "topics",
+    summary = "Change or archive a topic",
+    params(("id" = Uuid, Path, description = "Topic id")),
+    request_body = TopicPatch,
+    responses((status = 200, body = Topic), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -201,6 +245,16 @@ async fn usage(app: &AppState, id: Uuid) -> Result<u64, ApiError> {
 
 /// `DELETE /v1/topics/{id}`: refused while feedback references the topic and it is not
 /// archived (archive it instead, which keeps its history and stops new assignments).
+#[utoipa::path(
+    delete,
+    path = "/v1/topics/{id}",
+    tag = "topics",
+    summary = "Delete a topic",
+    description = "409 while stored feedback references the topic and it is not archived: archive it instead (keeps its history, stops new assignments).",
+    params(("id" = Uuid, Path, description = "Topic id")),
+    responses((status = 204, description = "Done"), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn delete(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -216,7 +270,8 @@ pub async fn delete(
 }
 
 /// Per-topic analytics over a range.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"topic_id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "from": "2026-11-22T10:00:00Z", "to": "2026-11-29T10:00:00Z", "feedback_count": 1840, "average_sentiment": -0.41, "sentiment": {"negative": 1120, "neutral": 430, "positive": 290}, "channels": {"email": 610, "chat": 702, "social": 528}}))]
 pub struct TopicStats {
     pub topic_id: Uuid,
     pub from: DateTime<Utc>,
@@ -238,6 +293,16 @@ struct StatRow {
 }
 
 /// `GET /v1/topics/{id}/stats?range=7d` (or `from`/`to`).
+#[utoipa::path(
+    get,
+    path = "/v1/topics/{id}/stats",
+    tag = "topics",
+    summary = "Volume, sentiment and channels of a topic",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days).",
+    params(("id" = Uuid, Path, description = "Topic id"), RangeQuery),
+    responses((status = 200, body = TopicStats), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn stats(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -284,7 +349,8 @@ pub async fn stats(
 }
 
 /// A topic's volume now and in the previous equal window.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"topic_id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "name": "Delivery delays", "current": 412, "previous": 160, "growth": 1.575}))]
 pub struct Trending {
     pub topic_id: Uuid,
     pub name: String,
@@ -304,6 +370,16 @@ struct TrendRow {
 
 /// `GET /v1/topics/trending?range=24h`: topics by growth against the previous window (new
 /// topics first, then by growth, then by volume).
+#[utoipa::path(
+    get,
+    path = "/v1/topics/trending",
+    tag = "topics",
+    summary = "Topics by growth against the previous window",
+    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days).",
+    params(RangeQuery),
+    responses((status = 200, description = "New topics first, then by growth, then by volume", body = Vec<Trending>), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
 pub async fn trending(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -352,19 +428,36 @@ pub async fn trending(
     Ok(Json(out))
 }
 
+/// A feedback the clustering job put in a suggestion (as stored by it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SuggestionExample {
+    pub id: Uuid,
+    pub text: String,
+}
+
 /// A pending suggestion from the processors' clustering job.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": "0190f5c4-0000-7aaa-8bbb-0c0d0e0f1011", "label": "refund still pending", "key_phrases": ["refund", "still pending", "two weeks"], "size": 37, "examples": [{"id": "0190f5c4-1111-7aaa-8bbb-0c0d0e0f1011", "text": "My refund is still pending after two weeks"}, {"id": "0190f5c4-2222-7aaa-8bbb-0c0d0e0f1011", "text": "Still waiting on the refund"}], "status": "PENDING", "created_at": "2026-11-29T03:00:00Z"}))]
 pub struct Suggestion {
     pub id: Uuid,
     pub label: String,
     pub key_phrases: Vec<String>,
     pub size: i32,
+    #[schema(value_type = Vec<SuggestionExample>)]
     pub examples: serde_json::Value,
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
 
 /// `GET /v1/topics/suggestions`: pending suggestions, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/topics/suggestions",
+    tag = "topics",
+    summary = "Pending topic suggestions",
+    responses((status = 200, description = "Newest first (at most 200)", body = Vec<Suggestion>)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn suggestions(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Vec<Suggestion>>, ApiError> {
     user.require(Permission::ManageTopics)?;
     Ok(Json(
@@ -377,7 +470,8 @@ pub async fn suggestions(State(app): State<Arc<AppState>>, user: AuthUser) -> Re
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Refund delays", "category": "billing"}))]
 pub struct Accept {
     pub name: Option<String>,
     pub category: Option<String>,
@@ -386,6 +480,16 @@ pub struct Accept {
 
 /// `POST /v1/topics/suggestions/{id}/accept`: creates the topic (name defaults to the label,
 /// keywords to the key phrases) and marks the suggestion accepted.
+#[utoipa::path(
+    post,
+    path = "/v1/topics/suggestions/{id}/accept",
+    tag = "topics",
+    summary = "Accept a suggestion as a topic",
+    params(("id" = Uuid, Path, description = "Suggestion id")),
+    request_body = Accept,
+    responses((status = 201, description = "The topic created (name defaults to the label, keywords to the key phrases)", body = Topic), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn accept(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -429,6 +533,15 @@ pub async fn accept(
 }
 
 /// `POST /v1/topics/suggestions/{id}/reject`.
+#[utoipa::path(
+    post,
+    path = "/v1/topics/suggestions/{id}/reject",
+    tag = "topics",
+    summary = "Reject a suggestion",
+    params(("id" = Uuid, Path, description = "Suggestion id")),
+    responses((status = 204, description = "Done"), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("manage_topics")))
+)]
 pub async fn reject(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

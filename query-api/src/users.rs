@@ -3,6 +3,7 @@
 //! administrator can be neither demoted nor deactivated.
 
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -17,8 +18,10 @@ use crate::auth::{AuthUser, Permission, Role, sessions};
 use crate::error::ApiError;
 use crate::sql::contains_pattern;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// ADMIN, MANAGER, AGENT or API_USER.
     pub role: Option<String>,
     pub active: Option<bool>,
     /// Matches email or display name (case-insensitive substring).
@@ -29,7 +32,8 @@ pub struct ListQuery {
     pub after: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee", "role": "AGENT"}))]
 pub struct CreateUser {
     pub email: String,
     pub password: String,
@@ -38,7 +42,8 @@ pub struct CreateUser {
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"role": "MANAGER", "active": true}))]
 pub struct UpdateUser {
     pub display_name: Option<String>,
     pub role: Option<Role>,
@@ -46,7 +51,8 @@ pub struct UpdateUser {
 }
 
 /// A page of users and the cursor of the next one.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(example = json!({"items": [{"id": "0190f5c2-7b7e-7cc1-9a43-1e0b8f3c2a11", "email": "ana@example.com", "display_name": "Ana Ruiz", "role": "MANAGER", "active": true, "created_at": "2026-11-02T09:14:00Z", "last_login_at": "2026-11-28T17:40:12Z"}], "next_after": "ana@example.com"}))]
 pub struct UserPage {
     pub items: Vec<UserView>,
     pub next_after: Option<String>,
@@ -55,6 +61,15 @@ pub struct UserPage {
 const COLUMNS: &str = "id, email, display_name, role, active, created_at, last_login_at";
 
 /// `GET /v1/users`.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    summary = "List users",
+    params(ListQuery),
+    responses((status = 200, description = "A page, by email", body = UserPage), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("read_users")))
+)]
 pub async fn list(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -91,6 +106,15 @@ pub async fn list(
 }
 
 /// `GET /v1/users/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    summary = "One user",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("read_users")))
+)]
 pub async fn get(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -103,6 +127,15 @@ pub async fn get(
 }
 
 /// `POST /v1/users`.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    summary = "Create a user",
+    request_body = CreateUser,
+    responses((status = 201, description = "Created", body = UserView), (status = 400, response = crate::openapi::BadRequest), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_users")))
+)]
 pub async fn create(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -116,6 +149,17 @@ pub async fn create(
 }
 
 /// `PATCH /v1/users/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "users",
+    summary = "Change name, role or active flag",
+    description = "409 when the change would leave no active administrator.",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUser,
+    responses((status = 200, description = "Updated; a role change or deactivation ends the user's sessions", body = UserView), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
+    extensions(("x-rtcx-permission" = json!("manage_users")))
+)]
 pub async fn update(
     State(app): State<Arc<AppState>>,
     user: AuthUser,

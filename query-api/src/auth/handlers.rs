@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::ToSchema;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -20,11 +21,13 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({"id": "0190f5c2-7b7e-7cc1-9a43-1e0b8f3c2a11", "email": "ana@example.com", "display_name": "Ana Ruiz", "role": "MANAGER", "active": true, "created_at": "2026-11-02T09:14:00Z", "last_login_at": "2026-11-28T17:40:12Z"}))]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
     pub display_name: String,
+    #[schema(value_type = Role)]
     pub role: String,
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -34,9 +37,11 @@ pub struct UserView {
 const USER_COLUMNS: &str = "id, email, display_name, role, active, created_at, last_login_at";
 
 /// Tokens answered by login and refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOi4uLn0.c2ln", "token_type": "Bearer", "expires_in": 900, "refresh_token": "rt_2YpQm4s8XcVb0nHk3LwZr7Tq9uAe1fGd", "refresh_expires_at": "2026-12-13T10:00:00Z", "user": {"id": "0190f5c2-7b7e-7cc1-9a43-1e0b8f3c2a11", "email": "ana@example.com", "display_name": "Ana Ruiz", "role": "MANAGER", "active": true, "created_at": "2026-11-02T09:14:00Z", "last_login_at": "2026-11-28T17:40:12Z"}}))]
 pub struct TokenResponse {
     pub access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds the access token lives.
     pub expires_in: i64,
@@ -45,13 +50,15 @@ pub struct TokenResponse {
     pub user: UserView,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ana@example.com", "password": "correct horse battery staple"}))]
 pub struct Credentials {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee"}))]
 pub struct RegisterRequest {
     pub email: String,
     pub password: String,
@@ -59,23 +66,27 @@ pub struct RegisterRequest {
     pub display_name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "rt_2YpQm4s8XcVb0nHk3LwZr7Tq9uAe1fGd"}))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "another long passphrase 7"}))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ana@example.com"}))]
 pub struct ResetRequest {
     pub email: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "prt_Vb0nHk3LwZr7Tq9uAe1fGd2YpQm4s8Xc", "new_password": "another long passphrase 7"}))]
 pub struct ResetConfirm {
     pub token: String,
     pub new_password: String,
@@ -143,6 +154,15 @@ fn tokens_for(app: &AppState, user: UserView, refresh: IssuedRefresh) -> Result<
 }
 
 /// `POST /v1/auth/register`: open self-registration (off by default), role AGENT.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    summary = "Register an account (role AGENT)",
+    description = "Open self-registration; off unless `RTCX_SELF_REGISTRATION=true` (403 otherwise). The password policy is listed in the README.",
+    request_body = RegisterRequest,
+    responses((status = 201, description = "Account created", body = UserView), (status = 400, response = crate::openapi::BadRequest), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict))
+)]
 pub async fn register(
     State(app): State<Arc<AppState>>,
     body: Result<Json<RegisterRequest>, JsonRejection>,
@@ -183,6 +203,15 @@ pub async fn create_user(
 }
 
 /// `POST /v1/auth/login`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Log in: access and refresh tokens",
+    description = "Answers the same 401 for an unknown account, a wrong password or a deactivated account. After 5 failed attempts for an account (20 from one client) in 15 minutes: 429 with `Retry-After`.",
+    request_body = Credentials,
+    responses((status = 200, description = "Logged in", body = TokenResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 429, response = crate::openapi::RateLimited))
+)]
 pub async fn login(
     State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -224,6 +253,15 @@ pub async fn login(
 }
 
 /// `POST /v1/auth/refresh`: rotates the refresh token; reuse revokes the session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotate the refresh token",
+    description = "Presenting a refresh token that was already rotated ends the whole session (reuse detection) and answers 401.",
+    request_body = RefreshRequest,
+    responses((status = 200, description = "New token pair; the presented refresh token is used up", body = TokenResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized))
+)]
 pub async fn refresh(
     State(app): State<Arc<AppState>>,
     body: Result<Json<RefreshRequest>, JsonRejection>,
@@ -239,6 +277,14 @@ pub async fn refresh(
 }
 
 /// `POST /v1/auth/logout`: ends the caller's session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End this session",
+    responses((status = 204, description = "Done")),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn logout(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode, ApiError> {
     user.require(Permission::ManageOwnAccount)?;
     sessions::revoke_family(&app.pg, user.id, user.session, "logout").await?;
@@ -246,6 +292,14 @@ pub async fn logout(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<
 }
 
 /// `POST /v1/auth/logout-all`: ends every session of the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout-all",
+    tag = "auth",
+    summary = "End every session of the caller",
+    responses((status = 204, description = "Done")),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn logout_all(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<StatusCode, ApiError> {
     user.require(Permission::ManageOwnAccount)?;
     sessions::revoke_all(&app.pg, user.id, "logout_all", None).await?;
@@ -253,12 +307,29 @@ pub async fn logout_all(State(app): State<Arc<AppState>>, user: AuthUser) -> Res
 }
 
 /// `GET /v1/auth/me`.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    summary = "The caller",
+    responses((status = 200, description = "The caller", body = UserView)),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn me(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<UserView>, ApiError> {
     user.require(Permission::ManageOwnAccount)?;
     Ok(Json(user_view(&app, user.id).await?))
 }
 
 /// `POST /v1/auth/change-password`: other sessions end; this one stays.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/change-password",
+    tag = "auth",
+    summary = "Change the password",
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed; the caller's other sessions ended"), (status = 400, response = crate::openapi::BadRequest)),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn change_password(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -296,6 +367,14 @@ async fn set_password(
 }
 
 /// `GET /v1/auth/sessions`: the caller's active sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    tag = "auth",
+    summary = "The caller's active sessions",
+    responses((status = 200, description = "Newest first", body = Vec<SessionInfo>)),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn list_sessions(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -305,6 +384,15 @@ pub async fn list_sessions(
 }
 
 /// `DELETE /v1/auth/sessions/{id}`: ends one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{id}",
+    tag = "auth",
+    summary = "End one of the caller's sessions",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses((status = 204, description = "Done"), (status = 404, response = crate::openapi::NotFound)),
+    extensions(("x-rtcx-permission" = json!("manage_own_account")))
+)]
 pub async fn revoke_session(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
@@ -322,6 +410,15 @@ pub async fn revoke_session(
 /// account, a single-use token (valid 30 minutes) is stored hashed and a
 /// `password_reset_requested` event carrying it goes to the outbox in the same transaction,
 /// for the notifications relay to e-mail.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset/request",
+    tag = "auth",
+    summary = "Request a password reset e-mail",
+    description = "For an active account, stores a single-use token (30 minutes) and queues the e-mail through the outbox.",
+    request_body = ResetRequest,
+    responses((status = 202, description = "Always, whether or not the account exists"), (status = 400, response = crate::openapi::BadRequest))
+)]
 pub async fn request_reset(
     State(app): State<Arc<AppState>>,
     body: Result<Json<ResetRequest>, JsonRejection>,
@@ -357,6 +454,14 @@ pub async fn request_reset(
 
 /// `POST /v1/auth/password-reset/confirm`: sets the password, uses the token up and ends
 /// every session of the account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset/confirm",
+    tag = "auth",
+    summary = "Set a new password with a reset token",
+    request_body = ResetConfirm,
+    responses((status = 204, description = "Password set; every session of the account ended"), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized))
+)]
 pub async fn confirm_reset(
     State(app): State<Arc<AppState>>,
     body: Result<Json<ResetConfirm>, JsonRejection>,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     Admin,
@@ -28,6 +28,33 @@ pub enum Permission {
     ManageTopics,
     /// Create and revoke API keys.
     ManageApiKeys,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::ManageOwnAccount,
+        Permission::ReadUsers,
+        Permission::ManageUsers,
+        Permission::ReadAnalytics,
+        Permission::ManageTopics,
+        Permission::ManageApiKeys,
+    ];
+
+    /// The name used in docs/permissions.md and the OpenAPI document (`x-rtcx-permission`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ManageOwnAccount => "manage_own_account",
+            Permission::ReadUsers => "read_users",
+            Permission::ManageUsers => "manage_users",
+            Permission::ReadAnalytics => "read_analytics",
+            Permission::ManageTopics => "manage_topics",
+            Permission::ManageApiKeys => "manage_api_keys",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 impl Role {

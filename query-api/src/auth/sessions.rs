@@ -31,7 +31,8 @@ pub enum Rotation {
 }
 
 /// An active session as listed to its user.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": "0190f5c2-8a10-7d55-b3e1-55aa1f0c9e02", "created_at": "2026-11-28T17:40:12Z", "last_used_at": "2026-11-29T08:02:40Z", "expires_at": "2026-12-13T08:02:40Z", "user_agent": "Mozilla/5.0", "ip": "203.0.113.7"}))]
 pub struct SessionInfo {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,

@@ -1,0 +1,221 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and
+//! served at `/v1/openapi.json`, and the docs UI at `/v1/docs` (Swagger UI whose assets are
+//! compiled into the binary: no CDN, works offline).
+//!
+//! The router is built from the same annotations ([`crate::app::router`] registers every
+//! route through `utoipa_axum::routes!`), so a route cannot exist without its documentation.
+//! Each protected operation names the permission it needs in `x-rtcx-permission`; [`finish`]
+//! turns that into the security requirement, its error answers and the roles allowed, from the same matrix [`crate::auth::AuthUser::require`]
+//! enforces.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use serde_json::json;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{Permission, Role};
+use crate::error::ErrorBody;
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/v1/openapi.json";
+/// Where the docs UI is served.
+pub const UI_PATH: &str = "/v1/docs";
+/// Name of the bearer security scheme.
+pub const BEARER: &str = "bearer";
+/// Operation extension naming the permission a route needs (in the annotations).
+pub const PERMISSION_EXTENSION: &str = "x-rtcx-permission";
+/// Operation extension in the finished document: `{"permission", "roles"}`.
+pub const ACCESS_EXTENSION: &str = "x-rtcx-access";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rtcx query API",
+        description = "Auth, users and roles, API keys, topics, feedback search and export, dashboard \
+analytics and saved dashboards of rtcx.\n\n\
+Authenticate with `POST /v1/auth/login` and send the access token as `Authorization: Bearer <token>`. \
+Every error answers `{\"error\": {\"code\", \"message\", \"details\"}}`, unknown routes and \
+unparsable path parameters included; `details` maps field paths to \
+messages on `validation_failed`. Every answer carries an `x-request-id` header (sent one is kept).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&BearerAuth),
+    components(
+        schemas(ErrorBody, crate::error::ErrorDetail),
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited, Unavailable)
+    ),
+    tags(
+        (name = "auth", description = "Login, tokens, sessions, passwords."),
+        (name = "users", description = "User administration and roles."),
+        (name = "api-keys", description = "Keys integrations send to ingest."),
+        (name = "topics", description = "The topic catalogue, its analytics and suggestions."),
+        (name = "feedback", description = "Search, read and export enriched feedback."),
+        (name = "dashboard", description = "Dashboard analytics from the ClickHouse rollups."),
+        (name = "saved-dashboards", description = "Each user's saved dashboard layouts."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer (JWT) security scheme.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".to_owned());
+        http.description =
+            Some("Access token from `POST /v1/auth/login` or `/v1/auth/refresh` (15 minutes).".to_owned());
+        components.add_security_scheme(BEARER, SecurityScheme::Http(http));
+    }
+}
+
+/// Completes the document the router produced: every operation may answer 503; each one
+/// that names a permission (`x-rtcx-permission`) needs the bearer token, may answer 401 and
+/// 403, and lists the roles allowed (`x-rtcx-access` and a sentence in its description), from
+/// the same matrix [`crate::auth::AuthUser::require`] enforces.
+pub fn finish(mut doc: Document) -> Document {
+    for item in doc.paths.paths.values_mut() {
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
+            add_response(op, 503, "Unavailable");
+            if op.request_body.is_some() {
+                add_response(op, 413, "PayloadTooLarge");
+            }
+            // Handler names repeat across modules; the tag (one per module) makes them unique.
+            if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), op.operation_id.as_mut()) {
+                *id = format!("{}_{id}", tag.replace('-', "_"));
+            }
+            for response in op.responses.responses.values_mut() {
+                if let RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    r.description = "Success".to_owned();
+                }
+            }
+            let permission = op
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get(PERMISSION_EXTENSION))
+                .and_then(|v| v.as_str())
+                .and_then(Permission::parse);
+            let Some(permission) = permission else { continue };
+            add_response(op, 401, "Unauthorized");
+            add_response(op, 403, "Forbidden");
+            op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            let roles: Vec<&str> = Role::ALL.into_iter().filter(|r| r.allows(permission)).map(Role::as_str).collect();
+            let sentence = format!("Roles: {}.", roles.join(", "));
+            op.description = Some(match op.description.take() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{sentence}"),
+                _ => sentence,
+            });
+            // One extension per operation keeps the document's key order stable.
+            let mut ext = Extensions::default();
+            ext.insert(ACCESS_EXTENSION.to_owned(), json!({"permission": permission.as_str(), "roles": roles}));
+            op.extensions = Some(ext);
+        }
+    }
+    doc
+}
+
+/// Adds a reference to the reusable response `name` under `status` (unless one is there).
+fn add_response(op: &mut Operation, status: u16, name: &str) {
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+}
+
+/// `400`: malformed JSON, or a field that breaks a rule.
+#[derive(ToResponse)]
+#[response(
+    description = "The body is not JSON of the expected shape (`malformed_json`), or a field or query parameter \
+breaks a rule (`validation_failed`; `details` maps each field path to its message).",
+    examples(
+        ("validation_failed" = (value = json!({"error": {"code": "validation_failed", "message": "validation failed",
+            "details": {"range": "must be 1h, 24h, 7d, 30d or 90d"}}}))),
+        ("malformed_json" = (value = json!({"error": {"code": "malformed_json",
+            "message": "malformed JSON: Failed to deserialize the JSON body into the target type: missing field `email`"}}))),
+    )
+)]
+pub struct BadRequest(pub ErrorBody);
+
+/// `401`: no valid access token, or wrong credentials.
+#[derive(ToResponse)]
+#[response(
+    description = "Missing, invalid or expired access token, an ended session, wrong credentials, or an unknown, \
+used or expired refresh / reset token.",
+    example = json!({"error": {"code": "unauthorized", "message": "invalid or expired token"}})
+)]
+pub struct Unauthorized(pub ErrorBody);
+
+/// `403`: the caller's role may not use this route.
+#[derive(ToResponse)]
+#[response(
+    description = "The caller's role may not use this route.",
+    example = json!({"error": {"code": "forbidden", "message": "your role may not do this"}})
+)]
+pub struct Forbidden(pub ErrorBody);
+
+/// `404`: no such resource.
+#[derive(ToResponse)]
+#[response(
+    description = "No such resource (or not the caller's).",
+    example = json!({"error": {"code": "not_found", "message": "topic not found"}})
+)]
+pub struct NotFound(pub ErrorBody);
+
+/// `409`: the change conflicts with stored state.
+#[derive(ToResponse)]
+#[response(
+    description = "The change conflicts with what is stored (a taken name or email, the last administrator, a topic \
+still referenced by feedback).",
+    example = json!({"error": {"code": "conflict", "message": "email already registered"}})
+)]
+pub struct Conflict(pub ErrorBody);
+
+/// `413`: the body is over the limit.
+#[derive(ToResponse)]
+#[response(
+    description = "The request body is over 64 KiB.",
+    example = json!({"error": {"code": "payload_too_large", "message": "length limit exceeded"}})
+)]
+pub struct PayloadTooLarge(pub ErrorBody);
+
+/// `429`: too many attempts.
+#[derive(ToResponse)]
+#[response(
+    description = "Too many failed logins for the account or from the client; retry after `Retry-After` seconds.",
+    headers(("Retry-After" = u64, description = "Seconds to wait")),
+    example = json!({"error": {"code": "rate_limited", "message": "too many attempts; retry in 840 s"}})
+)]
+pub struct RateLimited(pub ErrorBody);
+
+/// `503`: a backing store is unreachable.
+#[derive(ToResponse)]
+#[response(
+    description = "Postgres or ClickHouse is unreachable (or the request ran past 30 s); retry after `Retry-After` \
+seconds.",
+    headers(("Retry-After" = u64, description = "Seconds to wait")),
+    example = json!({"error": {"code": "unavailable", "message": "ClickHouse is unavailable"}})
+)]
+pub struct Unavailable(pub ErrorBody);
+
+/// The document route and the docs UI, for `doc`.
+pub fn routes<S: Clone + Send + Sync + 'static>(doc: Document) -> Router<S> {
+    // The UI page loads its own scripts and styles; the API's `default-src 'none'` would block them.
+    let csp = HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; frame-ancestors 'none'",
+    );
+    Router::from(SwaggerUi::new(UI_PATH).url(DOCUMENT_PATH, doc))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
+}
+
+/// The document as committed in `docs/openapi.json` (pretty, trailing newline).
+pub fn to_pretty_json(doc: &Document) -> Result<String, serde_json::Error> {
+    Ok(serde_json::to_string_pretty(doc)? + "\n")
+}
