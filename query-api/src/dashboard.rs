@@ -29,6 +29,8 @@ pub struct DashboardQuery {
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, clickhouse::Row)]
 struct Totals {
+    /// 1: the requested range; 0: the one before it.
+    is_current: u8,
     n: u64,
     negative: u64,
     neutral: u64,
@@ -41,12 +43,11 @@ struct Totals {
     satisfied: u64,
 }
 
-const TOTALS: &str = "SELECT sum(feedback_count) AS n, sumIf(feedback_count, sentiment_label = 'negative') AS negative, \
+/// The sums behind [`Figures`], over `feedback_hourly` rows.
+const SUMS: &str = "sum(feedback_count) AS n, sumIf(feedback_count, sentiment_label = 'negative') AS negative, \
      sumIf(feedback_count, sentiment_label = 'neutral') AS neutral, sumIf(feedback_count, sentiment_label = 'positive') AS positive, \
      sum(sentiment_score_sum) AS score, sum(nps_count) AS nps_count, sum(nps_promoters) AS promoters, \
-     sum(nps_detractors) AS detractors, sum(csat_count) AS csat_count, sum(csat_satisfied) AS satisfied \
-     FROM feedback_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
-     AND (? = '' OR channel = ?)";
+     sum(nps_detractors) AS detractors, sum(csat_count) AS csat_count, sum(csat_satisfied) AS satisfied";
 
 /// Headline figures of a period.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -113,16 +114,34 @@ fn channel_of(q: &DashboardQuery) -> Result<String, ApiError> {
     if ok { Ok(c) } else { Err(ApiError::invalid("channel", "unknown channel")) }
 }
 
-async fn totals(app: &AppState, r: TimeRange, channel: &str) -> Result<Totals, ApiError> {
-    app.ch
-        .query(TOTALS)
+/// Totals of a range and of the equally long range before it, in one query: each hourly
+/// row is counted in every period whose hours it falls in (the hour the range starts in is in
+/// both, as each period counts whole hours from its first one).
+async fn totals_with_previous(app: &AppState, r: TimeRange, channel: &str) -> Result<(Totals, Totals), ApiError> {
+    let p = r.previous();
+    let sql = format!(
+        "SELECT is_current, {SUMS} FROM feedback_hourly \
+         ARRAY JOIN [hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?), \
+                     hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)] AS in_period, \
+                    [1, 0] AS is_current \
+         WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) AND in_period \
+           AND (? = '' OR channel = ?) GROUP BY is_current"
+    );
+    let rows = app
+        .ch
+        .query(&sql)
         .bind(r.from.timestamp())
+        .bind(r.to.timestamp())
+        .bind(p.from.timestamp())
+        .bind(p.to.timestamp())
+        .bind(p.from.timestamp())
         .bind(r.to.timestamp())
         .bind(channel)
         .bind(channel)
-        .fetch_one::<Totals>()
-        .await
-        .map_err(ApiError::from)
+        .fetch_all::<Totals>()
+        .await?;
+    let pick = |current: u8| rows.iter().find(|t| t.is_current == current).copied().unwrap_or_default();
+    Ok((pick(1), pick(0)))
 }
 
 /// `GET /v1/dashboard/overview?range=7d&channel=email`.
@@ -153,8 +172,7 @@ pub async fn overview(
                 .await
                 .map_err(ApiError::from)
         };
-        let (cur, prev, open_alerts) =
-            tokio::try_join!(totals(&app, r, &channel), totals(&app, r.previous(), &channel), alerts)?;
+        let ((cur, prev), open_alerts) = tokio::try_join!(totals_with_previous(&app, r, &channel), alerts)?;
         let (current, previous) = (Figures::from(cur), Figures::from(prev));
         let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
         Ok(Json(Overview {
@@ -541,28 +559,40 @@ pub async fn drivers(
     user.require(Permission::ReadAnalytics)?;
     cached(&app, "drivers", raw, async {
         let (r, channel, _) = parse(query)?;
+        // All feedback (the nil id) and each topic, in one query.
         let sql = format!(
-            "SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
-         FROM feedback_topic_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY topic_id"
+            "SELECT toUUID('00000000-0000-0000-0000-000000000000') AS topic_id, sum(feedback_count) AS volume, \
+             sum(sentiment_score_sum) AS score_sum FROM feedback_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) \
+             UNION ALL \
+             SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
+             FROM feedback_topic_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY topic_id"
         );
-        // The overall figures, the per-topic rollup and the (small) catalogue at once.
+        let rollup = async {
+            let mut q = app.ch.query(&sql);
+            for _ in 0..2 {
+                q = q.bind(r.from.timestamp()).bind(r.to.timestamp()).bind(&channel).bind(&channel);
+            }
+            q.fetch_all::<DriverRow>().await.map_err(ApiError::from)
+        };
+        // The rollups and the (small) catalogue at once.
         let names = async {
             sqlx::query_as::<_, (uuid::Uuid, String)>("SELECT id, name FROM topics")
                 .fetch_all(&app.pg)
                 .await
                 .map_err(ApiError::from)
         };
-        let (overall, rows, names) =
-            tokio::try_join!(totals(&app, r, &channel), grouped::<DriverRow>(&app, &sql, r, &channel), names)?;
-        if overall.n == 0 {
+        let (rows, names) = tokio::try_join!(rollup, names)?;
+        let (overall, rows): (Vec<DriverRow>, Vec<DriverRow>) = rows.into_iter().partition(|d| d.topic_id.is_nil());
+        let (n, score) = overall.first().map(|o| (o.volume, o.score_sum)).unwrap_or_default();
+        if n == 0 {
             return Ok(Json(Vec::new()));
         }
-        let overall_avg = overall.score / overall.n as f64;
+        let overall_avg = score / n as f64;
         let mut out: Vec<Driver> = rows
             .into_iter()
             .filter(|d| d.volume > 0)
             .map(|d| {
-                let share = d.volume as f64 / overall.n as f64;
+                let share = d.volume as f64 / n as f64;
                 let average_sentiment = d.score_sum / d.volume as f64;
                 Driver {
                     name: names.iter().find(|(id, _)| *id == d.topic_id).map(|(_, n)| n.clone()),
