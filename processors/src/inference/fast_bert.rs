@@ -1,14 +1,16 @@
 //! A BERT encoder forward pass tuned for CPU inference: every dense layer runs as one 2-D
 //! matmul over all tokens of the batch (no broadcast batched matmuls), query/key/value are one
-//! fused projection, the query is scaled before the score matmul, and softmax and layer norm
-//! use candle's fused last-dimension kernels. Numerically it matches
+//! fused projection, attention is one fused kernel reading that projection and skipping
+//! padding, bias + GELU one fused kernel (both in [`super::kernels`]), and layer norm uses
+//! candle's fused last-dimension kernel. Numerically it matches
 //! `candle_transformers::models::bert::BertModel` (tested to 1e-4).
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::error::InferenceError;
+use super::kernels::{Attention, BiasGelu};
 
 struct Norm {
     weight: Tensor,
@@ -22,7 +24,7 @@ struct Layer {
     out_b: Tensor,
     attn_norm: Norm,
     inter_t: Tensor,
-    inter_b: Tensor,
+    inter_b: Vec<f32>,
     down_t: Tensor,
     down_b: Tensor,
     out_norm: Norm,
@@ -92,7 +94,7 @@ impl FastBert {
                 out_b: w("attention.output.dense.bias")?,
                 attn_norm: norm(t, &l, "attention.output.LayerNorm")?,
                 inter_t: w("intermediate.dense.weight")?.t()?.contiguous()?,
-                inter_b: w("intermediate.dense.bias")?,
+                inter_b: w("intermediate.dense.bias")?.to_vec1()?,
                 down_t: w("output.dense.weight")?.t()?.contiguous()?,
                 down_b: w("output.dense.bias")?,
                 out_norm: norm(t, &l, "output.LayerNorm")?,
@@ -114,26 +116,23 @@ impl FastBert {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, InferenceError> {
         let (b, s) = ids.dims2()?;
         let h = self.word.dim(1)?;
-        let d = h / self.heads;
         let words = self.word.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, h))?;
         let pos = self.position.narrow(0, 0, s)?;
         let x = words.broadcast_add(&pos)?.broadcast_add(&self.token_type0)?.reshape((b * s, h))?;
         let mut x = self.emb_norm.forward(&x, self.eps)?;
-        // Additive mask [b, 1, 1, s]: 0 for tokens, a large negative number for padding.
-        let add_mask = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, s))?;
-        let scale = 1.0 / (d as f64).sqrt();
+        // The real (unpadded) positions of each sequence: attention reads only those keys.
+        let valid: Vec<Vec<usize>> = mask
+            .to_vec2::<u32>()?
+            .into_iter()
+            .map(|m| m.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect())
+            .collect();
+        let attention = Attention { batch: b, seq: s, heads: self.heads, valid };
         for l in &self.layers {
             let qkv = x.matmul(&l.qkv_t)?.broadcast_add(&l.qkv_b)?;
-            let qkv = qkv.reshape((b, s, 3, self.heads, d))?.permute((2, 0, 3, 1, 4))?;
-            let q = (qkv.get(0)? * scale)?.contiguous()?;
-            let k = qkv.get(1)?.contiguous()?;
-            let v = qkv.get(2)?.contiguous()?;
-            let scores = q.matmul(&k.transpose(2, 3)?)?.broadcast_add(&add_mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b * s, h))?;
+            let ctx = qkv.apply_op1_no_bwd(&attention)?;
             let attn = (ctx.matmul(&l.out_t)?.broadcast_add(&l.out_b)? + &x)?;
             let attn = l.attn_norm.forward(&attn, self.eps)?;
-            let inter = attn.matmul(&l.inter_t)?.broadcast_add(&l.inter_b)?.gelu_erf()?;
+            let inter = attn.matmul(&l.inter_t)?.apply_op1_no_bwd(&BiasGelu { bias: l.inter_b.clone() })?;
             let out = (inter.matmul(&l.down_t)?.broadcast_add(&l.down_b)? + &attn)?;
             x = l.out_norm.forward(&out, self.eps)?;
         }

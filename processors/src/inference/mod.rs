@@ -10,6 +10,7 @@ pub mod error;
 pub mod fast_bert;
 pub mod heads;
 pub mod hf_classifier;
+pub mod kernels;
 pub mod lexicon;
 pub mod pool;
 
