@@ -150,7 +150,7 @@ async fn totals_with_previous(app: &AppState, r: TimeRange, channel: &str) -> Re
     path = "/v1/dashboard/overview",
     tag = "dashboard",
     summary = "Headline figures and deltas",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Volume, sentiment distribution and average, NPS and CSAT where ratings exist, open alerts, and the change against the previous equal period.",
+    description = "Volume, sentiment distribution and average, NPS and CSAT where ratings exist, open alerts, and the change against the previous equal period.",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, body = Overview), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -216,7 +216,7 @@ pub struct TrendPoint {
     path = "/v1/dashboard/sentiment-trend",
     tag = "dashboard",
     summary = "Volume and sentiment per hour, day or week",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). `interval` = hour (ranges up to 31 days), day (default) or week.",
+    description = "`interval` = hour (ranges up to 31 days), day (default) or week.",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "Every bucket of the range, gaps filled with zeros", body = Vec<TrendPoint>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -376,7 +376,6 @@ async fn by_group(
     path = "/v1/dashboard/channels",
     tag = "dashboard",
     summary = "Figures per channel",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -398,7 +397,7 @@ pub async fn channels(
     path = "/v1/dashboard/segments",
     tag = "dashboard",
     summary = "Figures per customer segment",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Resolved to whole days (daily rollup).",
+    description = "Resolved to whole days (daily rollup).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume; key \"\" = unknown segment", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -419,7 +418,7 @@ pub async fn segments(
     path = "/v1/dashboard/journey-stages",
     tag = "dashboard",
     summary = "Figures per customer-journey stage",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). Resolved to whole days (daily rollup).",
+    description = "Resolved to whole days (daily rollup).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume; key \"\" = unknown stage", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -471,7 +470,6 @@ pub struct EmotionView {
     path = "/v1/dashboard/emotions",
     tag = "dashboard",
     summary = "Emotion breakdown",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "All seven emotions", body = Vec<EmotionView>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -545,7 +543,7 @@ pub struct Driver {
     path = "/v1/dashboard/drivers",
     tag = "dashboard",
     summary = "Topics that move the average sentiment",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`). `effect` = share × (topic average − overall average).",
+    description = "`effect` = share × (topic average − overall average).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "Most negative effect first", body = Vec<Driver>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))

@@ -118,7 +118,7 @@ fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
     path = "/v1/feedback",
     tag = "feedback",
     summary = "Search feedback",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days). Every filter is optional and combined with AND.",
+    description = "Every filter is optional and combined with AND.",
     params(SearchQuery, RangeQuery),
     responses((status = 200, description = "Newest first; keyset pages stay stable while new feedback arrives", body = FeedbackPage), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))

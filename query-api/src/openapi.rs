@@ -92,6 +92,7 @@ pub fn finish(mut doc: Document) -> Document {
             if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), op.operation_id.as_mut()) {
                 *id = format!("{}_{id}", tag.replace('-', "_"));
             }
+            describe_shared_behaviour(op);
             for response in op.responses.responses.values_mut() {
                 if let RefOr::T(r) = response
                     && r.description.is_empty()
@@ -122,6 +123,29 @@ pub fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+/// States once, for every operation it applies to, what all of them share: the time range
+/// parameters and the dashboards' answer cache.
+fn describe_shared_behaviour(op: &mut Operation) {
+    let mut notes = Vec::new();
+    if op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == "range")) {
+        notes.push(
+            "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most \
+             400 days).",
+        );
+    }
+    if op.tags.iter().flatten().any(|t| t == "dashboard") {
+        notes.push("Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).");
+    }
+    if notes.is_empty() {
+        return;
+    }
+    let shared = notes.join(" ");
+    op.description = Some(match op.description.take() {
+        Some(d) if !d.is_empty() => format!("{shared} {d}"),
+        _ => shared,
+    });
 }
 
 /// Adds a reference to the reusable response `name` under `status` (unless one is there).

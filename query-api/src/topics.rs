@@ -298,7 +298,6 @@ struct StatRow {
     path = "/v1/topics/{id}/stats",
     tag = "topics",
     summary = "Volume, sentiment and channels of a topic",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days).",
     params(("id" = Uuid, Path, description = "Topic id"), RangeQuery),
     responses((status = 200, body = TopicStats), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -375,7 +374,6 @@ struct TrendRow {
     path = "/v1/topics/trending",
     tag = "topics",
     summary = "Topics by growth against the previous window",
-    description = "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most 400 days).",
     params(RangeQuery),
     responses((status = 200, description = "New topics first, then by growth, then by volume", body = Vec<Trending>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
