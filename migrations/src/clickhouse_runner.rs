@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_feedback_ids", "feedback_ids"),
     migration!(4, "0004_dashboard_rollups", "dashboard_rollups"),
     migration!(5, "0005_feedback_stored_at", "feedback_stored_at"),
+    migration!(6, "0006_feedback_topic_daily", "feedback_topic_daily"),
 ];
 
 /// Errors of the ClickHouse migration runner.

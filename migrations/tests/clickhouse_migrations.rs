@@ -76,6 +76,7 @@ async fn migrations_apply_twice_idempotently() {
         "feedback_hourly_mv",
         "feedback_ids",
         "feedback_topic_hourly",
+        "feedback_topic_daily",
         "feedback_emotion_hourly",
         "feedback_segment_daily",
         "feedback_journey_daily",

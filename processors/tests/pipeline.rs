@@ -38,17 +38,24 @@ async fn add_topic(pg: &sqlx::PgPool, keyword: &str) -> uuid::Uuid {
         .expect("insert topic")
 }
 
+/// Rows carrying `topic`, counted in the raw table and in the hourly topic rollup; the daily
+/// topic rollup must agree with the hourly one.
 async fn rows_with_topic(t: &TestEnv, topic: uuid::Uuid) -> (u64, u64) {
-    t.clickhouse()
+    let (raw, hourly, daily) = t
+        .clickhouse()
         .query(
             "SELECT assumeNotNull((SELECT count() FROM feedback WHERE has(topic_ids, toUUID(?)))), \
-             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)))",
+             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?))), \
+             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_daily WHERE topic_id = toUUID(?)))",
         )
         .bind(topic.to_string())
         .bind(topic.to_string())
-        .fetch_one::<(u64, u64)>()
+        .bind(topic.to_string())
+        .fetch_one::<(u64, u64, u64)>()
         .await
-        .expect("topic counts")
+        .expect("topic counts");
+    assert_eq!(hourly, daily, "daily and hourly topic rollups agree");
+    (raw, hourly)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

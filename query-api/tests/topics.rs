@@ -110,6 +110,19 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     assert!((d[1]["effect"].as_f64().expect("effect") - 0.048).abs() < 1e-6, "{drivers}");
     assert!((d[1]["share"].as_f64().expect("share") - 0.6).abs() < 1e-9);
     assert_eq!(d[1]["name"], tag.as_str());
+    // Over 7 days (whole days from the daily rollup, the edges from the hourly one): all six
+    // rows, overall average -1.4 / 6; A (4 rows, -0.15) and B (2 rows, -0.4).
+    let (status, week) = api.send(Method::GET, "/v1/dashboard/drivers?range=7d", &agent, None).await;
+    assert_eq!(status, StatusCode::OK, "{week}");
+    let w = week.as_array().expect("list");
+    assert_eq!(w.len(), 2, "{week}");
+    let overall = -1.4 / 6.0;
+    assert_eq!((w[0]["topic_id"].as_str(), w[0]["volume"].as_u64()), (Some(b_id.to_string().as_str()), Some(2)));
+    assert_eq!((w[1]["topic_id"].as_str(), w[1]["volume"].as_u64()), (Some(a_id.to_string().as_str()), Some(4)));
+    let effect_b = 2.0 / 6.0 * (-0.4 - overall);
+    assert!((w[0]["effect"].as_f64().expect("effect") - effect_b).abs() < 1e-6, "{week}");
+    let effect_a = 4.0 / 6.0 * (-0.15 - overall);
+    assert!((w[1]["effect"].as_f64().expect("effect") - effect_a).abs() < 1e-6, "{week}");
 
     // Deletion: refused while referenced, allowed once archived.
     let (status, _) = api.send(Method::DELETE, &format!("/v1/topics/{a_id}"), &manager, None).await;
