@@ -7,13 +7,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, RawQuery, State};
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
+use crate::topic_rollup::{HourSpan, SPAN_ROWS};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -341,16 +342,6 @@ fn group_sql(key: &str, table: &str, time: &str) -> String {
     )
 }
 
-/// The whole UTC days `[d0, d1)` inside the hours of `r` (from the hour `r.from` falls in to
-/// `r.to`); `d0 == d1` (no whole day) for short ranges. Hourly rollups cover the rest.
-fn whole_days(r: TimeRange) -> (DateTime<Utc>, DateTime<Utc>) {
-    let hour = r.from.duration_trunc(chrono::Duration::hours(1)).unwrap_or(r.from);
-    let day = |t: DateTime<Utc>| t.duration_trunc(chrono::Duration::days(1)).unwrap_or(t);
-    let d0 = if day(hour) == hour { hour } else { day(hour) + chrono::Duration::days(1) };
-    let d1 = day(r.to);
-    if d1 > d0 { (d0, d1) } else { (hour, hour) }
-}
-
 const HOURLY: &str = "hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)";
 const DAILY: &str = "day >= toDate(fromUnixTimestamp(?), 'UTC') AND day <= toDate(fromUnixTimestamp(?), 'UTC')";
 
@@ -569,36 +560,17 @@ pub async fn drivers(
         let (r, channel, _) = parse(query)?;
         // All feedback (the nil id) and each topic, in one query; the topics' whole days from
         // the daily rollup, the partial first and last day from the hourly one.
-        let (d0, d1) = whole_days(r);
         let sql = format!(
             "SELECT toUUID('00000000-0000-0000-0000-000000000000') AS topic_id, sum(feedback_count) AS volume, \
              sum(sentiment_score_sum) AS score_sum FROM feedback_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) \
              UNION ALL \
-             SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum FROM ( \
-               SELECT topic_id, feedback_count, sentiment_score_sum FROM feedback_topic_hourly \
-               WHERE ((hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)) \
-                  OR (hour >= fromUnixTimestamp(?) AND hour < fromUnixTimestamp(?))) AND (? = '' OR channel = ?) \
-               UNION ALL \
-               SELECT topic_id, feedback_count, sentiment_score_sum FROM feedback_topic_daily \
-               WHERE day >= toDate(fromUnixTimestamp(?), 'UTC') AND day < toDate(fromUnixTimestamp(?), 'UTC') \
-                 AND (? = '' OR channel = ?) \
-             ) GROUP BY topic_id"
+             SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
+             FROM ({SPAN_ROWS}) WHERE (? = '' OR channel = ?) GROUP BY topic_id"
         );
         let rollup = async {
-            app.ch
-                .query(&sql)
-                .bind(r.from.timestamp())
-                .bind(r.to.timestamp())
-                .bind(&channel)
-                .bind(&channel)
-                .bind(r.from.timestamp())
-                .bind(d0.timestamp())
-                .bind(d1.timestamp())
-                .bind(r.to.timestamp())
-                .bind(&channel)
-                .bind(&channel)
-                .bind(d0.timestamp())
-                .bind(d1.timestamp())
+            let q = app.ch.query(&sql).bind(r.from.timestamp()).bind(r.to.timestamp()).bind(&channel).bind(&channel);
+            HourSpan::covering(r.from, r.to)
+                .bind(q)
                 .bind(&channel)
                 .bind(&channel)
                 .fetch_all::<DriverRow>()

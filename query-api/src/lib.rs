@@ -17,5 +17,6 @@ pub mod range;
 pub mod saved_dashboards;
 pub mod seed;
 pub mod sql;
+pub mod topic_rollup;
 pub mod topics;
 pub mod users;

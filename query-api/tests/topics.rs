@@ -98,6 +98,11 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     assert_eq!(list[pos(a_id)]["previous"], 1);
     assert_eq!(list[pos(a_id)]["growth"], 2.0);
     assert!(list[pos(b_id)]["growth"].is_null());
+    // Over 7 days the whole days come from the daily rollup: A has all 4 rows, none before.
+    let (_, week) = api.send(Method::GET, "/v1/topics/trending?range=7d", &agent, None).await;
+    let list = week.as_array().expect("list");
+    let a = list.iter().find(|t| t["topic_id"] == a_id.to_string()).expect("A listed");
+    assert_eq!((a["current"].as_u64(), a["previous"].as_u64()), (Some(4), Some(0)), "{week}");
 
     // Sentiment drivers over 24 h: overall average of the 5 rows is -0.28; A (3 rows, -0.2)
     // lifts it by 0.6 × 0.08, B (2 rows, -0.4) drags it by 0.4 × 0.12.
