@@ -19,7 +19,6 @@ use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 use crate::range::{RangeQuery, TimeRange};
 use crate::sql::contains_pattern;
-use crate::topic_rollup::{HourSpan, SPAN_ROWS};
 
 /// A catalogue topic.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -389,20 +388,23 @@ pub async fn trending(
     let r = TimeRange::resolve(&q, Utc::now())?;
     let p = r.previous();
     // The rollup and the (small) catalogue at once.
-    // Buckets starting from r.from on are current, earlier ones (from the bucket containing
-    // p.from) previous; each span reads whole days from the daily rollup.
-    let boundary = HourSpan::covering(r.from, r.from).from;
-    let boundary = if boundary < r.from { boundary + chrono::Duration::hours(1) } else { boundary };
+    // One scan of the hourly rollup over both windows: measured faster here than splitting
+    // each window into daily and hourly parts (four subqueries), which pays off for drivers.
     let rollup = async {
-        let sql = format!(
-            "SELECT topic_id, sumIf(feedback_count, is_current = 1) AS current, \
-             sumIf(feedback_count, is_current = 0) AS previous FROM ( \
-               SELECT 1 AS is_current, topic_id, feedback_count FROM ({SPAN_ROWS}) \
-               UNION ALL SELECT 0 AS is_current, topic_id, feedback_count FROM ({SPAN_ROWS})) \
-             GROUP BY topic_id HAVING current > 0"
-        );
-        let q = HourSpan { from: boundary, to: r.to }.bind(app.ch.query(&sql));
-        HourSpan::covering(p.from, boundary).bind(q).fetch_all::<TrendRow>().await.map_err(ApiError::from)
+        app.ch
+            .query(
+                "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS current, \
+                 sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
+                 FROM feedback_topic_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
+                 GROUP BY topic_id HAVING current > 0",
+            )
+            .bind(r.from.timestamp())
+            .bind(r.from.timestamp())
+            .bind(p.from.timestamp())
+            .bind(r.to.timestamp())
+            .fetch_all::<TrendRow>()
+            .await
+            .map_err(ApiError::from)
     };
     let catalogue = async {
         sqlx::query_as::<_, (Uuid, String)>("SELECT id, name FROM topics WHERE NOT archived")

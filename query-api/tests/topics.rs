@@ -98,7 +98,7 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     assert_eq!(list[pos(a_id)]["previous"], 1);
     assert_eq!(list[pos(a_id)]["growth"], 2.0);
     assert!(list[pos(b_id)]["growth"].is_null());
-    // Over 7 days the whole days come from the daily rollup: A has all 4 rows, none before.
+    // Over 7 days: A has all 4 rows, none before.
     let (_, week) = api.send(Method::GET, "/v1/topics/trending?range=7d", &agent, None).await;
     let list = week.as_array().expect("list");
     let a = list.iter().find(|t| t["topic_id"] == a_id.to_string()).expect("A listed");
