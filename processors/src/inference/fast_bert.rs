@@ -10,24 +10,37 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 
 use super::error::InferenceError;
-use super::kernels::{Attention, BiasGelu};
+use super::kernels::{Attention, BiasGelu, BiasResidualNorm};
 
 struct Norm {
     weight: Tensor,
     bias: Tensor,
 }
 
+/// A layer norm's parameters as plain vectors, for the fused kernels.
+struct NormVecs {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl NormVecs {
+    /// `layer_norm(x + bias + residual)` with these parameters.
+    fn fused<'a>(&'a self, bias: &'a [f32], eps: f32) -> BiasResidualNorm<'a> {
+        BiasResidualNorm { bias, gamma: &self.gamma, beta: &self.beta, eps }
+    }
+}
+
 struct Layer {
     qkv_t: Tensor,
-    qkv_b: Tensor,
+    qkv_b: Vec<f32>,
     out_t: Tensor,
-    out_b: Tensor,
-    attn_norm: Norm,
+    out_b: Vec<f32>,
+    attn_norm: NormVecs,
     inter_t: Tensor,
     inter_b: Vec<f32>,
     down_t: Tensor,
-    down_b: Tensor,
-    out_norm: Norm,
+    down_b: Vec<f32>,
+    out_norm: NormVecs,
 }
 
 /// The encoder.
@@ -57,6 +70,10 @@ fn norm(t: &HashMap<String, Tensor>, p: &str, name: &str) -> Result<Norm, Infere
 }
 
 impl Norm {
+    fn vecs(&self) -> Result<NormVecs, InferenceError> {
+        Ok(NormVecs { gamma: self.weight.to_vec1()?, beta: self.bias.to_vec1()? })
+    }
+
     fn forward(&self, x: &Tensor, eps: f32) -> Result<Tensor, InferenceError> {
         Ok(candle_nn::ops::layer_norm(x, &self.weight, &self.bias, eps)?)
     }
@@ -89,15 +106,15 @@ impl FastBert {
             )?;
             out.push(Layer {
                 qkv_t: qkv.t()?.contiguous()?,
-                qkv_b,
+                qkv_b: qkv_b.to_vec1()?,
                 out_t: w("attention.output.dense.weight")?.t()?.contiguous()?,
-                out_b: w("attention.output.dense.bias")?,
-                attn_norm: norm(t, &l, "attention.output.LayerNorm")?,
+                out_b: w("attention.output.dense.bias")?.to_vec1()?,
+                attn_norm: norm(t, &l, "attention.output.LayerNorm")?.vecs()?,
                 inter_t: w("intermediate.dense.weight")?.t()?.contiguous()?,
                 inter_b: w("intermediate.dense.bias")?.to_vec1()?,
                 down_t: w("output.dense.weight")?.t()?.contiguous()?,
-                down_b: w("output.dense.bias")?,
-                out_norm: norm(t, &l, "output.LayerNorm")?,
+                down_b: w("output.dense.bias")?.to_vec1()?,
+                out_norm: norm(t, &l, "output.LayerNorm")?.vecs()?,
             });
         }
         let e = format!("{p}embeddings.");
@@ -126,15 +143,12 @@ impl FastBert {
             .into_iter()
             .map(|m| m.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect())
             .collect();
-        let attention = Attention { batch: b, seq: s, heads: self.heads, valid };
         for l in &self.layers {
-            let qkv = x.matmul(&l.qkv_t)?.broadcast_add(&l.qkv_b)?;
-            let ctx = qkv.apply_op1_no_bwd(&attention)?;
-            let attn = (ctx.matmul(&l.out_t)?.broadcast_add(&l.out_b)? + &x)?;
-            let attn = l.attn_norm.forward(&attn, self.eps)?;
-            let inter = attn.matmul(&l.inter_t)?.apply_op1_no_bwd(&BiasGelu { bias: l.inter_b.clone() })?;
-            let out = (inter.matmul(&l.down_t)?.broadcast_add(&l.down_b)? + &attn)?;
-            x = l.out_norm.forward(&out, self.eps)?;
+            let attention = Attention { batch: b, seq: s, heads: self.heads, valid: &valid, bias: &l.qkv_b };
+            let ctx = x.matmul(&l.qkv_t)?.apply_op1_no_bwd(&attention)?;
+            let attn = ctx.matmul(&l.out_t)?.apply_op2_no_bwd(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
+            let inter = attn.matmul(&l.inter_t)?.apply_op1_no_bwd(&BiasGelu { bias: &l.inter_b })?;
+            x = inter.matmul(&l.down_t)?.apply_op2_no_bwd(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
         }
         Ok(x.reshape((b, s, h))?)
     }

@@ -13,7 +13,7 @@
 //!
 //! Both are plain safe Rust loops; the hot inner loops are written so LLVM vectorises them.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, bail};
 
 /// The contiguous `f32` data of a storage, or an error naming the op.
 fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -24,16 +24,19 @@ fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_
     }
 }
 
-/// Self-attention over a fused QKV projection of `batch` sequences of `seq` tokens.
-pub struct Attention {
+/// Self-attention over a fused QKV projection (without its bias) of `batch` sequences of
+/// `seq` tokens.
+pub struct Attention<'a> {
     pub batch: usize,
     pub seq: usize,
     pub heads: usize,
     /// For each sequence, the positions of its real (unpadded) tokens.
-    pub valid: Vec<Vec<usize>>,
+    pub valid: &'a [Vec<usize>],
+    /// The projection's bias (`3·hidden`), added here as rows are read.
+    pub bias: &'a [f32],
 }
 
-impl CustomOp1 for Attention {
+impl CustomOp1 for Attention<'_> {
     fn name(&self) -> &'static str {
         "rtcx-attention"
     }
@@ -46,6 +49,20 @@ impl CustomOp1 for Attention {
             bail!("rtcx-attention: {} values for {b} × {s} tokens", qkv.len());
         }
         let h3 = qkv.len() / tokens;
+        if self.bias.len() != h3 {
+            bail!("rtcx-attention: bias of {} for width {h3}", self.bias.len());
+        }
+        // Bias added once per real token (padded rows are never read).
+        let mut biased = vec![0f32; qkv.len()];
+        for keys in self.valid.iter().enumerate().map(|(bi, k)| k.iter().map(move |&t| bi * s + t)) {
+            for t in keys {
+                let (src, dst) = (&qkv[t * h3..(t + 1) * h3], &mut biased[t * h3..(t + 1) * h3]);
+                for ((d, &x), &b) in dst.iter_mut().zip(src).zip(self.bias) {
+                    *d = x + b;
+                }
+            }
+        }
+        let qkv = biased.as_slice();
         let h = h3 / 3;
         if h3 % 3 != 0 || h % nh != 0 {
             bail!("rtcx-attention: width {h3} is not 3 × heads × head size");
@@ -99,12 +116,55 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `gelu(x + bias)` (exact GELU, `0.5·x·(1 + erf(x/√2))`) over `[rows, bias.len()]`.
-pub struct BiasGelu {
-    pub bias: Vec<f32>,
+/// `layer_norm(x + bias + residual)` over rows of `bias.len()`: the dense output's bias, the
+/// residual connection and the layer norm after it, in one pass.
+pub struct BiasResidualNorm<'a> {
+    pub bias: &'a [f32],
+    pub gamma: &'a [f32],
+    pub beta: &'a [f32],
+    pub eps: f32,
 }
 
-impl CustomOp1 for BiasGelu {
+impl CustomOp2 for BiasResidualNorm<'_> {
+    fn name(&self) -> &'static str {
+        "rtcx-bias-residual-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(self.name(), s1, l1)?;
+        let r = contiguous(self.name(), s2, l2)?;
+        let n = self.bias.len();
+        if n == 0 || x.len() % n != 0 || x.len() != r.len() || self.gamma.len() != n || self.beta.len() != n {
+            bail!("rtcx-bias-residual-norm: shapes do not match rows of {n}");
+        }
+        let mut out = vec![0f32; x.len()];
+        for ((o, x), r) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(r.chunks_exact(n)) {
+            for (((o, &x), &r), &b) in o.iter_mut().zip(x).zip(r).zip(self.bias) {
+                *o = x + r + b;
+            }
+            let mean = o.iter().sum::<f32>() / n as f32;
+            let var = o.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+            let inv = 1.0 / (var + self.eps).sqrt();
+            for ((o, &g), &b) in o.iter_mut().zip(self.gamma).zip(self.beta) {
+                *o = (*o - mean) * inv * g + b;
+            }
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `gelu(x + bias)` (exact GELU, `0.5·x·(1 + erf(x/√2))`) over `[rows, bias.len()]`.
+pub struct BiasGelu<'a> {
+    pub bias: &'a [f32],
+}
+
+impl CustomOp1 for BiasGelu<'_> {
     fn name(&self) -> &'static str {
         "rtcx-bias-gelu"
     }
@@ -117,7 +177,7 @@ impl CustomOp1 for BiasGelu {
         }
         let mut out = vec![0f32; x.len()];
         for (o, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-            for ((o, &x), &b) in o.iter_mut().zip(x).zip(&self.bias) {
+            for ((o, &x), &b) in o.iter_mut().zip(x).zip(self.bias) {
                 let v = x + b;
                 *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
             }
@@ -166,9 +226,27 @@ mod tests {
         let b = Tensor::new(bias.as_slice(), &Device::Cpu).expect("b");
         let want: Vec<Vec<f32>> =
             x.broadcast_add(&b).and_then(|t| t.gelu_erf()).and_then(|t| t.to_vec2()).expect("ref");
-        let got: Vec<Vec<f32>> = x.apply_op1_no_bwd(&BiasGelu { bias }).and_then(|t| t.to_vec2()).expect("fused");
+        let got: Vec<Vec<f32>> =
+            x.apply_op1_no_bwd(&BiasGelu { bias: &bias }).and_then(|t| t.to_vec2()).expect("fused");
         for (w, g) in want.iter().flatten().zip(got.iter().flatten()) {
             assert!((w - g).abs() < 1e-6, "{w} vs {g}");
+        }
+    }
+
+    #[test]
+    fn bias_residual_norm_matches_candles_ops() {
+        let x = Tensor::new(&[[0.5f32, -1.0, 2.0, 0.25], [3.0, 0.0, -2.5, 1.0]], &Device::Cpu).expect("x");
+        let r = Tensor::new(&[[0.1f32, 0.2, -0.3, 0.4], [-1.0, 0.5, 0.5, 2.0]], &Device::Cpu).expect("r");
+        let (bias, gamma, beta) = ([0.01f32, -0.02, 0.03, 0.0], [1.0f32, 0.5, 2.0, -1.0], [0.0f32, 0.1, -0.1, 0.2]);
+        let t = |v: &[f32]| Tensor::new(v, &Device::Cpu).expect("vec");
+        let want: Vec<Vec<f32>> = (x.broadcast_add(&t(&bias)).expect("b") + &r)
+            .and_then(|s| candle_nn::ops::layer_norm(&s, &t(&gamma), &t(&beta), 1e-12))
+            .and_then(|t| t.to_vec2())
+            .expect("ref");
+        let op = BiasResidualNorm { bias: &bias, gamma: &gamma, beta: &beta, eps: 1e-12 };
+        let got: Vec<Vec<f32>> = x.apply_op2_no_bwd(&r, &op).and_then(|t| t.to_vec2()).expect("fused");
+        for (w, g) in want.iter().flatten().zip(got.iter().flatten()) {
+            assert!((w - g).abs() < 1e-5, "{w} vs {g}");
         }
     }
 
@@ -180,11 +258,13 @@ mod tests {
         let data: Vec<f32> = (0..b * s * 3 * h).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let qkv = Tensor::from_vec(data, (b * s, 3 * h), &Device::Cpu).expect("qkv");
         let valid = vec![vec![0, 1, 2], vec![0, 1]];
+        let bias: Vec<f32> = (0..3 * h).map(|i| i as f32 / 100.0 - 0.1).collect();
         let got: Vec<Vec<f32>> = qkv
-            .apply_op1_no_bwd(&Attention { batch: b, seq: s, heads: nh, valid: valid.clone() })
+            .apply_op1_no_bwd(&Attention { batch: b, seq: s, heads: nh, valid: &valid, bias: &bias })
             .and_then(|t| t.to_vec2())
             .expect("fused");
-        let rows: Vec<Vec<f32>> = qkv.to_vec2().expect("rows");
+        let b_t = Tensor::new(bias.as_slice(), &Device::Cpu).expect("bias");
+        let rows: Vec<Vec<f32>> = qkv.broadcast_add(&b_t).and_then(|t| t.to_vec2()).expect("rows");
         for (bi, keys) in valid.iter().enumerate() {
             for head in 0..nh {
                 for &i in keys {
