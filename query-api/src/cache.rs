@@ -1,11 +1,13 @@
 //! A short-lived in-process cache of analytics answers, keyed by endpoint and query string:
 //! dashboards polling the same question every few seconds hit ClickHouse once per TTL.
 //! Entries are checked after authorisation (the handlers call it), so the cache never
-//! serves a caller who may not see the data.
+//! serves a caller who may not see the data. Concurrent misses of one key are computed once:
+//! the first caller computes while the others wait for its answer (no thundering herd on
+//! ClickHouse when an entry expires under many polling dashboards).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Most entries kept; beyond it, expired entries are dropped, then everything.
@@ -16,12 +18,14 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct AnswerCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, serde_json::Value)>>,
+    /// One lock per key being computed.
+    computing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl AnswerCache {
     /// A cache whose entries live `ttl` (zero disables it).
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::default() }
+        Self { ttl, entries: Mutex::default(), computing: Mutex::default() }
     }
 
     /// The cached answer for `key`, or the one `compute` produces (stored on success).
@@ -32,15 +36,36 @@ impl AnswerCache {
         if self.ttl.is_zero() {
             return compute.await;
         }
-        let now = Instant::now();
-        if let Some((at, v)) = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
-            && now.duration_since(*at) < self.ttl
-        {
+        if let Some(v) = self.fresh(&key) {
             metrics::counter!("rtcx_query_api_cache_total", "result" => "hit").increment(1);
-            return Ok(v.clone());
+            return Ok(v);
         }
-        metrics::counter!("rtcx_query_api_cache_total", "result" => "miss").increment(1);
-        let value = compute.await?;
+        let lock =
+            Arc::clone(self.computing.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_default());
+        let result = async {
+            let _turn = lock.lock().await;
+            // Whoever held the lock before may have stored the answer meanwhile.
+            if let Some(v) = self.fresh(&key) {
+                metrics::counter!("rtcx_query_api_cache_total", "result" => "shared").increment(1);
+                return Ok(v);
+            }
+            metrics::counter!("rtcx_query_api_cache_total", "result" => "miss").increment(1);
+            let value = compute.await?;
+            self.store(key.clone(), value.clone());
+            Ok(value)
+        }
+        .await;
+        drop(lock);
+        // The last caller through removes the key's lock (clones are made under this mutex).
+        let mut computing = self.computing.lock().unwrap_or_else(PoisonError::into_inner);
+        if computing.get(&key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            computing.remove(&key);
+        }
+        result
+    }
+
+    fn store(&self, key: String, value: serde_json::Value) {
+        let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
@@ -48,9 +73,16 @@ impl AnswerCache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
+            // Locks left by callers that were cancelled mid-computation.
+            self.computing.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, l| Arc::strong_count(l) > 1);
         }
-        entries.insert(key, (Instant::now(), value.clone()));
-        Ok(value)
+        entries.insert(key, (now, value));
+    }
+
+    /// The stored answer for `key` if it is younger than the TTL.
+    fn fresh(&self, key: &str) -> Option<serde_json::Value> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
     }
 }
 
@@ -77,5 +109,30 @@ mod tests {
         off.get_or("a".into(), compute()).await.ok();
         off.get_or("a".into(), compute()).await.ok();
         assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_key_compute_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(AnswerCache::new(Duration::from_secs(5)));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+                tokio::spawn(async move {
+                    cache
+                        .get_or("k".into(), async {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<_, ()>(serde_json::json!("answer"))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.expect("task"), Ok(serde_json::json!("answer")));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one computation for eight concurrent misses");
+        assert!(cache.computing.lock().expect("lock").is_empty(), "no lock left behind");
     }
 }
