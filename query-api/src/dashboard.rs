@@ -95,7 +95,7 @@ pub struct Overview {
 }
 
 /// Runs `compute` through the answer cache under `endpoint` + the raw query string.
-async fn cached<T: Serialize, F: std::future::Future<Output = Result<Json<T>, ApiError>>>(
+pub(crate) async fn cached<T: Serialize, F: std::future::Future<Output = Result<Json<T>, ApiError>>>(
     app: &AppState,
     endpoint: &str,
     raw: Option<String>,

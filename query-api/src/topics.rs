@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -374,6 +374,7 @@ struct TrendRow {
     path = "/v1/topics/trending",
     tag = "topics",
     summary = "Topics by growth against the previous window",
+    description = "Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
     params(RangeQuery),
     responses((status = 200, description = "New topics first, then by growth, then by volume", body = Vec<Trending>), (status = 400, response = crate::openapi::BadRequest)),
     extensions(("x-rtcx-permission" = json!("read_analytics")))
@@ -381,9 +382,17 @@ struct TrendRow {
 pub async fn trending(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
+    RawQuery(raw): RawQuery,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    crate::dashboard::cached(&app, "topics/trending", raw, compute_trending(&app, query)).await
+}
+
+async fn compute_trending(
+    app: &AppState,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Trending>>, ApiError> {
-    user.require(Permission::ReadAnalytics)?;
     let Query(q) = query?;
     let r = TimeRange::resolve(&q, Utc::now())?;
     let p = r.previous();
