@@ -122,11 +122,8 @@ async fn totals_with_previous(app: &AppState, r: TimeRange, channel: &str) -> Re
     let p = r.previous();
     let sql = format!(
         "SELECT is_current, {SUMS} FROM feedback_hourly \
-         ARRAY JOIN [hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?), \
-                     hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?)] AS in_period, \
-                    [1, 0] AS is_current \
-         WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) AND in_period \
-           AND (? = '' OR channel = ?) GROUP BY is_current"
+         ARRAY JOIN [{HOURLY}, {HOURLY}] AS in_period, [1, 0] AS is_current \
+         WHERE {HOURLY} AND in_period AND (? = '' OR channel = ?) GROUP BY is_current"
     );
     let rows = app
         .ch
@@ -154,7 +151,7 @@ async fn totals_with_previous(app: &AppState, r: TimeRange, channel: &str) -> Re
     description = "Volume, sentiment distribution and average, NPS and CSAT where ratings exist, open alerts, and the change against the previous equal period.",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, body = Overview), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn overview(
     State(app): State<Arc<AppState>>,
@@ -220,7 +217,7 @@ pub struct TrendPoint {
     description = "`interval` = hour (ranges up to 31 days), day (default) or week.",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "Every bucket of the range, gaps filled with zeros", body = Vec<TrendPoint>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn sentiment_trend(
     State(app): State<Arc<AppState>>,
@@ -248,8 +245,7 @@ pub async fn sentiment_trend(
          sumIf(feedback_count, sentiment_label = 'negative') AS negative, \
          sumIf(feedback_count, sentiment_label = 'neutral') AS neutral, \
          sumIf(feedback_count, sentiment_label = 'positive') AS positive, sum(sentiment_score_sum) AS score_sum \
-         FROM feedback_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
-         AND (? = '' OR channel = ?) GROUP BY bucket \
+         FROM feedback_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) GROUP BY bucket \
          ORDER BY bucket WITH FILL FROM toDateTime(toStartOfInterval(fromUnixTimestamp(?), INTERVAL 1 {unit}), 'UTC') \
          TO fromUnixTimestamp(?) STEP INTERVAL 1 {unit}"
     );
@@ -379,7 +375,7 @@ async fn by_group(
     summary = "Figures per channel",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn channels(
     State(app): State<Arc<AppState>>,
@@ -401,7 +397,7 @@ pub async fn channels(
     description = "Resolved to whole days (daily rollup).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume; key \"\" = unknown segment", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn segments(
     State(app): State<Arc<AppState>>,
@@ -422,7 +418,7 @@ pub async fn segments(
     description = "Resolved to whole days (daily rollup).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "By volume; key \"\" = unknown stage", body = Vec<GroupView>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn journey_stages(
     State(app): State<Arc<AppState>>,
@@ -473,7 +469,7 @@ pub struct EmotionView {
     summary = "Emotion breakdown",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "All seven emotions", body = Vec<EmotionView>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn emotions(
     State(app): State<Arc<AppState>>,
@@ -547,7 +543,7 @@ pub struct Driver {
     description = "`effect` = share × (topic average − overall average).",
     params(DashboardQuery, RangeQuery),
     responses((status = 200, description = "Most negative effect first", body = Vec<Driver>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn drivers(
     State(app): State<Arc<AppState>>,

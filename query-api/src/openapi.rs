@@ -29,6 +29,8 @@ pub const UI_PATH: &str = "/v1/docs";
 pub const BEARER: &str = "bearer";
 /// Operation extension naming the permission a route needs (in the annotations).
 pub const PERMISSION_EXTENSION: &str = "x-rtcx-permission";
+/// Operation extension marking the operations answered through the answer cache.
+pub const CACHED_EXTENSION: &str = "x-rtcx-cached";
 /// Operation extension in the finished document: `{"permission", "roles"}`.
 pub const ACCESS_EXTENSION: &str = "x-rtcx-access";
 
@@ -111,11 +113,7 @@ pub fn finish(mut doc: Document) -> Document {
             add_response(op, 403, "Forbidden");
             op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
             let roles: Vec<&str> = Role::ALL.into_iter().filter(|r| r.allows(permission)).map(Role::as_str).collect();
-            let sentence = format!("Roles: {}.", roles.join(", "));
-            op.description = Some(match op.description.take() {
-                Some(d) if !d.is_empty() => format!("{d}\n\n{sentence}"),
-                _ => sentence,
-            });
+            add_to_description(op, format!("Roles: {}.", roles.join(", ")), false);
             // One extension per operation keeps the document's key order stable.
             let mut ext = Extensions::default();
             ext.insert(ACCESS_EXTENSION.to_owned(), json!({"permission": permission.as_str(), "roles": roles}));
@@ -126,7 +124,8 @@ pub fn finish(mut doc: Document) -> Document {
 }
 
 /// States once, for every operation it applies to, what all of them share: the time range
-/// parameters and the dashboards' answer cache.
+/// parameters, and the answer cache for the operations marked `x-rtcx-cached` (the marker is
+/// consumed here).
 fn describe_shared_behaviour(op: &mut Operation) {
     let mut notes = Vec::new();
     if op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == "range")) {
@@ -135,16 +134,21 @@ fn describe_shared_behaviour(op: &mut Operation) {
              400 days).",
         );
     }
-    if op.tags.iter().flatten().any(|t| t == "dashboard") {
+    if op.extensions.as_mut().and_then(|e| e.remove(CACHED_EXTENSION)).is_some() {
         notes.push("Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).");
     }
     if notes.is_empty() {
         return;
     }
-    let shared = notes.join(" ");
-    op.description = Some(match op.description.take() {
-        Some(d) if !d.is_empty() => format!("{shared} {d}"),
-        _ => shared,
+    add_to_description(op, notes.join(" "), true);
+}
+
+/// Puts `text` before (`first`) or after the operation's own description.
+fn add_to_description(op: &mut Operation, text: String, first: bool) {
+    op.description = Some(match op.description.take().filter(|d| !d.is_empty()) {
+        Some(d) if first => format!("{text} {d}"),
+        Some(d) => format!("{d}\n\n{text}"),
+        None => text,
     });
 }
 

@@ -374,10 +374,9 @@ struct TrendRow {
     path = "/v1/topics/trending",
     tag = "topics",
     summary = "Topics by growth against the previous window",
-    description = "Answers are cached for a few seconds (`RTCX_QUERY_CACHE_TTL_MS`).",
     params(RangeQuery),
     responses((status = 200, description = "New topics first, then by growth, then by volume", body = Vec<Trending>), (status = 400, response = crate::openapi::BadRequest)),
-    extensions(("x-rtcx-permission" = json!("read_analytics")))
+    extensions(("x-rtcx-permission" = json!("read_analytics")), ("x-rtcx-cached" = json!(true)))
 )]
 pub async fn trending(
     State(app): State<Arc<AppState>>,
