@@ -165,6 +165,26 @@ struct TrainArgs {
     /// Encoder batch size.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// How many of the encoder's top layers to fine-tune with the heads (0: heads only, on
+    /// the frozen encoder).
+    #[arg(long, default_value_t = 1)]
+    tune_layers: usize,
+    /// Fine-tuning epochs.
+    #[arg(long, default_value_t = 2)]
+    tune_epochs: usize,
+    /// Fine-tuning batch size (texts per step).
+    #[arg(long, default_value_t = 32)]
+    tune_batch_size: usize,
+    /// Peak learning rate of the tuned encoder layers.
+    #[arg(long, default_value_t = 5e-5)]
+    encoder_lr: f64,
+    /// Peak learning rate of the heads while fine-tuning.
+    #[arg(long, default_value_t = 5e-4)]
+    head_lr: f64,
+    /// Weight of the loss term keeping the tuned embeddings close (cosine) to the base
+    /// encoder's, which topic matching relies on.
+    #[arg(long, default_value_t = 1.0)]
+    keep_similarity: f64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -343,6 +363,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn train(t: TrainArgs) -> anyhow::Result<()> {
+    use rtcx_processors::training::finetune::TuneParams;
     use rtcx_processors::training::fit::FitParams;
     use rtcx_processors::training::train::{TrainConfig, train};
     let params = |epochs| FitParams {
@@ -361,6 +382,16 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         samples_dir: t.samples,
         sentiment: params(t.epochs),
         emotion: params(t.epochs),
+        tune: TuneParams {
+            layers: t.tune_layers,
+            epochs: t.tune_epochs,
+            batch_size: t.tune_batch_size,
+            encoder_lr: t.encoder_lr,
+            head_lr: t.head_lr,
+            weight_decay: 1e-4,
+            keep_similarity: t.keep_similarity,
+            seed: t.seed,
+        },
         batch_size: t.batch_size,
     })?;
     for (k, m) in &manifest.metrics {

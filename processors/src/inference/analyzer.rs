@@ -89,7 +89,10 @@ impl Analyzer {
                 ),
             });
         }
-        let tensors = load_tensors(&heads_dir.join("heads.safetensors"))?;
+        let heads_path = heads_dir.join("heads.safetensors");
+        let tensors = load_tensors(&heads_path)?;
+        // The version names the trained artefact (heads and any tuned encoder layers).
+        let heads_sha = crate::training::train::file_sha256(&heads_path)?;
         let head = |name: &str, expected: &[&str]| -> Result<Head, InferenceError> {
             let info = manifest.heads.get(name).ok_or_else(|| InferenceError::Config {
                 path: manifest_path.clone(),
@@ -105,8 +108,11 @@ impl Analyzer {
         };
         let sentiment = head("sentiment", &SENTIMENTS)?;
         let emotion = head("emotion", &EMOTIONS)?;
-        let encoder = SentenceEncoder::load(model_dir, max_len)?;
-        let model = ModelInfo { name: "rtcx-minilm-l6-heads".into(), version: model_sha[..12].to_owned() };
+        // Fine-tuned encoder layers, if the heads were trained with them.
+        let tuned: std::collections::HashMap<String, Tensor> =
+            tensors.iter().filter(|(k, _)| k.starts_with("encoder.")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let encoder = SentenceEncoder::load_tuned(model_dir, max_len, &tuned)?;
+        let model = ModelInfo { name: "rtcx-minilm-l6-heads".into(), version: heads_sha[..12].to_owned() };
         Ok(Self { encoder, sentiment, emotion, model, batching })
     }
 

@@ -79,6 +79,55 @@ impl Norm {
     }
 }
 
+/// The tensors of encoder layer `i`, as checkpoints name them (without a `bert.` prefix):
+/// what a fine-tuned top layer replaces.
+pub fn layer_tensor_names(i: usize) -> Vec<String> {
+    [
+        "attention.self.query.weight",
+        "attention.self.query.bias",
+        "attention.self.key.weight",
+        "attention.self.key.bias",
+        "attention.self.value.weight",
+        "attention.self.value.bias",
+        "attention.output.dense.weight",
+        "attention.output.dense.bias",
+        "attention.output.LayerNorm.weight",
+        "attention.output.LayerNorm.bias",
+        "intermediate.dense.weight",
+        "intermediate.dense.bias",
+        "output.dense.weight",
+        "output.dense.bias",
+        "output.LayerNorm.weight",
+        "output.LayerNorm.bias",
+    ]
+    .iter()
+    .map(|n| format!("encoder.layer.{i}.{n}"))
+    .collect()
+}
+
+/// Replaces tensors of a checkpoint's map by `overrides` (named as [`layer_tensor_names`]
+/// names them), converted to `f32`; each must exist in the checkpoint with the same shape.
+pub fn apply_overrides(
+    t: &mut HashMap<String, Tensor>,
+    overrides: &HashMap<String, Tensor>,
+) -> Result<(), InferenceError> {
+    let p = if t.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+    for (name, value) in overrides {
+        let key = format!("{p}{name}");
+        let base =
+            t.get(&key).ok_or_else(|| InferenceError::Model(format!("tuned tensor {name}: not in the encoder")))?;
+        if base.dims() != value.dims() {
+            return Err(InferenceError::Model(format!(
+                "tuned tensor {name}: shape {:?}, the encoder's is {:?}",
+                value.dims(),
+                base.dims()
+            )));
+        }
+        t.insert(key, value.to_dtype(candle_core::DType::F32)?);
+    }
+    Ok(())
+}
+
 impl FastBert {
     /// Builds the encoder from a checkpoint's tensors (with or without a `bert.` prefix).
     pub fn from_tensors(
@@ -132,25 +181,67 @@ impl FastBert {
     /// Last hidden states `[b, s, h]` for token ids and attention mask `[b, s]` (u32).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, InferenceError> {
         let (b, s) = ids.dims2()?;
-        let h = self.word.dim(1)?;
+        let (x, valid) = self.embed(ids, mask)?;
+        let x = self.run_layers(x, b, s, &valid, 0..self.layers.len())?;
+        Ok(x.reshape((b, s, self.hidden()))?)
+    }
+
+    /// Embedding-layer output `[b·s, h]` and, for each sequence, the positions of its real
+    /// (unpadded) tokens.
+    pub fn embed(&self, ids: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Vec<usize>>), InferenceError> {
+        let (b, s) = ids.dims2()?;
+        let h = self.hidden();
         let words = self.word.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, h))?;
         let pos = self.position.narrow(0, 0, s)?;
         let x = words.broadcast_add(&pos)?.broadcast_add(&self.token_type0)?.reshape((b * s, h))?;
-        let mut x = self.emb_norm.forward(&x, self.eps)?;
+        let x = self.emb_norm.forward(&x, self.eps)?;
         // The real (unpadded) positions of each sequence: attention reads only those keys.
         let valid: Vec<Vec<usize>> = mask
             .to_vec2::<u32>()?
             .into_iter()
             .map(|m| m.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, _)| i).collect())
             .collect();
-        for l in &self.layers {
-            let attention = Attention { batch: b, seq: s, heads: self.heads, valid: &valid, bias: &l.qkv_b };
+        Ok((x, valid))
+    }
+
+    /// Runs encoder layers `layers` over hidden states `x` (`[b·s, h]`, the input of the first
+    /// of them); returns the output of the last, `[b·s, h]`.
+    pub fn run_layers(
+        &self,
+        mut x: Tensor,
+        b: usize,
+        s: usize,
+        valid: &[Vec<usize>],
+        layers: std::ops::Range<usize>,
+    ) -> Result<Tensor, InferenceError> {
+        for l in &self.layers[layers] {
+            let attention = Attention { batch: b, seq: s, heads: self.heads, valid, bias: &l.qkv_b };
             let ctx = x.matmul(&l.qkv_t)?.apply_op1_no_bwd(&attention)?;
             let attn = ctx.matmul(&l.out_t)?.apply_op2_no_bwd(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
             let inter = attn.matmul(&l.inter_t)?.apply_op1_no_bwd(&BiasGelu { bias: &l.inter_b })?;
             x = inter.matmul(&l.down_t)?.apply_op2_no_bwd(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
         }
-        Ok(x.reshape((b, s, h))?)
+        Ok(x)
+    }
+
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Attention heads per layer.
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Layer-norm epsilon.
+    pub fn eps(&self) -> f32 {
+        self.eps
+    }
+
+    /// Hidden width.
+    pub fn hidden(&self) -> usize {
+        self.word.dims()[1]
     }
 
     /// The device tensors live on.

@@ -66,9 +66,10 @@ impl Head {
     }
 }
 
-/// Saves heads into one safetensors file.
-pub fn save_heads(heads: &[&Head], path: &Path) -> Result<(), InferenceError> {
-    let map: HashMap<String, Tensor> = heads.iter().flat_map(|h| h.tensors()).collect();
+/// Saves heads, plus any `extra` tensors (fine-tuned encoder layers), into one safetensors file.
+pub fn save_heads(heads: &[&Head], extra: &HashMap<String, Tensor>, path: &Path) -> Result<(), InferenceError> {
+    let mut map: HashMap<String, Tensor> = heads.iter().flat_map(|h| h.tensors()).collect();
+    map.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     candle_core::safetensors::save(&map, path)?;
     Ok(())
 }

@@ -49,6 +49,34 @@ pub fn targets(gold: &[Vec<usize>], k: usize) -> (Vec<f32>, Vec<f32>) {
     (y, w)
 }
 
+/// [`targets`] computed per source (`sources[i]` names row `i`'s), so each source's classes
+/// are balanced within it, with each source's total weight scaled to `√n_source` (instead of
+/// `n_source`): a small customer-domain source is not drowned by a large Reddit one, and
+/// still weighs less than it. Weights are scaled to average 1.
+pub fn source_balanced_targets(gold: &[Vec<usize>], sources: &[&str], k: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0f32; gold.len() * k];
+    let mut w = vec![0f32; gold.len()];
+    let mut names: Vec<&str> = sources.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let rows: Vec<usize> = (0..gold.len()).filter(|&i| sources[i] == name).collect();
+        let part: Vec<Vec<usize>> = rows.iter().map(|&i| gold[i].clone()).collect();
+        let (py, pw) = targets(&part, k);
+        let total: f32 = pw.iter().sum();
+        let scale = if total > 0.0 { (rows.len() as f32).sqrt() / total } else { 0.0 };
+        for (j, &i) in rows.iter().enumerate() {
+            y[i * k..(i + 1) * k].copy_from_slice(&py[j * k..(j + 1) * k]);
+            w[i] = pw[j] * scale;
+        }
+    }
+    let mean = w.iter().sum::<f32>() / gold.len().max(1) as f32;
+    if mean > 0.0 {
+        w.iter_mut().for_each(|v| *v /= mean);
+    }
+    (y, w)
+}
+
 fn init(rng: &mut StdRng, out: usize, inp: usize) -> Result<(Var, Var), InferenceError> {
     use rand::Rng as _;
     let bound = (6.0 / (inp + out) as f64).sqrt() as f32; // Glorot uniform
@@ -59,17 +87,17 @@ fn init(rng: &mut StdRng, out: usize, inp: usize) -> Result<(Var, Var), Inferenc
     ))
 }
 
-/// Trains a head named `name` on `x` (`[n, d]`) and `gold`.
+/// Trains a head named `name` on `x` (`[n, d]`) with soft targets `y` (`n × k`, row-major)
+/// and sample weights `w` (see [`targets`], [`source_balanced_targets`]).
 pub fn fit(
     name: &str,
     labels: &[&str],
     x: &Tensor,
-    gold: &[Vec<usize>],
+    (y, w): (Vec<f32>, Vec<f32>),
     p: &FitParams,
 ) -> Result<Head, InferenceError> {
     let (n, d) = x.dims2()?;
     let k = labels.len();
-    let (y, w) = targets(gold, k);
     let y = Tensor::from_vec(y, (n, k), &Device::Cpu)?;
     let w = Tensor::from_vec(w, n, &Device::Cpu)?;
     let mut rng = StdRng::seed_from_u64(p.seed);
@@ -118,4 +146,28 @@ pub fn fit(
     bar.finish();
     let layers = vars.into_iter().map(|(a, b)| (a.as_tensor().clone(), b.as_tensor().clone())).collect();
     Ok(Head { name: name.to_owned(), labels: labels.iter().map(|s| (*s).to_owned()).collect(), layers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    #[test]
+    fn sources_weigh_by_square_root_of_size_and_balance_classes_within() -> TestResult {
+        // Source "big": 8 rows (6 of class 0, 2 of class 1); source "small": 2 rows (class 1).
+        let gold: Vec<Vec<usize>> = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1].iter().map(|&c| vec![c]).collect();
+        let sources = ["big", "big", "big", "big", "big", "big", "big", "big", "small", "small"];
+        let (y, w) = source_balanced_targets(&gold, &sources, 2);
+        assert_eq!(&y[..4], &[1.0, 0.0, 1.0, 0.0]);
+        let mean = w.iter().sum::<f32>() / 10.0;
+        assert!((mean - 1.0).abs() < 1e-5, "weights average 1, got {mean}");
+        let big: f32 = w[..8].iter().sum();
+        let small: f32 = w[8..].iter().sum();
+        assert!((big / small - (8f32 / 2.0).sqrt()).abs() < 1e-4, "totals ∝ √n: {big} vs {small}");
+        // Within "big", the rarer class 1 weighs more per row than class 0.
+        assert!(w[6] > w[0]);
+        Ok(())
+    }
 }

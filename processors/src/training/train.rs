@@ -12,7 +12,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::datasets::{Example, Split, Task, load_all};
-use super::fit::{FitParams, fit};
+use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
+use super::fit::{FitParams, fit, source_balanced_targets};
 use super::metrics::{Report, evaluate};
 use crate::inference::heads::{Head, save_heads};
 use crate::inference::{InferenceError, SentenceEncoder};
@@ -34,6 +35,8 @@ pub struct TrainConfig {
     pub samples_dir: Option<PathBuf>,
     pub sentiment: FitParams,
     pub emotion: FitParams,
+    /// Fine-tuning of the encoder's top layers after the heads (`layers: 0`: none).
+    pub tune: TuneParams,
     pub batch_size: usize,
 }
 
@@ -44,9 +47,30 @@ pub struct Manifest {
     pub base_model: String,
     pub base_model_sha256: String,
     pub embedding: &'static str,
+    /// How training rows are weighted.
+    pub sample_weights: &'static str,
     pub heads: BTreeMap<String, HeadInfo>,
     pub data: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Held-out figures of the shipped model (tuned encoder when `tuned` is set).
     pub metrics: BTreeMap<String, ReportSummary>,
+    /// The encoder layers replaced by fine-tuned ones, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuned: Option<TunedInfo>,
+    /// Held-out figures of the heads on the frozen encoder (before fine-tuning), for
+    /// comparison; absent when nothing was tuned.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub frozen_metrics: BTreeMap<String, ReportSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TunedInfo {
+    /// Encoder layer indices whose tensors `heads.safetensors` replaces (stored as `f16`).
+    pub layers: Vec<usize>,
+    pub dtype: &'static str,
+    pub params: TuneParams,
+    /// Mean cosine between the tuned and the base encoder's embeddings of the held-out texts
+    /// (topic matching compares embeddings, so they should stay close).
+    pub heldout_cosine_to_base: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,7 +185,21 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
     let examples = load_all(&cfg.data_dir).map_err(|e| InferenceError::Data(e.to_string()))?;
     let model_sha = file_sha256(&cfg.model_dir.join("model.safetensors"))?;
     let enc = SentenceEncoder::load(&cfg.model_dir, 128)?;
-    let (emb, index) = embeddings(cfg, &enc, &model_sha, &examples)?;
+    let num_layers = enc.model().num_layers();
+    if cfg.tune.layers > num_layers {
+        return Err(InferenceError::Model(format!("cannot tune {} of {num_layers} layers", cfg.tune.layers)));
+    }
+    let first = num_layers - cfg.tune.layers;
+    // Fine-tuning needs the frozen layers' token states, which also give the base embeddings
+    // the heads are first trained on: one encoder pass serves both.
+    let (emb, index, states) = if cfg.tune.layers > 0 {
+        let (states, index) = token_states(cfg, &enc, &model_sha, &examples, first)?;
+        let emb = Tensor::new(states.base.clone(), &Device::Cpu)?;
+        (emb, index, Some(states))
+    } else {
+        let (emb, index) = embeddings(cfg, &enc, &model_sha, &examples)?;
+        (emb, index, None)
+    };
 
     let mut data: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for e in &examples {
@@ -171,22 +209,19 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
 
     let mut heads = Vec::new();
     let mut metrics = BTreeMap::new();
-    for (task, name, labels, params) in [
+    let tasks = [
         (Task::Emotion, "emotion", &EMOTION_LABELS[..], &cfg.emotion),
         (Task::Sentiment, "sentiment", &SENTIMENT_LABELS[..], &cfg.sentiment),
-    ] {
+    ];
+    for (task, name, labels, params) in tasks {
         let train: Vec<&Example> = examples.iter().filter(|e| e.task == task && e.split == Split::Train).collect();
         let (x, gold) = rows_of(&emb, &index, &train)?;
-        let head = fit(name, labels, &x, &gold, params)?;
-        let mut sources: Vec<&str> = examples.iter().filter(|e| e.task == task).map(|e| e.source).collect();
-        sources.sort_unstable();
-        sources.dedup();
-        for source in sources {
-            let held: Vec<&Example> =
-                examples.iter().filter(|e| e.task == task && e.split == Split::Holdout && e.source == source).collect();
+        let sources: Vec<&str> = train.iter().map(|e| e.source).collect();
+        let head = fit(name, labels, &x, source_balanced_targets(&gold, &sources, labels.len()), params)?;
+        for (source, held) in holdout_by_source(&examples, task) {
             let (x, gold) = rows_of(&emb, &index, &held)?;
             let report = evaluate(labels, &gold, &predict(&head, &x)?);
-            println!("{}", report.render(&format!("{name} / {source} (held out)")));
+            println!("{}", report.render(&format!("{name} / {source} (held out, frozen encoder)")));
             metrics.insert(format!("{name}/{source}"), ReportSummary::from(&report));
             if let Some(dir) = &cfg.samples_dir {
                 write_sample(dir, name, source, &held)?;
@@ -195,14 +230,63 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         heads.push(head);
     }
 
+    let mut extra = HashMap::new();
+    let mut tuned_info = None;
+    let mut frozen_metrics = BTreeMap::new();
+    if let Some(states) = states {
+        let tune_examples = tune_examples(&examples, &index);
+        let base = candle_core::safetensors::load(cfg.model_dir.join("model.safetensors"), &Device::Cpu)?;
+        let (emotion_head, sentiment_head) = (&heads[0], &heads[1]);
+        let m = enc.model();
+        let tuned = finetune(
+            &base,
+            num_layers,
+            m.heads(),
+            m.eps(),
+            &states,
+            &tune_examples,
+            (sentiment_head, emotion_head),
+            &cfg.tune,
+        )?;
+        // Measure what ships: the f16 tensors, through the inference kernels.
+        let tuned_enc = SentenceEncoder::load_tuned(&cfg.model_dir, 128, &tuned.tensors)?;
+        let (mut cos_sum, mut cos_n) = (0f64, 0usize);
+        frozen_metrics = std::mem::take(&mut metrics);
+        for (task, name, labels, _) in tasks {
+            let head = if task == Task::Emotion { &tuned.emotion } else { &tuned.sentiment };
+            for (source, held) in holdout_by_source(&examples, task) {
+                let held_rows: Vec<usize> = held.iter().map(|e| index[&e.text]).collect();
+                let x = embed_states(tuned_enc.model(), &states, &held_rows, first, 64)?;
+                let gold: Vec<Vec<usize>> = held.iter().map(|e| e.labels.clone()).collect();
+                let report = evaluate(labels, &gold, &predict(head, &x)?);
+                println!("{}", report.render(&format!("{name} / {source} (held out, tuned encoder)")));
+                metrics.insert(format!("{name}/{source}"), ReportSummary::from(&report));
+                for (i, r) in held_rows.iter().enumerate() {
+                    let a = x.get(i)?.to_vec1::<f32>()?;
+                    cos_sum += a.iter().zip(&states.base[*r]).map(|(p, q)| f64::from(p * q)).sum::<f64>();
+                    cos_n += 1;
+                }
+            }
+        }
+        extra = tuned.tensors;
+        tuned_info = Some(TunedInfo {
+            layers: (first..num_layers).collect(),
+            dtype: "f16",
+            params: cfg.tune.clone(),
+            heldout_cosine_to_base: cos_sum / cos_n.max(1) as f64,
+        });
+        heads = vec![tuned.emotion, tuned.sentiment];
+    }
+
     std::fs::create_dir_all(&cfg.out_dir).map_err(io(&cfg.out_dir))?;
     let refs: Vec<&Head> = heads.iter().collect();
-    save_heads(&refs, &cfg.out_dir.join("heads.safetensors"))?;
+    save_heads(&refs, &extra, &cfg.out_dir.join("heads.safetensors"))?;
     let manifest = Manifest {
-        format: 1,
+        format: 2,
         base_model: "sentence-transformers/all-MiniLM-L6-v2".into(),
         base_model_sha256: model_sha,
         embedding: "mean-pooled over the attention mask, L2-normalised",
+        sample_weights: "per source: sqrt(inverse class frequency) within the source; each source's total weight proportional to sqrt(its size); mean 1",
         heads: heads
             .iter()
             .map(|h| {
@@ -212,11 +296,131 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
             .collect(),
         data,
         metrics,
+        tuned: tuned_info,
+        frozen_metrics,
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| InferenceError::Model(e.to_string()))?;
     let path = cfg.out_dir.join("manifest.json");
     std::fs::write(&path, json + "\n").map_err(io(&path))?;
     Ok(manifest)
+}
+
+/// Held-out examples of `task`, by source (sorted by name).
+fn holdout_by_source(examples: &[Example], task: Task) -> Vec<(&'static str, Vec<&Example>)> {
+    let mut sources: Vec<&'static str> = examples.iter().filter(|e| e.task == task).map(|e| e.source).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
+        .into_iter()
+        .map(|source| {
+            let held =
+                examples.iter().filter(|e| e.task == task && e.split == Split::Holdout && e.source == source).collect();
+            (source, held)
+        })
+        .collect()
+}
+
+/// The frozen layers' output (input of layer `first`) for every distinct text, and each
+/// text's row; cached on disk (as `f16`) for one model, forward-pass version, layer and text
+/// set.
+fn token_states(
+    cfg: &TrainConfig,
+    enc: &SentenceEncoder,
+    model_sha: &str,
+    examples: &[Example],
+    first: usize,
+) -> Result<(TokenStates, HashMap<String, usize>), InferenceError> {
+    let mut texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let rows: HashMap<String, usize> = texts.iter().enumerate().map(|(i, t)| ((*t).to_owned(), i)).collect();
+    let mut h = Sha256::new();
+    h.update(ENCODER_IMPL.as_bytes());
+    h.update(model_sha.as_bytes());
+    h.update(first.to_le_bytes());
+    for t in &texts {
+        h.update(t.as_bytes());
+        h.update([0]);
+    }
+    let key = hex::encode(h.finalize());
+    let cache = cfg.cache_dir.join(format!("states-{}.safetensors", &key[..16]));
+    let hidden = enc.hidden_size();
+    if let Ok(mut m) = candle_core::safetensors::load(&cache, &Device::Cpu)
+        && let (Some(flat), Some(lengths), Some(base)) = (m.remove("states"), m.remove("lengths"), m.remove("base"))
+    {
+        eprintln!("using cached token states {}", cache.display());
+        let flat = flat.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut states = Vec::with_capacity(texts.len());
+        let mut at = 0;
+        for len in lengths.to_vec1::<u32>()? {
+            let n = len as usize * hidden;
+            states.push(flat[at..at + n].to_vec());
+            at += n;
+        }
+        return Ok((TokenStates { hidden, states, base: base.to_vec2::<f32>()? }, rows));
+    }
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let bar = ProgressBar::new(texts.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("frozen layers {wide_bar} {pos}/{len} texts {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut states = vec![Vec::new(); texts.len()];
+    let mut base = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(cfg.batch_size.max(1)) {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let (s, b) = enc.states_before(&batch, first)?;
+        let b = b.to_vec2::<f32>()?;
+        for ((&i, s), b) in chunk.iter().zip(s).zip(b) {
+            states[i] = s;
+            base[i] = b;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    let lengths: Vec<u32> = states.iter().map(|s| (s.len() / hidden) as u32).collect();
+    let total: usize = states.iter().map(Vec::len).sum();
+    let flat: Vec<f32> = states.iter().flatten().copied().collect();
+    let tensors = HashMap::from([
+        (
+            "states".to_owned(),
+            Tensor::from_vec(flat, (total / hidden, hidden), &Device::Cpu)?.to_dtype(candle_core::DType::F16)?,
+        ),
+        ("lengths".to_owned(), Tensor::from_vec(lengths.clone(), lengths.len(), &Device::Cpu)?),
+        ("base".to_owned(), Tensor::new(base.clone(), &Device::Cpu)?),
+    ]);
+    std::fs::create_dir_all(&cfg.cache_dir).map_err(io(&cfg.cache_dir))?;
+    candle_core::safetensors::save(&tensors, &cache)?;
+    // Train on what a later run reads back from the cache (f16), so both runs agree.
+    let flat = tensors["states"].to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut at = 0;
+    for s in &mut states {
+        let n = s.len();
+        s.copy_from_slice(&flat[at..at + n]);
+        at += n;
+    }
+    Ok((TokenStates { hidden, states, base }, rows))
+}
+
+/// Training texts with their targets for both heads (soft targets and class-balancing sample
+/// weights as the frozen heads had them; a text labelled for both tasks trains both).
+fn tune_examples(examples: &[Example], rows: &HashMap<String, usize>) -> Vec<TuneExample> {
+    let mut by_row: BTreeMap<usize, TuneExample> = BTreeMap::new();
+    for (task, k) in [(Task::Sentiment, SENTIMENT_LABELS.len()), (Task::Emotion, EMOTION_LABELS.len())] {
+        let train: Vec<&Example> = examples.iter().filter(|e| e.task == task && e.split == Split::Train).collect();
+        let gold: Vec<Vec<usize>> = train.iter().map(|e| e.labels.clone()).collect();
+        let sources: Vec<&str> = train.iter().map(|e| e.source).collect();
+        let (y, w) = source_balanced_targets(&gold, &sources, k);
+        for (i, e) in train.iter().enumerate() {
+            let row = rows[&e.text];
+            let entry = by_row.entry(row).or_insert(TuneExample { row, sentiment: None, emotion: None });
+            let slot = if task == Task::Sentiment { &mut entry.sentiment } else { &mut entry.emotion };
+            // A text listed twice for a task (two sources) keeps its first label.
+            slot.get_or_insert_with(|| (y[i * k..(i + 1) * k].to_vec(), w[i]));
+        }
+    }
+    by_row.into_values().collect()
 }
 
 /// Writes up to 400 held-out rows of one source (`label \t text`), a deterministic selection.
