@@ -167,7 +167,7 @@ struct TrainArgs {
     batch_size: usize,
     /// How many of the encoder's top layers to fine-tune with the heads (0: heads only, on
     /// the frozen encoder).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     tune_layers: usize,
     /// Fine-tuning epochs.
     #[arg(long, default_value_t = 2)]
@@ -176,14 +176,14 @@ struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     tune_batch_size: usize,
     /// Peak learning rate of the tuned encoder layers.
-    #[arg(long, default_value_t = 5e-5)]
+    #[arg(long, default_value_t = 1.5e-4)]
     encoder_lr: f64,
     /// Peak learning rate of the heads while fine-tuning.
     #[arg(long, default_value_t = 5e-4)]
     head_lr: f64,
     /// Weight of the loss term keeping the tuned embeddings close (cosine) to the base
     /// encoder's, which topic matching relies on.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.5)]
     keep_similarity: f64,
 }
 

@@ -105,14 +105,44 @@ pub fn layer_tensor_names(i: usize) -> Vec<String> {
     .collect()
 }
 
-/// Replaces tensors of a checkpoint's map by `overrides` (named as [`layer_tensor_names`]
-/// names them), converted to `f32`; each must exist in the checkpoint with the same shape.
+/// Suffix of a weight matrix stored as an 8-bit delta from the base encoder's: `u8` values
+/// `q` (`[out, in]`), with [`DELTA_SCALE`] holding one `f32` scale per output row; the tuned
+/// weight is `base + (q − 128) · scale`. A fine-tuned layer moves little, so 8 bits of the
+/// difference keep the weights to ~1e-4 of their size while halving the file of `f16` weights.
+pub const DELTA_Q8: &str = ".delta_q8";
+/// Suffix of the per-row scales of a [`DELTA_Q8`] tensor.
+pub const DELTA_SCALE: &str = ".delta_scale";
+
+/// Packs `tuned − base` (both `[out, in]`) as [`DELTA_Q8`] values and [`DELTA_SCALE`] scales.
+pub fn pack_delta(base: &Tensor, tuned: &Tensor) -> Result<(Tensor, Tensor), InferenceError> {
+    let delta = (tuned.to_dtype(candle_core::DType::F32)? - base.to_dtype(candle_core::DType::F32)?)?;
+    let (rows, cols) = delta.dims2()?;
+    let scale = (delta.abs()?.max_keepdim(1)? / 127.0)?.clamp(1e-12, f64::MAX)?;
+    let q = ((delta.broadcast_div(&scale)?.round()? + 128.0)?.clamp(1.0, 255.0)?).to_dtype(candle_core::DType::U8)?;
+    debug_assert_eq!(q.dims(), &[rows, cols]);
+    Ok((q, scale.flatten_all()?))
+}
+
+/// Unpacks a [`pack_delta`] pair onto `base`.
+pub fn unpack_delta(base: &Tensor, q: &Tensor, scale: &Tensor) -> Result<Tensor, InferenceError> {
+    let delta = (q.to_dtype(candle_core::DType::F32)? - 128.0)?.broadcast_mul(&scale.unsqueeze(1)?)?;
+    Ok((base.to_dtype(candle_core::DType::F32)? + delta)?)
+}
+
+/// Replaces tensors of a checkpoint's map by `overrides`, named as [`layer_tensor_names`]
+/// names them: plain tensors (converted to `f32`), or weight matrices stored as 8-bit deltas
+/// (`name` + [`DELTA_Q8`] and `name` + [`DELTA_SCALE`]). Each must exist in the checkpoint
+/// with the same shape.
 pub fn apply_overrides(
     t: &mut HashMap<String, Tensor>,
     overrides: &HashMap<String, Tensor>,
 ) -> Result<(), InferenceError> {
     let p = if t.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
-    for (name, value) in overrides {
+    for (stored, value) in overrides {
+        if stored.ends_with(DELTA_SCALE) {
+            continue; // read with its DELTA_Q8 partner
+        }
+        let name = stored.strip_suffix(DELTA_Q8).unwrap_or(stored);
         let key = format!("{p}{name}");
         let base =
             t.get(&key).ok_or_else(|| InferenceError::Model(format!("tuned tensor {name}: not in the encoder")))?;
@@ -123,7 +153,18 @@ pub fn apply_overrides(
                 base.dims()
             )));
         }
-        t.insert(key, value.to_dtype(candle_core::DType::F32)?);
+        let tuned = if stored.ends_with(DELTA_Q8) {
+            let scale = overrides
+                .get(&format!("{name}{DELTA_SCALE}"))
+                .ok_or_else(|| InferenceError::Model(format!("tuned tensor {name}: scales missing")))?;
+            if scale.dims() != [base.dims()[0]] {
+                return Err(InferenceError::Model(format!("tuned tensor {name}: {:?} scales", scale.dims())));
+            }
+            unpack_delta(base, value, scale)?
+        } else {
+            value.to_dtype(candle_core::DType::F32)?
+        };
+        t.insert(key, tuned);
     }
     Ok(())
 }

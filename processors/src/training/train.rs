@@ -64,9 +64,9 @@ pub struct Manifest {
 
 #[derive(Debug, Serialize)]
 pub struct TunedInfo {
-    /// Encoder layer indices whose tensors `heads.safetensors` replaces (stored as `f16`).
+    /// Encoder layer indices whose tensors `heads.safetensors` replaces.
     pub layers: Vec<usize>,
-    pub dtype: &'static str,
+    pub storage: &'static str,
     pub params: TuneParams,
     /// Mean cosine between the tuned and the base encoder's embeddings of the held-out texts
     /// (topic matching compares embeddings, so they should stay close).
@@ -248,7 +248,7 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
             (sentiment_head, emotion_head),
             &cfg.tune,
         )?;
-        // Measure what ships: the f16 tensors, through the inference kernels.
+        // Measure what ships: the stored tensors, through the inference kernels.
         let tuned_enc = SentenceEncoder::load_tuned(&cfg.model_dir, 128, &tuned.tensors)?;
         let (mut cos_sum, mut cos_n) = (0f64, 0usize);
         frozen_metrics = std::mem::take(&mut metrics);
@@ -271,7 +271,7 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         extra = tuned.tensors;
         tuned_info = Some(TunedInfo {
             layers: (first..num_layers).collect(),
-            dtype: "f16",
+            storage: "weight matrices: u8 delta from the base encoder with an f32 scale per row (name.delta_q8, name.delta_scale); vectors: f32",
             params: cfg.tune.clone(),
             heldout_cosine_to_base: cos_sum / cos_n.max(1) as f64,
         });
