@@ -111,25 +111,64 @@ pub fn file_sha256(path: &Path) -> Result<String, InferenceError> {
 /// L2-normalised embeddings of `texts` (rows in input order), computed in length-sorted
 /// batches, with a progress bar.
 pub fn embed_all(enc: &SentenceEncoder, texts: &[&str], batch: usize) -> Result<Tensor, InferenceError> {
+    let mut rows: Vec<Option<Tensor>> = vec![None; texts.len()];
+    in_length_order(texts, batch, "embedding", |chunk, batch_texts| {
+        let emb = enc.embed(batch_texts)?.normalized()?;
+        for (j, &i) in chunk.iter().enumerate() {
+            rows[i] = Some(emb.get(j)?);
+        }
+        Ok(())
+    })?;
+    let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
+    Ok(Tensor::stack(&rows, 0)?)
+}
+
+/// Calls `f` with batches of `texts` (their indices and the texts) in order of length, so
+/// little padding is computed, with a progress bar labelled `label`.
+fn in_length_order(
+    texts: &[&str],
+    batch: usize,
+    label: &str,
+    mut f: impl FnMut(&[usize], &[&str]) -> Result<(), InferenceError>,
+) -> Result<(), InferenceError> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
     let bar = ProgressBar::new(texts.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("embedding {wide_bar} {pos}/{len} texts {per_sec} eta {eta}")
+        ProgressStyle::with_template(&format!("{label} {{wide_bar}} {{pos}}/{{len}} texts {{per_sec}} eta {{eta}}"))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut rows: Vec<Option<Tensor>> = vec![None; texts.len()];
     for chunk in order.chunks(batch.max(1)) {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let emb = enc.embed(&batch_texts)?.normalized()?;
-        for (j, &i) in chunk.iter().enumerate() {
-            rows[i] = Some(emb.get(j)?);
-        }
+        f(chunk, &batch_texts)?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish();
-    let rows: Vec<Tensor> = rows.into_iter().flatten().collect();
-    Ok(Tensor::stack(&rows, 0)?)
+    Ok(())
+}
+
+/// The distinct texts of `examples`, sorted, and each one's row.
+fn distinct_texts(examples: &[Example]) -> (Vec<&str>, HashMap<String, usize>) {
+    let mut texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let rows = texts.iter().enumerate().map(|(i, t)| ((*t).to_owned(), i)).collect();
+    (texts, rows)
+}
+
+/// Where a computed `kind` of `texts` is cached: valid for one model file, one forward-pass
+/// implementation, the `extra` parameters and exactly these texts.
+fn cache_path(cfg: &TrainConfig, kind: &str, model_sha: &str, extra: &[u8], texts: &[&str]) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(ENCODER_IMPL.as_bytes());
+    h.update(model_sha.as_bytes());
+    h.update(extra);
+    for t in texts {
+        h.update(t.as_bytes());
+        h.update([0]);
+    }
+    let key = hex::encode(h.finalize());
+    cfg.cache_dir.join(format!("{kind}-{}.safetensors", &key[..16]))
 }
 
 /// Embeds the unique texts of `examples`, reusing a cached result when the texts and the model
@@ -140,20 +179,8 @@ fn embeddings(
     model_sha: &str,
     examples: &[Example],
 ) -> Result<(Tensor, HashMap<String, usize>), InferenceError> {
-    let mut texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    texts.sort_unstable();
-    texts.dedup();
-    let mut h = Sha256::new();
-    // The cache is valid for one model file and one forward-pass implementation.
-    h.update(ENCODER_IMPL.as_bytes());
-    h.update(model_sha.as_bytes());
-    for t in &texts {
-        h.update(t.as_bytes());
-        h.update([0]);
-    }
-    let key = hex::encode(h.finalize());
-    let cache = cfg.cache_dir.join(format!("embeddings-{}.safetensors", &key[..16]));
-    let index: HashMap<String, usize> = texts.iter().enumerate().map(|(i, t)| ((*t).to_owned(), i)).collect();
+    let (texts, index) = distinct_texts(examples);
+    let cache = cache_path(cfg, "embeddings", model_sha, &[], &texts);
     if let Ok(mut m) = candle_core::safetensors::load(&cache, &Device::Cpu)
         && let Some(t) = m.remove("embeddings")
     {
@@ -330,20 +357,8 @@ fn token_states(
     examples: &[Example],
     first: usize,
 ) -> Result<(TokenStates, HashMap<String, usize>), InferenceError> {
-    let mut texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    texts.sort_unstable();
-    texts.dedup();
-    let rows: HashMap<String, usize> = texts.iter().enumerate().map(|(i, t)| ((*t).to_owned(), i)).collect();
-    let mut h = Sha256::new();
-    h.update(ENCODER_IMPL.as_bytes());
-    h.update(model_sha.as_bytes());
-    h.update(first.to_le_bytes());
-    for t in &texts {
-        h.update(t.as_bytes());
-        h.update([0]);
-    }
-    let key = hex::encode(h.finalize());
-    let cache = cfg.cache_dir.join(format!("states-{}.safetensors", &key[..16]));
+    let (texts, rows) = distinct_texts(examples);
+    let cache = cache_path(cfg, "states", model_sha, &first.to_le_bytes(), &texts);
     let hidden = enc.hidden_size();
     if let Ok(mut m) = candle_core::safetensors::load(&cache, &Device::Cpu)
         && let (Some(flat), Some(lengths), Some(base)) = (m.remove("states"), m.remove("lengths"), m.remove("base"))
@@ -359,26 +374,16 @@ fn token_states(
         }
         return Ok((TokenStates { hidden, states, base: base.to_vec2::<f32>()? }, rows));
     }
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    let bar = ProgressBar::new(texts.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("frozen layers {wide_bar} {pos}/{len} texts {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let mut states = vec![Vec::new(); texts.len()];
     let mut base = vec![Vec::new(); texts.len()];
-    for chunk in order.chunks(cfg.batch_size.max(1)) {
-        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let (s, b) = enc.states_before(&batch, first)?;
-        let b = b.to_vec2::<f32>()?;
-        for ((&i, s), b) in chunk.iter().zip(s).zip(b) {
+    in_length_order(&texts, cfg.batch_size, "frozen layers", |chunk, batch| {
+        let (s, b) = enc.states_before(batch, first)?;
+        for ((&i, s), b) in chunk.iter().zip(s).zip(b.to_vec2::<f32>()?) {
             states[i] = s;
             base[i] = b;
         }
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish();
+        Ok(())
+    })?;
     let lengths: Vec<u32> = states.iter().map(|s| (s.len() / hidden) as u32).collect();
     let total: usize = states.iter().map(Vec::len).sum();
     let flat: Vec<f32> = states.iter().flatten().copied().collect();
