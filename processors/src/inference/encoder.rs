@@ -128,8 +128,7 @@ impl SentenceEncoder {
         let states =
             valid.iter().enumerate().map(|(i, v)| v.iter().flat_map(|&t| rows[i * s + t].clone()).collect()).collect();
         let top = self.model.run_layers(x, b, s, &valid, layer..self.model.num_layers())?;
-        let pooled = Embeddings { tensor: mean_pool(&top.reshape((b, s, self.hidden_size))?, &mask)?, truncated: 0 };
-        Ok((states, pooled.normalized()?))
+        Ok((states, unit_rows(&mean_pool(&top.reshape((b, s, self.hidden_size))?, &mask)?)?))
     }
 
     /// The encoder's forward pass.

@@ -79,6 +79,12 @@ impl Norm {
     }
 }
 
+/// The prefix of a checkpoint's tensor names: `""`, or `"bert."` for checkpoints saved from a
+/// model with a task head.
+pub fn checkpoint_prefix(t: &HashMap<String, Tensor>) -> &'static str {
+    if t.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." }
+}
+
 /// The tensors of encoder layer `i`, as checkpoints name them (without a `bert.` prefix):
 /// what a fine-tuned top layer replaces.
 pub fn layer_tensor_names(i: usize) -> Vec<String> {
@@ -137,7 +143,7 @@ pub fn apply_overrides(
     t: &mut HashMap<String, Tensor>,
     overrides: &HashMap<String, Tensor>,
 ) -> Result<(), InferenceError> {
-    let p = if t.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+    let p = checkpoint_prefix(t);
     for (stored, value) in overrides {
         if stored.ends_with(DELTA_SCALE) {
             continue; // read with its DELTA_Q8 partner
@@ -177,7 +183,7 @@ impl FastBert {
         heads: usize,
         eps: f64,
     ) -> Result<Self, InferenceError> {
-        let p = if t.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+        let p = checkpoint_prefix(t);
         let mut out = Vec::with_capacity(layers);
         for i in 0..layers {
             let l = format!("{p}encoder.layer.{i}.");

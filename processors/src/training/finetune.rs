@@ -27,8 +27,9 @@ use serde::Serialize;
 
 use crate::inference::InferenceError;
 use crate::inference::encoder::{mean_pool, unit_rows};
-use crate::inference::fast_bert::{DELTA_Q8, DELTA_SCALE, FastBert, layer_tensor_names, pack_delta};
+use crate::inference::fast_bert::{DELTA_Q8, DELTA_SCALE, FastBert, checkpoint_prefix, layer_tensor_names, pack_delta};
 use crate::inference::heads::Head;
+use crate::training::fit::trainable_head;
 
 /// Hyper-parameters of fine-tuning.
 #[derive(Debug, Clone, Serialize)]
@@ -177,45 +178,14 @@ impl TrainLayer {
     }
 }
 
-/// A head's layers as [`Var`]s.
-struct TrainHead {
-    name: String,
-    labels: Vec<String>,
-    layers: Vec<(Var, Var)>,
-}
-
-impl TrainHead {
-    fn from_head(h: &Head) -> Result<Self, InferenceError> {
-        let layers = h
-            .layers
-            .iter()
-            .map(|(w, b)| Ok((Var::from_tensor(&w.copy()?)?, Var::from_tensor(&b.copy()?)?)))
-            .collect::<Result<Vec<_>, InferenceError>>()?;
-        Ok(Self { name: h.name.clone(), labels: h.labels.clone(), layers })
-    }
-
-    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut h = x.clone();
-        for (i, (w, b)) in self.layers.iter().enumerate() {
-            h = linear(&h, w, b)?;
-            if i + 1 < self.layers.len() {
-                h = h.relu()?;
-            }
-        }
-        Ok(h)
-    }
-
-    fn vars(&self) -> Vec<Var> {
-        self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
-    }
-
-    fn into_head(self) -> Head {
-        Head {
-            name: self.name,
-            labels: self.labels,
-            layers: self.layers.into_iter().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone())).collect(),
-        }
-    }
+/// A trainable copy of `h` (see [`trainable_head`]).
+fn trainable_copy(h: &Head) -> Result<(Head, Vec<Var>), InferenceError> {
+    let vars = h
+        .layers
+        .iter()
+        .map(|(w, b)| Ok((Var::from_tensor(&w.copy()?)?, Var::from_tensor(&b.copy()?)?)))
+        .collect::<Result<Vec<_>, InferenceError>>()?;
+    Ok(trainable_head(&h.name, h.labels.clone(), vars))
 }
 
 /// Weighted soft-target cross-entropy of one head over the rows of a batch that carry its
@@ -262,7 +232,7 @@ pub fn finetune(
     p: &TuneParams,
 ) -> Result<Tuned, InferenceError> {
     let first = num_layers - p.layers;
-    let prefix = if base.contains_key("embeddings.word_embeddings.weight") { "" } else { "bert." };
+    let prefix = checkpoint_prefix(base);
     let mut layers = Vec::new();
     for i in first..num_layers {
         let vars = layer_tensor_names(i)
@@ -276,10 +246,10 @@ pub fn finetune(
             .collect::<Result<Vec<_>, InferenceError>>()?;
         layers.push(TrainLayer { vars });
     }
-    let (sent, emo) = (TrainHead::from_head(sentiment)?, TrainHead::from_head(emotion)?);
+    let ((sent, sent_vars), (emo, emo_vars)) = (trainable_copy(sentiment)?, trainable_copy(emotion)?);
     let params = |lr| ParamsAdamW { lr, weight_decay: p.weight_decay, ..ParamsAdamW::default() };
     let mut enc_opt = AdamW::new(layers.iter().flat_map(|l| l.vars.clone()).collect(), params(p.encoder_lr))?;
-    let mut head_opt = AdamW::new([sent.vars(), emo.vars()].concat(), params(p.head_lr))?;
+    let mut head_opt = AdamW::new([sent_vars, emo_vars].concat(), params(p.head_lr))?;
 
     // Length-sorted batches (little padding), visited in a seeded random order each epoch.
     let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -367,7 +337,7 @@ pub fn finetune(
             }
         }
     }
-    Ok(Tuned { tensors, sentiment: sent.into_head(), emotion: emo.into_head() })
+    Ok(Tuned { tensors, sentiment: sent, emotion: emo })
 }
 
 #[cfg(test)]

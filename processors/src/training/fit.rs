@@ -93,13 +93,13 @@ pub fn fit(
     name: &str,
     labels: &[&str],
     x: &Tensor,
-    (y, w): (Vec<f32>, Vec<f32>),
+    (y, w): (&[f32], &[f32]),
     p: &FitParams,
 ) -> Result<Head, InferenceError> {
     let (n, d) = x.dims2()?;
     let k = labels.len();
-    let y = Tensor::from_vec(y, (n, k), &Device::Cpu)?;
-    let w = Tensor::from_vec(w, n, &Device::Cpu)?;
+    let y = Tensor::from_slice(y, (n, k), &Device::Cpu)?;
+    let w = Tensor::from_slice(w, n, &Device::Cpu)?;
     let mut rng = StdRng::seed_from_u64(p.seed);
     let mut dims = vec![d];
     dims.extend(&p.hidden);
@@ -108,7 +108,7 @@ pub fn fit(
     for pair in dims.windows(2) {
         vars.push(init(&mut rng, pair[1], pair[0])?);
     }
-    let params: Vec<Var> = vars.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let (head, params) = trainable_head(name, labels.iter().map(|s| (*s).to_owned()).collect(), vars);
     let mut opt = AdamW::new(
         params,
         ParamsAdamW { lr: p.learning_rate, weight_decay: p.weight_decay, ..ParamsAdamW::default() },
@@ -127,13 +127,7 @@ pub fn fit(
         for chunk in order.chunks(p.batch_size) {
             let idx = Tensor::from_slice(chunk, chunk.len(), &Device::Cpu)?;
             let (xb, yb, wb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?, w.index_select(&idx, 0)?);
-            let mut h = xb;
-            for (i, (wv, bv)) in vars.iter().enumerate() {
-                h = h.matmul(&wv.as_tensor().t()?)?.broadcast_add(bv.as_tensor())?;
-                if i + 1 < vars.len() {
-                    h = h.relu()?;
-                }
-            }
+            let h = head.logits(&xb)?;
             let logp = candle_nn::ops::log_softmax(&h, D::Minus1)?;
             let per_row = (yb * logp)?.sum(1)?.neg()?;
             let loss = ((per_row * &wb)?.sum_all()? / wb.sum_all()?)?;
@@ -144,8 +138,16 @@ pub fn fit(
         bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, epoch_loss / n as f64));
     }
     bar.finish();
-    let layers = vars.into_iter().map(|(a, b)| (a.as_tensor().clone(), b.as_tensor().clone())).collect();
-    Ok(Head { name: name.to_owned(), labels: labels.iter().map(|s| (*s).to_owned()).collect(), layers })
+    Ok(head)
+}
+
+/// A head whose layers are the tensors of `vars` (the optimiser updates them in place, so the
+/// head always holds the current weights and its logits carry gradients to them), and the
+/// vars in optimiser order.
+pub fn trainable_head(name: &str, labels: Vec<String>, vars: Vec<(Var, Var)>) -> (Head, Vec<Var>) {
+    let layers = vars.iter().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone())).collect();
+    let flat = vars.into_iter().flat_map(|(w, b)| [w, b]).collect();
+    (Head { name: name.to_owned(), labels, layers }, flat)
 }
 
 #[cfg(test)]

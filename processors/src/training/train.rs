@@ -193,14 +193,48 @@ fn embeddings(
     Ok((t, index))
 }
 
-fn rows_of(
-    emb: &Tensor,
-    index: &HashMap<String, usize>,
-    rows: &[&Example],
-) -> Result<(Tensor, Vec<Vec<usize>>), InferenceError> {
+fn rows_of(emb: &Tensor, index: &HashMap<String, usize>, rows: &[&Example]) -> Result<Tensor, InferenceError> {
     let ids: Vec<u32> = rows.iter().map(|e| index.get(&e.text).copied().unwrap_or(0) as u32).collect();
     let idx = Tensor::from_vec(ids, rows.len(), &Device::Cpu)?;
-    Ok((emb.index_select(&idx, 0)?, rows.iter().map(|e| e.labels.clone()).collect()))
+    Ok(emb.index_select(&idx, 0)?)
+}
+
+/// The training rows of one task with their soft targets (`rows × k`, row-major) and sample
+/// weights (see [`source_balanced_targets`]): what both the heads and the fine-tuning train on.
+struct TrainingSet<'a> {
+    task: Task,
+    rows: Vec<&'a Example>,
+    k: usize,
+    y: Vec<f32>,
+    w: Vec<f32>,
+}
+
+impl<'a> TrainingSet<'a> {
+    fn new(examples: &'a [Example], task: Task, k: usize) -> Self {
+        let rows: Vec<&Example> = examples.iter().filter(|e| e.task == task && e.split == Split::Train).collect();
+        let gold: Vec<Vec<usize>> = rows.iter().map(|e| e.labels.clone()).collect();
+        let sources: Vec<&str> = rows.iter().map(|e| e.source).collect();
+        let (y, w) = source_balanced_targets(&gold, &sources, k);
+        Self { task, rows, k, y, w }
+    }
+}
+
+/// Scores `head` on the held-out rows `held` of `source` (embeddings `x`), prints the report
+/// and records it in `metrics` under `name/source`.
+fn record(
+    metrics: &mut BTreeMap<String, ReportSummary>,
+    (name, labels): (&str, &[&str]),
+    source: &str,
+    held: &[&Example],
+    head: &Head,
+    x: &Tensor,
+    encoder: &str,
+) -> Result<(), InferenceError> {
+    let gold: Vec<Vec<usize>> = held.iter().map(|e| e.labels.clone()).collect();
+    let report = evaluate(labels, &gold, &predict(head, x)?);
+    println!("{}", report.render(&format!("{name} / {source} (held out, {encoder} encoder)")));
+    metrics.insert(format!("{name}/{source}"), ReportSummary::from(&report));
+    Ok(())
 }
 
 fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceError> {
@@ -240,28 +274,25 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         (Task::Emotion, "emotion", &EMOTION_LABELS[..], &cfg.emotion),
         (Task::Sentiment, "sentiment", &SENTIMENT_LABELS[..], &cfg.sentiment),
     ];
+    let mut training_sets = Vec::new();
     for (task, name, labels, params) in tasks {
-        let train: Vec<&Example> = examples.iter().filter(|e| e.task == task && e.split == Split::Train).collect();
-        let (x, gold) = rows_of(&emb, &index, &train)?;
-        let sources: Vec<&str> = train.iter().map(|e| e.source).collect();
-        let head = fit(name, labels, &x, source_balanced_targets(&gold, &sources, labels.len()), params)?;
+        let set = TrainingSet::new(&examples, task, labels.len());
+        let head = fit(name, labels, &rows_of(&emb, &index, &set.rows)?, (&set.y, &set.w), params)?;
         for (source, held) in holdout_by_source(&examples, task) {
-            let (x, gold) = rows_of(&emb, &index, &held)?;
-            let report = evaluate(labels, &gold, &predict(&head, &x)?);
-            println!("{}", report.render(&format!("{name} / {source} (held out, frozen encoder)")));
-            metrics.insert(format!("{name}/{source}"), ReportSummary::from(&report));
+            record(&mut metrics, (name, labels), source, &held, &head, &rows_of(&emb, &index, &held)?, "frozen")?;
             if let Some(dir) = &cfg.samples_dir {
                 write_sample(dir, name, source, &held)?;
             }
         }
         heads.push(head);
+        training_sets.push(set);
     }
 
     let mut extra = HashMap::new();
     let mut tuned_info = None;
     let mut frozen_metrics = BTreeMap::new();
     if let Some(states) = states {
-        let tune_examples = tune_examples(&examples, &index);
+        let tune_examples = tune_examples(&training_sets, &index);
         let base = candle_core::safetensors::load(cfg.model_dir.join("model.safetensors"), &Device::Cpu)?;
         let (emotion_head, sentiment_head) = (&heads[0], &heads[1]);
         let m = enc.model();
@@ -284,12 +315,8 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
             for (source, held) in holdout_by_source(&examples, task) {
                 let held_rows: Vec<usize> = held.iter().map(|e| index[&e.text]).collect();
                 let x = embed_states(tuned_enc.model(), &states, &held_rows, first, 64)?;
-                let gold: Vec<Vec<usize>> = held.iter().map(|e| e.labels.clone()).collect();
-                let report = evaluate(labels, &gold, &predict(head, &x)?);
-                println!("{}", report.render(&format!("{name} / {source} (held out, tuned encoder)")));
-                metrics.insert(format!("{name}/{source}"), ReportSummary::from(&report));
-                for (i, r) in held_rows.iter().enumerate() {
-                    let a = x.get(i)?.to_vec1::<f32>()?;
+                record(&mut metrics, (name, labels), source, &held, head, &x, "tuned")?;
+                for (a, r) in x.to_vec2::<f32>()?.iter().zip(&held_rows) {
                     cos_sum += a.iter().zip(&states.base[*r]).map(|(p, q)| f64::from(p * q)).sum::<f64>();
                     cos_n += 1;
                 }
@@ -364,14 +391,7 @@ fn token_states(
         && let (Some(flat), Some(lengths), Some(base)) = (m.remove("states"), m.remove("lengths"), m.remove("base"))
     {
         eprintln!("using cached token states {}", cache.display());
-        let flat = flat.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let mut states = Vec::with_capacity(texts.len());
-        let mut at = 0;
-        for len in lengths.to_vec1::<u32>()? {
-            let n = len as usize * hidden;
-            states.push(flat[at..at + n].to_vec());
-            at += n;
-        }
+        let states = split_states(&flat, &lengths)?;
         return Ok((TokenStates { hidden, states, base: base.to_vec2::<f32>()? }, rows));
     }
     let mut states = vec![Vec::new(); texts.len()];
@@ -386,7 +406,7 @@ fn token_states(
     })?;
     let lengths: Vec<u32> = states.iter().map(|s| (s.len() / hidden) as u32).collect();
     let total: usize = states.iter().map(Vec::len).sum();
-    let flat: Vec<f32> = states.iter().flatten().copied().collect();
+    let flat: Vec<f32> = states.into_iter().flatten().collect();
     let tensors = HashMap::from([
         (
             "states".to_owned(),
@@ -398,31 +418,42 @@ fn token_states(
     std::fs::create_dir_all(&cfg.cache_dir).map_err(io(&cfg.cache_dir))?;
     candle_core::safetensors::save(&tensors, &cache)?;
     // Train on what a later run reads back from the cache (f16), so both runs agree.
-    let flat = tensors["states"].to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let mut at = 0;
-    for s in &mut states {
-        let n = s.len();
-        s.copy_from_slice(&flat[at..at + n]);
-        at += n;
-    }
+    let states = split_states(&tensors["states"], &tensors["lengths"])?;
     Ok((TokenStates { hidden, states, base }, rows))
 }
 
-/// Training texts with their targets for both heads (soft targets and class-balancing sample
-/// weights as the frozen heads had them; a text labelled for both tasks trains both).
-fn tune_examples(examples: &[Example], rows: &HashMap<String, usize>) -> Vec<TuneExample> {
+/// The cached `[tokens, hidden]` states (any float type) cut into one `f32` row-major block
+/// per text, by the texts' token counts `lengths` (u32).
+fn split_states(flat: &Tensor, lengths: &Tensor) -> Result<Vec<Vec<f32>>, InferenceError> {
+    let hidden = flat.dim(1)?;
+    let flat = flat.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut at = 0;
+    let mut out = Vec::new();
+    for len in lengths.to_vec1::<u32>()? {
+        let n = len as usize * hidden;
+        let block =
+            flat.get(at..at + n).ok_or_else(|| InferenceError::Model("token-state cache is truncated".into()))?;
+        out.push(block.to_vec());
+        at += n;
+    }
+    Ok(out)
+}
+
+/// Training texts with their targets for both heads, from each task's training set (rows,
+/// soft targets, sample weights: as the frozen heads had them); a text labelled for both
+/// tasks trains both.
+fn tune_examples(sets: &[TrainingSet], rows: &HashMap<String, usize>) -> Vec<TuneExample> {
     let mut by_row: BTreeMap<usize, TuneExample> = BTreeMap::new();
-    for (task, k) in [(Task::Sentiment, SENTIMENT_LABELS.len()), (Task::Emotion, EMOTION_LABELS.len())] {
-        let train: Vec<&Example> = examples.iter().filter(|e| e.task == task && e.split == Split::Train).collect();
-        let gold: Vec<Vec<usize>> = train.iter().map(|e| e.labels.clone()).collect();
-        let sources: Vec<&str> = train.iter().map(|e| e.source).collect();
-        let (y, w) = source_balanced_targets(&gold, &sources, k);
-        for (i, e) in train.iter().enumerate() {
-            let row = rows[&e.text];
-            let entry = by_row.entry(row).or_insert(TuneExample { row, sentiment: None, emotion: None });
-            let slot = if task == Task::Sentiment { &mut entry.sentiment } else { &mut entry.emotion };
-            // A text listed twice for a task (two sources) keeps its first label.
-            slot.get_or_insert_with(|| (y[i * k..(i + 1) * k].to_vec(), w[i]));
+    // Sentiment first: a text listed twice for a task (two sources) keeps its first label.
+    for task in [Task::Sentiment, Task::Emotion] {
+        for set in sets.iter().filter(|s| s.task == task) {
+            let k = set.k;
+            for (i, e) in set.rows.iter().enumerate() {
+                let row = rows[&e.text];
+                let entry = by_row.entry(row).or_insert(TuneExample { row, sentiment: None, emotion: None });
+                let slot = if task == Task::Sentiment { &mut entry.sentiment } else { &mut entry.emotion };
+                slot.get_or_insert_with(|| (set.y[i * k..(i + 1) * k].to_vec(), set.w[i]));
+            }
         }
     }
     by_row.into_values().collect()
