@@ -107,6 +107,7 @@ impl AppState {
 /// The feedback routes, with request ids, tracing, a request timeout and CORS on the public
 /// endpoint. Merge [`rtcx_service_kit::ops_router`] for health and metrics.
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    let document = crate::openapi::routes(&state.limits);
     let x_request_id = HeaderName::from_static("x-request-id");
     let public = Router::new().route("/v1/public/feedback", post(handlers::post_public)).layer(
         CorsLayer::new()
@@ -119,6 +120,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/v1/feedback/batch", post(handlers::post_batch))
         .route("/v1/feedback/ndjson", post(handlers::post_ndjson))
         .merge(public)
+        .merge(document)
         // Bodies are read and limited by the handlers themselves (after decompression).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

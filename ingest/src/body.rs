@@ -82,12 +82,25 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         return Ok(raw);
     }
     let mut out = Vec::with_capacity(raw.len() * 4);
-    let mut decoder = flate2::read::GzDecoder::new(raw.as_slice()).take(limit as u64 + 1);
+    // Every member of a multi-member body (`cat a.gz b.gz`, streaming compressors) is
+    // decoded; bytes after the last member that are not another member are an error, never
+    // silently dropped.
+    let mut decoder = flate2::read::MultiGzDecoder::new(raw.as_slice()).take(limit as u64 + 1);
     decoder.read_to_end(&mut out).map_err(|e| ApiError::MalformedJson(format!("body is not valid gzip: {e}")))?;
     if out.len() > limit {
         return Err(too_large());
     }
     Ok(out)
+}
+
+/// Parses one event, which must be a JSON object: serde's derived deserializers would also
+/// take its fields as an array, in order (`["web", "hi"]`).
+pub fn parse_event<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err("an event must be a JSON object".to_owned());
+    }
+    parse_json(bytes)
 }
 
 /// Parses JSON, naming the failing field path (e.g. `[3].rating: invalid type`).
@@ -145,6 +158,41 @@ mod tests {
         assert!(matches!(err, Err(ApiError::UnsupportedMediaType(_))));
         let err = read_body(&headers("application/json", Some("gzip")), Body::from("not gzip"), 1000).await;
         assert!(matches!(err, Err(ApiError::MalformedJson(_))));
+    }
+
+    #[tokio::test]
+    async fn every_gzip_member_is_read_and_trailing_garbage_refused() {
+        let gz = || headers("application/x-ndjson", Some("gzip"));
+        let mut two = gzip(b"{\"a\":1}\n");
+        two.extend(gzip(b"{\"b\":2}\n"));
+        let out = read_body(&gz(), Body::from(two.clone()), 1000).await.expect("two members");
+        assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
+        for junk in [&b"junk"[..], b"\n", b"\x1f", b"\0\0\0\0"] {
+            let mut body = gzip(b"{\"a\":1}");
+            body.extend_from_slice(junk);
+            let err = read_body(&gz(), Body::from(body), 1000).await;
+            assert!(matches!(err, Err(ApiError::MalformedJson(_))), "{junk:?}: {err:?}");
+        }
+        // The limit holds across members.
+        let mut many = Vec::new();
+        for _ in 0..5 {
+            many.extend(gzip(&[b' '; 300]));
+        }
+        let err = read_body(&gz(), Body::from(many), 1000).await;
+        assert!(matches!(err, Err(ApiError::PayloadTooLarge(_))));
+    }
+
+    #[test]
+    fn an_event_is_an_object() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            channel: String,
+            text: String,
+        }
+        assert!(parse_event::<T>(br#" {"channel": "web", "text": "hi"}"#).is_ok());
+        assert!(parse_json::<T>(br#"["web", "hi"]"#).is_ok(), "serde alone takes the array");
+        assert_eq!(parse_event::<T>(br#" ["web", "hi"]"#).expect_err("array"), "an event must be a JSON object");
     }
 
     #[test]

@@ -31,29 +31,33 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::{Principal, authenticate};
-use crate::body::{MediaType, check_content_type, parse_json, read_body};
+use crate::body::{MediaType, check_content_type, parse_event, read_body};
 use crate::error::ApiError;
 use crate::sink::SinkError;
 
 type AppStateRef = State<Arc<AppState>>;
 
 /// Answer of the single-event endpoints.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
+    /// The rtcx id of the event (derived from `external_id` / the idempotency key when given).
     pub id: Uuid,
 }
 
 /// One accepted item of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AcceptedItem {
+    /// 0-based index of the item (array position or NDJSON line).
     pub index: usize,
     pub id: Uuid,
 }
 
 /// One rejected (or failed) item of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RejectedItem {
+    /// 0-based index of the item (array position or NDJSON line).
     pub index: usize,
+    /// `malformed_json`, `validation_failed` or `unavailable`.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +65,7 @@ pub struct RejectedItem {
 }
 
 /// Answer of the batch and NDJSON endpoints.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct BatchResult {
     /// Items Kafka acknowledged.
     pub accepted: Vec<AcceptedItem>,
@@ -144,7 +148,7 @@ async fn single(
 ) -> Result<Response, ApiError> {
     check_content_type(headers, MediaType::Json)?;
     let bytes = read_body(headers, body, app.limits.single_body_bytes).await?;
-    let mut sub: FeedbackSubmission = parse_json(&bytes).map_err(ApiError::MalformedJson)?;
+    let mut sub: FeedbackSubmission = parse_event(&bytes).map_err(ApiError::MalformedJson)?;
     if let Some(key) = idempotency_header(headers)? {
         match &sub.idempotency_key {
             Some(k) if *k != key => {
@@ -305,7 +309,7 @@ async fn many(app: &AppState, principal: &Principal, raw: Vec<RawItem<'_>>) -> R
     let mut indices = Vec::with_capacity(raw.len());
     let mut rejected = Vec::new();
     for (index, item) in raw {
-        let parsed = item.and_then(|v| parse_json::<FeedbackSubmission>(v.get().as_bytes()));
+        let parsed = item.and_then(|v| parse_event::<FeedbackSubmission>(v.get().as_bytes()));
         match parsed {
             Err(message) => {
                 rejected.push(RejectedItem { index, code: "malformed_json", message, details: None });

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod handlers;
 pub mod jwt;
+pub mod openapi;
 pub mod rate_limit;
 pub mod sink;
 pub mod synthetic;

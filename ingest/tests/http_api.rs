@@ -165,6 +165,62 @@ async fn ndjson_lines_are_items_and_gzip_is_accepted() {
     assert_eq!(texts, vec!["first", "second"]);
 }
 
+/// Found by an outside fuzzing campaign: a second gzip member was dropped with a 202, gzip
+/// followed by junk was accepted, an array was read as one event, and text of NULs or
+/// zero-width characters was accepted.
+#[tokio::test]
+async fn lenient_inputs_found_by_fuzzing_are_refused_or_read_whole() {
+    let app = TestApp::start().await;
+    let gzip = |data: &str| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data.as_bytes()).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    let auth = format!("Bearer {}", app.key);
+    let gz_headers =
+        [("authorization", auth.as_str()), ("content-type", "application/x-ndjson"), ("content-encoding", "gzip")];
+    let ndjson_gz = |body: Vec<u8>| app.post_with("/v1/feedback/ndjson", &gz_headers, body);
+    // Two members (`cat a.gz b.gz`): both are read.
+    let mut two = gzip("{\"channel\":\"chat\",\"text\":\"member one\"}\n");
+    two.extend(gzip("{\"channel\":\"chat\",\"text\":\"member two\"}\n"));
+    let resp = ndjson_gz(two).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(json_body(resp).await["accepted"].as_array().map(Vec::len), Some(2));
+    let mut texts: Vec<String> = app.consume(2).await.into_iter().map(|e| e.text).collect();
+    texts.sort();
+    assert_eq!(texts, ["member one", "member two"]);
+    // Junk after the gzip stream: 400, as the same junk uncompressed is.
+    let mut junk = gzip("{\"channel\":\"chat\",\"text\":\"x\"}\n");
+    junk.extend_from_slice(b"garbage");
+    let resp = ndjson_gz(junk).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&json_body(resp).await), "malformed_json");
+
+    // An array is not an event, on its own or inside a batch.
+    let resp = app.post("/v1/feedback", r#"["web", "hi"]"#).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let out = json_body(resp).await;
+    assert_eq!(error_code(&out), "malformed_json", "{out}");
+    let resp = app
+        .post_with(
+            "/v1/feedback/batch",
+            &[("authorization", &format!("Bearer {}", app.key)), ("content-type", "application/json")],
+            r#"[["web", "hi"]]"#,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(resp).await["rejected"][0]["code"], "malformed_json");
+
+    // Nothing visible, or a control character inside: 400 naming `text`.
+    for text in [r"\u0000\u0000", r"\u200b\u200d\ufeff", r"late\u0000parcel"] {
+        let resp = app.post("/v1/feedback", format!(r#"{{"channel": "web", "text": "{text}"}}"#)).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{text}");
+        let out = json_body(resp).await;
+        assert_eq!(error_code(&out), "validation_failed", "{out}");
+        assert_eq!(out["error"]["details"][0]["field"], "text", "{out}");
+    }
+}
+
 #[tokio::test]
 async fn error_table_400_401_403_413_415() {
     let limits = Limits { single_body_bytes: 2_000, batch_body_bytes: 20_000, batch_max_events: 5 };

@@ -22,11 +22,27 @@ use crate::error::ApiError;
 pub struct CreateKey {
     pub name: String,
     /// Stamped on every event sent with the key (`source`).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
     pub source: String,
     /// `ingest` and/or `read` (default: ingest).
     #[serde(default)]
+    #[schema(value_type = Vec<KeyScope>)]
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Longest key name (characters as sent).
+pub const NAME_MAX: usize = 200;
+
+/// What a key may do.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Send feedback to ingest.
+    Ingest,
+    /// Read through the API.
+    Read,
 }
 
 /// A key as listed (never the secret).
@@ -79,8 +95,8 @@ pub async fn create(
     user.require(Permission::ManageApiKeys)?;
     let Json(c) = body?;
     let mut errors = Vec::new();
-    if !(1..=200).contains(&c.name.trim().chars().count()) {
-        errors.push(("name".to_owned(), "must have 1..=200 characters".to_owned()));
+    if !crate::text_input::name_ok(&c.name, NAME_MAX) {
+        errors.push(("name".to_owned(), format!("must have 1..={NAME_MAX} characters, something visible")));
     }
     let source_ok = (1..=128).contains(&c.source.len())
         && c.source.chars().all(|ch| ch.is_ascii_alphanumeric() || "._:-".contains(ch));

@@ -111,6 +111,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let routes = api
         .merge(openapi::routes(openapi::finish(doc)))
         .fallback(|| async { crate::error::ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn(crate::text_input::refuse_control_characters))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

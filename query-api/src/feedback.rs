@@ -237,15 +237,15 @@ pub enum ExportFormat {
     Parquet,
 }
 
+/// The export's own parameter; the filters are [`SearchQuery`], read from the same query
+/// string by the same code as the search (a flattened struct would make serde read every
+/// number as a string and refuse it).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// csv or parquet.
     #[param(inline)]
     pub format: ExportFormat,
-    #[serde(flatten)]
-    #[param(ignore)]
-    pub search: SearchQuery,
 }
 
 /// Most rows one export returns (`limit` may lower it).
@@ -266,20 +266,22 @@ pub const EXPORT_MAX_ROWS: u64 = 1_000_000;
 pub async fn export(
     State(app): State<Arc<AppState>>,
     user: AuthUser,
-    query: Result<Query<ExportQuery>, QueryRejection>,
+    export: Result<Query<ExportQuery>, QueryRejection>,
+    filters: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse as _;
 
     user.require(Permission::ReadAnalytics)?;
-    let Query(e) = query?;
-    let r = TimeRange::resolve(&e.search.range, Utc::now())?;
-    let limit = validate(&e.search, EXPORT_MAX_ROWS, EXPORT_MAX_ROWS)?;
+    let Query(e) = export?;
+    let Query(search) = filters?;
+    let r = TimeRange::resolve(&search.range, Utc::now())?;
+    let limit = validate(&search, EXPORT_MAX_ROWS, EXPORT_MAX_ROWS)?;
     let (format, content_type, ext) = match e.format {
         ExportFormat::Csv => ("CSVWithNames", "text/csv; charset=utf-8", "csv"),
         ExportFormat::Parquet => ("Parquet", "application/vnd.apache.parquet", "parquet"),
     };
-    let mut cursor = filtered(&app, &e.search, r, None, limit).fetch_bytes(format).map_err(ApiError::from)?;
+    let mut cursor = filtered(&app, &search, r, None, limit).fetch_bytes(format).map_err(ApiError::from)?;
     // Read the first chunk before answering, so that an unreachable ClickHouse is a 503 and
     // not a truncated 200.
     let first = cursor.next().await.map_err(ApiError::from)?;

@@ -17,6 +17,7 @@ pub mod range;
 pub mod saved_dashboards;
 pub mod seed;
 pub mod sql;
+pub mod text_input;
 pub mod topic_rollup;
 pub mod topics;
 pub mod users;

@@ -81,7 +81,11 @@ impl Modify for BearerAuth {
 /// that names a permission (`x-rtcx-permission`) needs the bearer token, may answer 401 and
 /// 403, and lists the roles allowed (`x-rtcx-access` and a sentence in its description), from
 /// the same matrix [`crate::auth::AuthUser::require`] enforces.
-pub fn finish(mut doc: Document) -> Document {
+pub fn finish(doc: Document) -> Document {
+    state_field_rules(finish_operations(doc))
+}
+
+fn finish_operations(mut doc: Document) -> Document {
     for item in doc.paths.paths.values_mut() {
         for op in
             [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
@@ -89,6 +93,11 @@ pub fn finish(mut doc: Document) -> Document {
             add_response(op, 503, "Unavailable");
             if op.request_body.is_some() {
                 add_response(op, 413, "PayloadTooLarge");
+            }
+            // Anything the client sends can break a rule: a path id that is not a UUID, a
+            // control character in a query parameter or body string (`text_input`).
+            if op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add_response(op, 400, "BadRequest");
             }
             // Handler names repeat across modules; the tag (one per module) makes them unique.
             if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), op.operation_id.as_mut()) {
@@ -121,6 +130,113 @@ pub fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+/// Required names: something visible, at most this many characters ([`crate::text_input::name_ok`]).
+/// `(schema, property, max characters)`.
+pub const NAME_FIELDS: &[(&str, &str, usize)] = &[
+    ("NewTopic", "name", crate::topics::NAME_MAX),
+    ("NewTopic", "category", crate::topics::CATEGORY_MAX),
+    ("TopicPatch", "name", crate::topics::NAME_MAX),
+    ("TopicPatch", "category", crate::topics::CATEGORY_MAX),
+    ("Accept", "name", crate::topics::NAME_MAX),
+    ("Accept", "category", crate::topics::CATEGORY_MAX),
+    ("DashboardBody", "name", crate::saved_dashboards::NAME_MAX),
+    ("CreateKey", "name", crate::api_keys::NAME_MAX),
+];
+
+/// Keyword lists of topics: `(schema, property)`.
+pub const KEYWORD_FIELDS: &[(&str, &str)] =
+    &[("NewTopic", "keywords"), ("TopicPatch", "keywords"), ("Accept", "keywords")];
+
+/// States in the document the field rules the validation enforces, from the same constants:
+/// every string without a format, enum or pattern of its own gets the character rule of
+/// [`rtcx_schemas::text`] (what [`crate::text_input`] enforces on every request); required
+/// names need something visible and have their length limits; topic keyword lists their
+/// count and keyword length.
+fn state_field_rules(doc: Document) -> Document {
+    use rtcx_schemas::text::{MULTI_LINE_PATTERN, VISIBLE_MULTI_LINE_PATTERN};
+    let Ok(mut v) = serde_json::to_value(&doc) else { return doc };
+    let schemas = &mut v["components"]["schemas"];
+    for (schema, property, max) in NAME_FIELDS {
+        if let Some(p) =
+            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
+        {
+            p.insert("pattern".into(), json!(VISIBLE_MULTI_LINE_PATTERN));
+            p.insert("minLength".into(), json!(1));
+            p.insert("maxLength".into(), json!(max));
+        }
+    }
+    for (schema, property) in KEYWORD_FIELDS {
+        if let Some(p) =
+            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
+        {
+            p.insert("maxItems".into(), json!(crate::topics::KEYWORDS_MAX));
+            p.insert(
+                "items".into(),
+                json!({"type": "string", "minLength": 1, "maxLength": crate::topics::KEYWORD_MAX, "pattern": VISIBLE_MULTI_LINE_PATTERN}),
+            );
+        }
+    }
+    for schema in ["NewTopic", "TopicPatch"] {
+        if let Some(p) =
+            schemas.pointer_mut(&format!("/{schema}/properties/description")).and_then(|p| p.as_object_mut())
+        {
+            p.insert("maxLength".into(), json!(crate::topics::DESCRIPTION_MAX));
+        }
+    }
+    // What clients send: every parameter, and the schemas of request bodies. (Answers carry
+    // stored data and are left as they are.)
+    let mut request_schemas = Vec::new();
+    if let Some(paths) = v["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for op in item.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+                if let Some(params) = op.get_mut("parameters") {
+                    add_string_pattern(params, MULTI_LINE_PATTERN);
+                }
+                for media in
+                    op.pointer("/requestBody/content").and_then(|c| c.as_object()).into_iter().flat_map(|c| c.values())
+                {
+                    if let Some(name) =
+                        media.pointer("/schema/$ref").and_then(|r| r.as_str()).and_then(|r| r.rsplit('/').next())
+                    {
+                        request_schemas.push(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    for name in request_schemas {
+        if let Some(schema) = v["components"]["schemas"].get_mut(&name) {
+            add_string_pattern(schema, MULTI_LINE_PATTERN);
+        }
+    }
+    serde_json::from_value(v).unwrap_or(doc)
+}
+
+/// Adds `pattern` to every string schema that has no format, enum, const or pattern.
+fn add_string_pattern(v: &mut serde_json::Value, pattern: &str) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let is_string = match map.get("type") {
+                Some(serde_json::Value::String(t)) => t == "string",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let constrained = ["format", "enum", "const", "pattern"].iter().any(|k| map.contains_key(*k));
+            if is_string && !constrained {
+                map.insert("pattern".into(), json!(pattern));
+            }
+            for (key, item) in map.iter_mut() {
+                // Examples are data, not schemas.
+                if key != "example" && key != "examples" {
+                    add_string_pattern(item, pattern);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| add_string_pattern(i, pattern)),
+        _ => {}
+    }
 }
 
 /// States once, for every operation it applies to, what all of them share: the time range

@@ -10,12 +10,29 @@ use crate::error::ApiError;
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    /// Preset: 1h, 24h, 7d, 30d or 90d (default 24h). Not with from/to.
+    /// Preset: 1h, 24h, 7d, 30d or 90d (default 24h; empty counts as not given). Not with from/to.
+    #[param(inline, value_type = Option<RangePreset>)]
     pub range: Option<String>,
     /// Start (RFC 3339, inclusive).
     pub from: Option<DateTime<Utc>>,
     /// End (RFC 3339, exclusive; default now).
     pub to: Option<DateTime<Utc>>,
+}
+
+/// The presets, as the document states them (parsed in [`TimeRange::resolve`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum RangePreset {
+    #[schema(rename = "1h")]
+    Hour,
+    #[schema(rename = "24h")]
+    Day,
+    #[schema(rename = "7d")]
+    Week,
+    #[schema(rename = "30d")]
+    Month,
+    #[schema(rename = "90d")]
+    Quarter,
 }
 
 /// A half-open interval `[from, to)`.
@@ -31,12 +48,13 @@ pub const MAX_DAYS: i64 = 400;
 impl TimeRange {
     /// Resolves the query at `now`; the default is the last 24 hours.
     pub fn resolve(q: &RangeQuery, now: DateTime<Utc>) -> Result<Self, ApiError> {
-        match (&q.range, q.from, q.to) {
+        // `range=` (empty) is a form left blank, not a preset.
+        match (q.range.as_deref().filter(|p| !p.is_empty()), q.from, q.to) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 Err(ApiError::invalid("range", "give either a preset or from/to, not both"))
             }
             (Some(p), None, None) => {
-                let d = match p.as_str() {
+                let d = match p {
                     "1h" => Duration::hours(1),
                     "24h" => Duration::hours(24),
                     "7d" => Duration::days(7),
@@ -85,5 +103,10 @@ mod tests {
         assert!(bad(RangeQuery { range: Some("1h".into()), from: Some(now), to: None }));
         assert!(bad(RangeQuery { range: None, from: Some(now), to: Some(now - Duration::hours(1)) }));
         assert!(bad(RangeQuery { range: None, from: Some(now - Duration::days(500)), to: None }));
+        // An empty preset is no preset: the default, or from/to alone.
+        let blank = RangeQuery { range: Some(String::new()), ..Default::default() };
+        assert_eq!(TimeRange::resolve(&blank, now).expect("blank").from, now - Duration::hours(24));
+        let blank_with_from = RangeQuery { range: Some(String::new()), from: Some(now - Duration::days(2)), to: None };
+        assert_eq!(TimeRange::resolve(&blank_with_from, now).expect("from").from, now - Duration::days(2));
     }
 }

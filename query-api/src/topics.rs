@@ -75,6 +75,13 @@ pub struct TopicPatch {
 }
 
 /// Checks and normalises topic fields; every problem is reported.
+/// Longest topic name, category, keyword (characters as sent); most keywords; longest description.
+pub const NAME_MAX: usize = 120;
+pub const CATEGORY_MAX: usize = 60;
+pub const KEYWORD_MAX: usize = 80;
+pub const KEYWORDS_MAX: usize = 50;
+pub const DESCRIPTION_MAX: usize = 2000;
+
 fn check(
     name: Option<&str>,
     category: Option<&str>,
@@ -82,19 +89,23 @@ fn check(
     description: Option<&str>,
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    if name.is_some_and(|n| !(1..=120).contains(&n.trim().chars().count())) {
-        errors.push(("name".to_owned(), "must have 1..=120 characters".to_owned()));
+    use crate::text_input::name_ok;
+    if name.is_some_and(|n| !name_ok(n, NAME_MAX)) {
+        errors.push(("name".to_owned(), format!("must have 1..={NAME_MAX} characters, something visible")));
     }
-    if category.is_some_and(|c| !(1..=60).contains(&c.trim().chars().count())) {
-        errors.push(("category".to_owned(), "must have 1..=60 characters".to_owned()));
+    if category.is_some_and(|c| !name_ok(c, CATEGORY_MAX)) {
+        errors.push(("category".to_owned(), format!("must have 1..={CATEGORY_MAX} characters, something visible")));
     }
     if let Some(k) = keywords
-        && (k.len() > 50 || k.iter().any(|w| !(1..=80).contains(&w.trim().chars().count())))
+        && (k.len() > KEYWORDS_MAX || k.iter().any(|w| !name_ok(w, KEYWORD_MAX)))
     {
-        errors.push(("keywords".to_owned(), "at most 50 keywords of 1..=80 characters".to_owned()));
+        errors.push((
+            "keywords".to_owned(),
+            format!("at most {KEYWORDS_MAX} keywords of 1..={KEYWORD_MAX} characters, something visible"),
+        ));
     }
-    if description.is_some_and(|d| d.chars().count() > 2000) {
-        errors.push(("description".to_owned(), "at most 2000 characters".to_owned()));
+    if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
+        errors.push(("description".to_owned(), format!("at most {DESCRIPTION_MAX} characters")));
     }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
 }
@@ -487,7 +498,8 @@ pub struct Accept {
 }
 
 /// `POST /v1/topics/suggestions/{id}/accept`: creates the topic (name defaults to the label,
-/// keywords to the key phrases) and marks the suggestion accepted.
+/// keywords to the key phrases) and marks the suggestion accepted. The JSON body is required;
+/// `{}` accepts the suggestion as it is.
 #[utoipa::path(
     post,
     path = "/v1/topics/suggestions/{id}/accept",
@@ -505,7 +517,9 @@ pub async fn accept(
     body: Result<Json<Accept>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Topic>), ApiError> {
     user.require(Permission::ManageTopics)?;
-    let a = body.map(|Json(a)| a).unwrap_or_default();
+    // The body is required (`{}` takes every default): a missing or malformed one is a 400,
+    // never silently read as "use the defaults".
+    let Json(a) = body?;
     let mut tx = app.pg.begin().await?;
     let s: Option<(String, Vec<String>)> = sqlx::query_as(
         "SELECT label, key_phrases FROM topic_suggestions WHERE id = $1 AND status = 'PENDING' FOR UPDATE",

@@ -22,11 +22,13 @@ use crate::sql::contains_pattern;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// ADMIN, MANAGER, AGENT or API_USER.
+    #[param(inline, value_type = Option<Role>)]
     pub role: Option<String>,
     pub active: Option<bool>,
     /// Matches email or display name (case-insensitive substring).
     pub q: Option<String>,
     /// Page size, 1..=100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Keyset cursor: the last email of the previous page.
     pub after: Option<String>,
@@ -36,8 +38,10 @@ pub struct ListQuery {
 #[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee", "role": "AGENT"}))]
 pub struct CreateUser {
     pub email: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: String,
     pub role: Role,
 }
@@ -45,6 +49,7 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"role": "MANAGER", "active": true}))]
 pub struct UpdateUser {
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
     pub role: Option<Role>,
     pub active: Option<bool>,

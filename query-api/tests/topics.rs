@@ -159,6 +159,10 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     };
     let (_, pending) = api.send(Method::GET, "/v1/topics/suggestions", &manager, None).await;
     assert!(pending.as_array().expect("list").iter().any(|s| s["id"] == ids[0].to_string()));
+    // The body is required: none, or one that is not JSON, is a 400 and decides nothing.
+    let (status, body) =
+        api.send(Method::POST, &format!("/v1/topics/suggestions/{}/accept", ids[0]), &manager, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, topic) = api
         .send(
             Method::POST,
@@ -172,7 +176,7 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
     assert_eq!(topic["category"], "delivery");
     assert!(topic["keywords"].as_array().expect("keywords").iter().any(|k| k == "broken"));
     let (status, _) =
-        api.send(Method::POST, &format!("/v1/topics/suggestions/{}/accept", ids[0]), &manager, None).await;
+        api.send(Method::POST, &format!("/v1/topics/suggestions/{}/accept", ids[0]), &manager, Some(json!({}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "decided once");
     assert_eq!(
         api.send(Method::POST, &format!("/v1/topics/suggestions/{}/reject", ids[1]), &manager, None).await.0,

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::channel::Channel;
+use crate::text::{MULTI_LINE_PATTERN, SINGLE_LINE_PATTERN, VISIBLE_MULTI_LINE_PATTERN, VISIBLE_SINGLE_LINE_PATTERN};
+use crate::validation::limits;
 
 /// Free-form string attributes attached by the integration (order id, app version, …).
 pub type Metadata = BTreeMap<String, String>;
@@ -22,7 +24,7 @@ pub struct FeedbackSubmission {
     /// Channel the feedback arrived on.
     pub channel: Channel,
     /// The feedback text (1..=10 000 characters after trimming surrounding whitespace).
-    #[schemars(length(min = 1, max = 10000))]
+    #[schemars(length(min = 1, max = limits::TEXT_MAX_CHARS), regex(pattern = VISIBLE_MULTI_LINE_PATTERN))]
     pub text: String,
     /// When the customer gave the feedback (event time, RFC 3339). Defaults to the time ingest
     /// received it. At most 5 minutes in the future.
@@ -30,43 +32,48 @@ pub struct FeedbackSubmission {
     pub occurred_at: Option<DateTime<Utc>>,
     /// Star rating, 1..=5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 5))]
+    #[schemars(range(min = limits::RATING.0, max = limits::RATING.1))]
     pub rating: Option<u8>,
     /// Net Promoter Score answer, 0..=10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 10))]
+    #[schemars(range(min = limits::NPS.0, max = limits::NPS.1))]
     pub nps: Option<u8>,
     /// Customer satisfaction answer, 1..=5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 5))]
+    #[schemars(range(min = limits::CSAT.0, max = limits::CSAT.1))]
     pub csat: Option<u8>,
     /// The customer's id in the sender's systems (pseudonymous ids recommended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub customer_id: Option<String>,
     /// Customer segment (e.g. `enterprise`, `smb`, `consumer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = limits::LABEL_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub segment: Option<String>,
     /// Customer-journey stage (e.g. `onboarding`, `purchase`, `support`, `renewal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = limits::LABEL_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub journey_stage: Option<String>,
     /// Language hint as a BCP 47 tag (e.g. `en`, `pt-BR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 35), regex(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))]
+    #[schemars(length(min = 2, max = limits::LANGUAGE_MAX_CHARS), regex(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))]
     pub language: Option<String>,
     /// Free-form string attributes (at most 50 entries, 8 KiB in all).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = limits::METADATA_MAX_ENTRIES,
+        "propertyNames" = {"minLength": 1, "maxLength": limits::METADATA_KEY_MAX_CHARS, "pattern": SINGLE_LINE_PATTERN},
+        "additionalProperties" = {"type": "string", "maxLength": limits::METADATA_VALUE_MAX_CHARS, "pattern": MULTI_LINE_PATTERN},
+    ))]
     pub metadata: Metadata,
     /// The feedback's id in the sender's system; when given, the rtcx id is derived from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub external_id: Option<String>,
     /// Idempotency key: retries with the same key (from the same source) get the same id and
     /// are counted once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub idempotency_key: Option<String>,
 }
 
@@ -85,50 +92,55 @@ pub struct FeedbackEvent {
     /// Channel the feedback arrived on.
     pub channel: Channel,
     /// The feedback text, trimmed (1..=10 000 characters).
-    #[schemars(length(min = 1, max = 10000))]
+    #[schemars(length(min = 1, max = limits::TEXT_MAX_CHARS), regex(pattern = VISIBLE_MULTI_LINE_PATTERN))]
     pub text: String,
     /// Star rating, 1..=5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 5))]
+    #[schemars(range(min = limits::RATING.0, max = limits::RATING.1))]
     pub rating: Option<u8>,
     /// Net Promoter Score answer, 0..=10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 10))]
+    #[schemars(range(min = limits::NPS.0, max = limits::NPS.1))]
     pub nps: Option<u8>,
     /// Customer satisfaction answer, 1..=5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 5))]
+    #[schemars(range(min = limits::CSAT.0, max = limits::CSAT.1))]
     pub csat: Option<u8>,
     /// The customer's id in the sender's systems.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub customer_id: Option<String>,
     /// Customer segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = limits::LABEL_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub segment: Option<String>,
     /// Customer-journey stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = limits::LABEL_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub journey_stage: Option<String>,
     /// Language hint (BCP 47).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 35), regex(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))]
+    #[schemars(length(min = 2, max = limits::LANGUAGE_MAX_CHARS), regex(pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))]
     pub language: Option<String>,
     /// Free-form string attributes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = limits::METADATA_MAX_ENTRIES,
+        "propertyNames" = {"minLength": 1, "maxLength": limits::METADATA_KEY_MAX_CHARS, "pattern": SINGLE_LINE_PATTERN},
+        "additionalProperties" = {"type": "string", "maxLength": limits::METADATA_VALUE_MAX_CHARS, "pattern": MULTI_LINE_PATTERN},
+    ))]
     pub metadata: Metadata,
     /// Integration that sent the event (API key's source name, `public` for the anonymous
     /// widget endpoint, or the producer's own name for direct Kafka producers).
-    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9._:-]+$"))]
+    #[schemars(length(min = 1, max = limits::SOURCE_MAX_CHARS), regex(pattern = r"^[A-Za-z0-9._:-]+$"))]
     pub source: String,
     /// The feedback's id in the sender's system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub external_id: Option<String>,
     /// Idempotency key the sender supplied, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = limits::ID_MAX_CHARS), regex(pattern = VISIBLE_SINGLE_LINE_PATTERN))]
     pub idempotency_key: Option<String>,
     /// True when submitted without credentials (public widget endpoint).
     #[serde(default)]

@@ -9,6 +9,7 @@
 //! * [`dead_letter`]: the dead-letter envelope ([`DeadLetter`]);
 //! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
 //!   processors for messages produced straight to Kafka;
+//! * [`text`]: which characters free text may hold (no control characters, something visible);
 //! * [`topics`]: versioned Kafka topic names and message-key rules;
 //! * [`json_schema`]: JSON Schema documents generated from these types (committed under
 //!   `schemas/json/`);
@@ -23,6 +24,7 @@ pub mod feedback;
 pub mod json_schema;
 #[cfg(feature = "clickhouse")]
 pub mod rows;
+pub mod text;
 pub mod topics;
 pub mod validation;
 

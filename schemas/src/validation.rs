@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::feedback::{FeedbackEvent, FeedbackSubmission, Metadata};
+use crate::text::{self, TextKind};
 
 /// Limits enforced by the validation rules.
 pub mod limits {
@@ -192,14 +193,21 @@ fn finish(errors: Vec<ValidationError>) -> Result<(), ValidationErrors> {
 
 fn check_fields(f: &Fields<'_>, now: DateTime<Utc>, errors: &mut Vec<ValidationError>) {
     let text_chars = f.text.trim().chars().count();
-    if text_chars == 0 {
-        errors.push(ValidationError::new("text", ValidationCode::Empty, "text must not be empty or only whitespace"));
+    if !text::has_visible(f.text) {
+        errors.push(ValidationError::new(
+            "text",
+            ValidationCode::Empty,
+            "text must not be empty or only whitespace and invisible characters",
+        ));
     } else if text_chars > limits::TEXT_MAX_CHARS {
         errors.push(ValidationError::new(
             "text",
             ValidationCode::TooLong,
             format!("text has {text_chars} characters after trimming; at most {} allowed", limits::TEXT_MAX_CHARS),
         ));
+    }
+    if text::has_visible(f.text) {
+        check_characters("text", f.text, TextKind::MultiLine, errors);
     }
     if let Some(t) = f.occurred_at {
         check_time("occurred_at", t, now, errors);
@@ -250,11 +258,11 @@ fn check_range(field: &str, v: Option<u8>, (lo, hi): (u8, u8), errors: &mut Vec<
 
 fn check_optional_str(field: &str, v: Option<&str>, max: usize, errors: &mut Vec<ValidationError>) {
     let Some(v) = v else { return };
-    if v.trim().is_empty() {
+    if !text::has_visible(v) {
         errors.push(ValidationError::new(
             field,
             ValidationCode::Empty,
-            format!("{field} must not be empty when present"),
+            format!("{field} must not be empty or invisible when present"),
         ));
         return;
     }
@@ -266,12 +274,13 @@ fn check_optional_str(field: &str, v: Option<&str>, max: usize, errors: &mut Vec
             format!("{field} has {n} characters; at most {max} allowed"),
         ));
     }
-    if v.chars().any(char::is_control) {
-        errors.push(ValidationError::new(
-            field,
-            ValidationCode::InvalidFormat,
-            format!("{field} must not contain control characters"),
-        ));
+    check_characters(field, v, TextKind::SingleLine, errors);
+}
+
+/// The shared character rule ([`crate::text`]).
+fn check_characters(field: &str, v: &str, kind: TextKind, errors: &mut Vec<ValidationError>) {
+    if let Some(bad) = text::first_forbidden(v, kind) {
+        errors.push(ValidationError::new(field, ValidationCode::InvalidFormat, format!("{field} {bad}")));
     }
 }
 
@@ -303,7 +312,7 @@ fn check_metadata(m: &Metadata, errors: &mut Vec<ValidationError>) {
         bytes += k.len() + v.len();
         let path = format!("metadata.{k}");
         let kn = k.chars().count();
-        if kn == 0 || kn > limits::METADATA_KEY_MAX_CHARS || k.chars().any(char::is_control) {
+        if kn == 0 || kn > limits::METADATA_KEY_MAX_CHARS || text::first_forbidden(k, TextKind::SingleLine).is_some() {
             errors.push(ValidationError::new(
                 path.clone(),
                 ValidationCode::InvalidFormat,
@@ -313,6 +322,7 @@ fn check_metadata(m: &Metadata, errors: &mut Vec<ValidationError>) {
                 ),
             ));
         }
+        check_characters(&path, v, TextKind::MultiLine, errors);
         let vn = v.chars().count();
         if vn > limits::METADATA_VALUE_MAX_CHARS {
             errors.push(ValidationError::new(

@@ -98,6 +98,29 @@ fn identifiers_have_length_limits_and_no_control_characters() {
 }
 
 #[test]
+fn text_must_be_visible_and_free_of_control_characters() {
+    // Made only of NULs or of zero-width characters: nothing a person could read.
+    expect_violation(|s| s.text = "\u{0}\u{0}\u{0}".into(), "text", ValidationCode::Empty);
+    expect_violation(|s| s.text = "\u{200b}\u{200d}\u{feff}\u{2060}".into(), "text", ValidationCode::Empty);
+    // A NUL (or another control character) inside real text is refused and named.
+    expect_violation(|s| s.text = "late\u{0} parcel".into(), "text", ValidationCode::InvalidFormat);
+    expect_violation(|s| s.text = "bell\u{7}".into(), "text", ValidationCode::InvalidFormat);
+    // Line breaks and tabs are free text.
+    let mut sub = valid();
+    sub.text = "line one\r\nline two\tend".into();
+    validate_submission(&sub, now()).expect("line breaks are fine in text");
+    expect_violation(
+        |s| {
+            s.metadata.insert("order".into(), "A\u{0}1".into());
+        },
+        "metadata.order",
+        ValidationCode::InvalidFormat,
+    );
+    expect_violation(|s| s.customer_id = Some("\u{200b}".into()), "customer_id", ValidationCode::Empty);
+    expect_violation(|s| s.segment = Some("vip\nsegment".into()), "segment", ValidationCode::InvalidFormat);
+}
+
+#[test]
 fn language_must_look_like_bcp47() {
     for ok in ["en", "pt-BR", "zh-Hant-TW", "yue"] {
         let mut sub = valid();
@@ -194,4 +217,56 @@ fn malformed_json_fails_to_parse_with_the_field_named() {
     let parsed: FeedbackSubmission =
         serde_json::from_value(json!({"channel": "call_center", "text": "x"})).expect("ok");
     assert_eq!(parsed.channel, Channel::CallCenter);
+}
+
+/// The JSON Schema patterns published for text fields accept exactly what the Rust rule
+/// accepts (a fuzzer generating from the document must find no difference either way).
+#[test]
+fn text_patterns_accept_only_what_the_rule_accepts() {
+    use rtcx_schemas::text::{self, TextKind};
+    let samples = [
+        "hello",
+        " padded ",
+        "line\nbreak",
+        "tab\tbed",
+        "cr\r\n",
+        "\u{0}",
+        "a\u{0}b",
+        "\u{7}",
+        "\u{85}x",
+        "\u{9f}",
+        "",
+        " ",
+        "\n\t",
+        "\u{200b}",
+        "\u{200b}a",
+        "\u{feff}\u{2060}",
+        "\u{00a0}",
+        "\u{3000}x",
+        "日本語",
+        "😀",
+        "\u{00ad}",
+        "a\u{1b}[31m",
+        "\u{1680}",
+        "\u{2003}x",
+        "\u{202e}",
+        "\u{2066}\u{2069}",
+        "\u{3164}",
+        "\u{fe0f}",
+        "\u{e0041}",
+    ];
+    for (pattern, kind, visible) in [
+        (text::MULTI_LINE_PATTERN, TextKind::MultiLine, false),
+        (text::VISIBLE_MULTI_LINE_PATTERN, TextKind::MultiLine, true),
+        (text::SINGLE_LINE_PATTERN, TextKind::SingleLine, false),
+        (text::VISIBLE_SINGLE_LINE_PATTERN, TextKind::SingleLine, true),
+    ] {
+        let schema = serde_json::json!({"type": "string", "pattern": pattern});
+        let validator = jsonschema::validator_for(&schema).expect("pattern compiles");
+        for s in samples {
+            let rule = text::first_forbidden(s, kind).is_none() && (!visible || text::has_visible(s));
+            let matched = validator.is_valid(&serde_json::json!(s));
+            assert_eq!(matched, rule, "{pattern} and the rule disagree on {s:?}");
+        }
+    }
 }

@@ -28,6 +28,10 @@ pub fn decode(payload: Option<&[u8]>, now: DateTime<Utc>) -> Result<FeedbackEven
         .ok_or_else(|| Rejected::new(DeadLetterReason::MalformedJson, "empty message"))?;
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Rejected::new(DeadLetterReason::MalformedJson, e.to_string()))?;
+    // Serde's derived deserializers would also take the fields as an array, in order.
+    if !value.is_object() {
+        return Err(Rejected::new(DeadLetterReason::SchemaMismatch, "an event must be a JSON object"));
+    }
     let event: FeedbackEvent =
         serde_json::from_value(value).map_err(|e| Rejected::new(DeadLetterReason::SchemaMismatch, e.to_string()))?;
     validate_event(&event, now).map_err(|e| Rejected::new(DeadLetterReason::InvalidEvent, e.to_string()))?;
@@ -69,6 +73,11 @@ mod tests {
         assert_eq!(reason(Some(b"{not json")), DeadLetterReason::MalformedJson);
         assert_eq!(reason(Some(&[0xff, 0xfe, 0x00])), DeadLetterReason::MalformedJson);
         assert_eq!(reason(Some(b"[1,2,3]")), DeadLetterReason::SchemaMismatch);
+        // The event's fields as an array, in order: serde alone would take it.
+        let obj = event();
+        let fields: Vec<&serde_json::Value> = obj.as_object().expect("object").values().collect();
+        let r = run(&json!(fields)).expect_err("array");
+        assert_eq!((r.reason, r.error.as_str()), (DeadLetterReason::SchemaMismatch, "an event must be a JSON object"));
 
         let mut unknown_channel = event();
         unknown_channel["channel"] = json!("fax");

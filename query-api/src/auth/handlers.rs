@@ -61,8 +61,10 @@ pub struct Credentials {
 #[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee"}))]
 pub struct RegisterRequest {
     pub email: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: String,
 }
 
@@ -76,6 +78,7 @@ pub struct RefreshRequest {
 #[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "another long passphrase 7"}))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 
@@ -89,6 +92,7 @@ pub struct ResetRequest {
 #[schema(example = json!({"token": "prt_Vb0nHk3LwZr7Tq9uAe1fGd2YpQm4s8Xc", "new_password": "another long passphrase 7"}))]
 pub struct ResetConfirm {
     pub token: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 
