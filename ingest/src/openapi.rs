@@ -104,10 +104,7 @@ fn single_operation(summary: &str, description: &str, authenticated: bool, limit
     let mut op = json!({
         "summary": summary,
         "description": format!("{description} Body at most {} bytes after gzip decompression.", limits.single_body_bytes),
-        "parameters": [
-            {"$ref": "#/components/parameters/IdempotencyKey"},
-            {"$ref": "#/components/parameters/ContentEncoding"},
-        ],
+        "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
         "requestBody": {"required": true, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/FeedbackSubmission"},
             "example": {"channel": "chat", "text": "Courier left my parcel in the rain, again.", "rating": 2,
@@ -151,7 +148,6 @@ fn many_operation(summary: &str, description: &str, media: &str, schema: Value, 
             limits.batch_max_events, limits.batch_body_bytes
         ),
         "security": [{"bearer": []}, {"apiKey": []}],
-        "parameters": [{"$ref": "#/components/parameters/ContentEncoding"}],
         "requestBody": {"required": true, "content": {media: {"schema": schema}}},
         "responses": responses,
     })
@@ -189,10 +185,12 @@ pub fn document(limits: &Limits) -> Value {
         "maxItems": limits.batch_max_events,
         "items": {"$ref": "#/components/schemas/FeedbackSubmission"},
     });
-    let ndjson_schema = json!({
-        "type": "string",
-        "description": "One `FeedbackSubmission` JSON object per line; blank lines are skipped; an item's index is its 0-based line number.",
-    });
+    // NDJSON is the same list of events written one JSON object per line (blank lines are
+    // skipped; an item's index is its 0-based line number).
+    let mut ndjson_schema = array_schema.clone();
+    ndjson_schema["description"] = json!(
+        "The events, one JSON object per line (blank lines skipped; an item's index is its 0-based line number)."
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -233,9 +231,7 @@ pub fn document(limits: &Limits) -> Value {
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": false,
                     "description": "Retries with the same key (from the same source) get the same id; must equal the body's `idempotency_key` when both are sent.",
                     "schema": {"type": "string", "minLength": 1, "maxLength": rtcx_schemas::validation::limits::ID_MAX_CHARS,
-                               "pattern": "^[!-~]+$"}},
-                "ContentEncoding": {"name": "Content-Encoding", "in": "header", "required": false,
-                    "schema": {"type": "string", "enum": ["gzip", "identity"]}},
+                               "pattern": "^[!-~]+$"}}
             },
             "responses": {
                 "BadRequest": error_response(

@@ -18,6 +18,7 @@ use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Zendesk bridge", "source": "zendesk", "scopes": ["ingest"], "expires_at": null}))]
 pub struct CreateKey {
     pub name: String,

@@ -28,6 +28,9 @@ pub struct DashboardQuery {
     pub interval: Option<String>,
 }
 
+/// The trend buckets `interval` takes.
+pub const INTERVALS: [&str; 3] = ["hour", "day", "week"];
+
 #[derive(Debug, Default, Clone, Copy, Deserialize, clickhouse::Row)]
 struct Totals {
     /// 1: the requested range; 0: the one before it.
@@ -109,10 +112,19 @@ pub(crate) async fn cached<T: Serialize, F: std::future::Future<Output = Result<
     Ok(Json(value))
 }
 
+/// The channel filter (`""`: all channels), and the `interval` check every dashboard query
+/// shares (the same parameters are accepted, and refused, by every dashboard route).
 fn channel_of(q: &DashboardQuery) -> Result<String, ApiError> {
-    let c = q.channel.clone().unwrap_or_default();
-    let ok = c.is_empty() || c.parse::<rtcx_schemas::Channel>().is_ok();
-    if ok { Ok(c) } else { Err(ApiError::invalid("channel", "unknown channel")) }
+    if let Some(i) = q.interval.as_deref()
+        && !INTERVALS.contains(&i)
+    {
+        return Err(ApiError::invalid("interval", "must be hour, day or week"));
+    }
+    match q.channel.as_deref() {
+        None => Ok(String::new()),
+        Some(c) if c.parse::<rtcx_schemas::Channel>().is_ok() => Ok(c.to_owned()),
+        Some(_) => Err(ApiError::invalid("channel", "unknown channel")),
+    }
 }
 
 /// Totals of a range and of the equally long range before it, in one query: each hourly

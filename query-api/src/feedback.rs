@@ -131,7 +131,7 @@ pub async fn search(
     user.require(Permission::ReadAnalytics)?;
     let Query(q) = query?;
     let r = TimeRange::resolve(&q.range, Utc::now())?;
-    let limit = validate(&q, 50, 200)?;
+    let limit = validate(&q, 50, PAGE_MAX)?;
     let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let query = filtered(&app, &q, r, cursor, limit + 1);
     let mut items: Vec<FeedbackItem> = query.fetch_all().await.map_err(ApiError::from)?;
@@ -143,6 +143,9 @@ pub async fn search(
     };
     Ok(Json(FeedbackPage { items, next_cursor }))
 }
+
+/// Largest search page.
+pub const PAGE_MAX: u64 = 200;
 
 /// Checks the filters; returns the page size.
 fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, ApiError> {

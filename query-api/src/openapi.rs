@@ -145,6 +145,9 @@ pub const NAME_FIELDS: &[(&str, &str, usize)] = &[
     ("CreateKey", "name", crate::api_keys::NAME_MAX),
 ];
 
+/// Email addresses checked by [`crate::auth::handlers::normalize_email`]: `(schema, property)`.
+pub const EMAIL_FIELDS: &[(&str, &str)] = &[("RegisterRequest", "email"), ("CreateUser", "email")];
+
 /// Keyword lists of topics: `(schema, property)`.
 pub const KEYWORD_FIELDS: &[(&str, &str)] =
     &[("NewTopic", "keywords"), ("TopicPatch", "keywords"), ("Accept", "keywords")];
@@ -155,7 +158,7 @@ pub const KEYWORD_FIELDS: &[(&str, &str)] =
 /// names need something visible and have their length limits; topic keyword lists their
 /// count and keyword length.
 fn state_field_rules(doc: Document) -> Document {
-    use rtcx_schemas::text::{MULTI_LINE_PATTERN, VISIBLE_MULTI_LINE_PATTERN};
+    use rtcx_schemas::text::{MULTI_LINE_PATTERN, SINGLE_LINE_PATTERN, VISIBLE_MULTI_LINE_PATTERN};
     let Ok(mut v) = serde_json::to_value(&doc) else { return doc };
     let schemas = &mut v["components"]["schemas"];
     for (schema, property, max) in NAME_FIELDS {
@@ -165,6 +168,14 @@ fn state_field_rules(doc: Document) -> Document {
             p.insert("pattern".into(), json!(VISIBLE_MULTI_LINE_PATTERN));
             p.insert("minLength".into(), json!(1));
             p.insert("maxLength".into(), json!(max));
+        }
+    }
+    for (schema, property) in EMAIL_FIELDS {
+        if let Some(p) =
+            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
+        {
+            p.insert("pattern".into(), json!(crate::auth::handlers::EMAIL_PATTERN));
+            p.insert("maxLength".into(), json!(crate::auth::handlers::EMAIL_MAX));
         }
     }
     for (schema, property) in KEYWORD_FIELDS {
@@ -178,6 +189,31 @@ fn state_field_rules(doc: Document) -> Document {
             );
         }
     }
+    // Saved dashboards' free-form JSON: the character rule on every key and string, numbers
+    // within what Postgres gives back unchanged (`saved_dashboards::MAX_NUMBER`).
+    let max = crate::saved_dashboards::MAX_NUMBER;
+    let data = json!({
+        "description": "Any JSON value whose keys have no control character, whose strings have none but TAB, LF and CR, and whose numbers lie strictly between -1e15 and 1e15.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number", "exclusiveMinimum": -max, "exclusiveMaximum": max},
+            {"type": "string", "pattern": MULTI_LINE_PATTERN},
+            {"type": "array", "items": {"$ref": "#/components/schemas/JsonData"}},
+            {"type": "object", "propertyNames": {"type": "string", "pattern": SINGLE_LINE_PATTERN}, "additionalProperties": {"$ref": "#/components/schemas/JsonData"}},
+        ],
+    });
+    for property in ["layout", "filters"] {
+        if let Some(p) =
+            schemas.pointer_mut(&format!("/DashboardBody/properties/{property}")).and_then(|p| p.as_object_mut())
+        {
+            p.insert("propertyNames".into(), json!({"type": "string", "pattern": SINGLE_LINE_PATTERN}));
+            p.insert("additionalProperties".into(), json!({"$ref": "#/components/schemas/JsonData"}));
+        }
+    }
+    if let Some(map) = schemas.as_object_mut() {
+        map.insert("JsonData".into(), data);
+    }
     for schema in ["NewTopic", "TopicPatch"] {
         if let Some(p) =
             schemas.pointer_mut(&format!("/{schema}/properties/description")).and_then(|p| p.as_object_mut())
@@ -189,9 +225,14 @@ fn state_field_rules(doc: Document) -> Document {
     // stored data and are left as they are.)
     let mut request_schemas = Vec::new();
     if let Some(paths) = v["paths"].as_object_mut() {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             for op in item.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
                 if let Some(params) = op.get_mut("parameters") {
+                    for param in params.as_array_mut().into_iter().flatten() {
+                        if let Some(rule) = parameter_rule(path, param["name"].as_str().unwrap_or_default()) {
+                            param["schema"] = rule;
+                        }
+                    }
                     add_string_pattern(params, MULTI_LINE_PATTERN);
                 }
                 for media in
@@ -211,7 +252,36 @@ fn state_field_rules(doc: Document) -> Document {
             add_string_pattern(schema, MULTI_LINE_PATTERN);
         }
     }
-    serde_json::from_value(v).unwrap_or(doc)
+    match serde_json::from_value(v) {
+        Ok(finished) => finished,
+        Err(e) => {
+            // A bug here would silently drop the stated rules: fail loudly in tests and logs.
+            debug_assert!(false, "the finished OpenAPI document does not deserialize: {e}");
+            tracing::error!(error = %e, "the finished OpenAPI document does not deserialize; serving it without field rules");
+            doc
+        }
+    }
+}
+
+/// The schema of a query parameter whose values the handlers check against a fixed set or range
+/// (the same lists and bounds the checks use).
+fn parameter_rule(path: &str, name: &str) -> Option<serde_json::Value> {
+    use rtcx_schemas::{Channel, Emotion, SentimentLabel};
+    let names = |all: Vec<&'static str>| Some(json!({"type": "string", "enum": all}));
+    match name {
+        "channel" => names(Channel::ALL.iter().map(|c| c.as_str()).collect()),
+        "sentiment" => names(SentimentLabel::ALL.iter().map(|s| s.as_str()).collect()),
+        "emotion" => names(Emotion::ALL.iter().map(|e| e.as_str()).collect()),
+        "interval" => names(crate::dashboard::INTERVALS.to_vec()),
+        "min_score" | "max_score" => Some(json!({"type": "number", "minimum": -1, "maximum": 1})),
+        "limit" if path == "/v1/feedback" => {
+            Some(json!({"type": "integer", "minimum": 1, "maximum": crate::feedback::PAGE_MAX}))
+        }
+        "limit" if path == "/v1/feedback/export" => {
+            Some(json!({"type": "integer", "minimum": 1, "maximum": crate::feedback::EXPORT_MAX_ROWS}))
+        }
+        _ => None,
+    }
 }
 
 /// Adds `pattern` to every string schema that has no format, enum, const or pattern.
@@ -247,7 +317,7 @@ fn describe_shared_behaviour(op: &mut Operation) {
     if op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == "range")) {
         notes.push(
             "Time range: `range` = 1h, 24h (default), 7d, 30d or 90d, or explicit `from` / `to` (RFC 3339, at most \
-             400 days).",
+             400 days, between 2000-01-01 and 2100-01-01).",
         );
     }
     if op.extensions.as_mut().and_then(|e| e.remove(CACHED_EXTENSION)).is_some() {

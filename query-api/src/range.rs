@@ -10,7 +10,7 @@ use crate::error::ApiError;
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    /// Preset: 1h, 24h, 7d, 30d or 90d (default 24h; empty counts as not given). Not with from/to.
+    /// Preset: 1h, 24h, 7d, 30d or 90d (default 24h). Not with from/to.
     #[param(inline, value_type = Option<RangePreset>)]
     pub range: Option<String>,
     /// Start (RFC 3339, inclusive).
@@ -45,11 +45,17 @@ pub struct TimeRange {
 /// Longest explicit range accepted.
 pub const MAX_DAYS: i64 = 400;
 
+/// Explicit times must lie in `[EARLIEST, LATEST)` (Unix seconds: 2000-01-01 and 2100-01-01).
+/// Feedback is never older (ingest refuses it) and ClickHouse's `DateTime` ends in 2106: a
+/// time past it wrapped around, and a trend "filled" from 1970 to 2106 by the hour took the
+/// database down (found by the fuzzing campaign).
+pub const EARLIEST: i64 = 946_684_800;
+pub const LATEST: i64 = 4_102_444_800;
+
 impl TimeRange {
     /// Resolves the query at `now`; the default is the last 24 hours.
     pub fn resolve(q: &RangeQuery, now: DateTime<Utc>) -> Result<Self, ApiError> {
-        // `range=` (empty) is a form left blank, not a preset.
-        match (q.range.as_deref().filter(|p| !p.is_empty()), q.from, q.to) {
+        match (q.range.as_deref(), q.from, q.to) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 Err(ApiError::invalid("range", "give either a preset or from/to, not both"))
             }
@@ -66,6 +72,11 @@ impl TimeRange {
             }
             (None, Some(from), to) => {
                 let to = to.unwrap_or(now);
+                for (field, t) in [("from", from), ("to", to)] {
+                    if !(EARLIEST..LATEST).contains(&t.timestamp()) {
+                        return Err(ApiError::invalid(field, "must lie between 2000-01-01 and 2100-01-01"));
+                    }
+                }
                 if from >= to {
                     return Err(ApiError::invalid("from", "must be before to"));
                 }
@@ -103,10 +114,12 @@ mod tests {
         assert!(bad(RangeQuery { range: Some("1h".into()), from: Some(now), to: None }));
         assert!(bad(RangeQuery { range: None, from: Some(now), to: Some(now - Duration::hours(1)) }));
         assert!(bad(RangeQuery { range: None, from: Some(now - Duration::days(500)), to: None }));
-        // An empty preset is no preset: the default, or from/to alone.
-        let blank = RangeQuery { range: Some(String::new()), ..Default::default() };
-        assert_eq!(TimeRange::resolve(&blank, now).expect("blank").from, now - Duration::hours(24));
-        let blank_with_from = RangeQuery { range: Some(String::new()), from: Some(now - Duration::days(2)), to: None };
-        assert_eq!(TimeRange::resolve(&blank_with_from, now).expect("from").from, now - Duration::days(2));
+        // Outside what ClickHouse's DateTime holds, even a one-day span is refused.
+        let far = DateTime::from_timestamp(LATEST + 86_400, 0).expect("time");
+        assert!(bad(RangeQuery { range: None, from: Some(far), to: Some(far + Duration::days(1)) }));
+        let old = DateTime::from_timestamp(EARLIEST - 86_400, 0).expect("time");
+        assert!(bad(RangeQuery { range: None, from: Some(old), to: Some(old + Duration::days(1)) }));
+        // An empty preset is not a preset (the document's enum has no empty value either).
+        assert!(bad(RangeQuery { range: Some(String::new()), ..Default::default() }));
     }
 }

@@ -30,6 +30,7 @@ pub struct SavedDashboard {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Support weekly", "layout": {"widgets": [{"kind": "overview", "x": 0, "y": 0, "w": 6, "h": 2}]}, "filters": {"range": "7d", "channel": "chat"}}))]
 pub struct DashboardBody {
     pub name: String,

@@ -49,6 +49,7 @@ pub struct ListQuery {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Delivery delays", "category": "logistics", "keywords": ["late delivery", "parcel", "courier"], "description": "Orders arriving after the promised date"}))]
 pub struct NewTopic {
     pub name: String,
@@ -65,6 +66,7 @@ fn general() -> String {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"keywords": ["late delivery", "courier", "tracking"], "archived": false}))]
 pub struct TopicPatch {
     pub name: Option<String>,
@@ -490,6 +492,7 @@ pub async fn suggestions(State(app): State<Arc<AppState>>, user: AuthUser) -> Re
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Refund delays", "category": "billing"}))]
 pub struct Accept {
     pub name: Option<String>,

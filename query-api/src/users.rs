@@ -35,6 +35,7 @@ pub struct ListQuery {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee", "role": "AGENT"}))]
 pub struct CreateUser {
     pub email: String,
@@ -47,6 +48,7 @@ pub struct CreateUser {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "MANAGER", "active": true}))]
 pub struct UpdateUser {
     #[schema(max_length = 200)]
@@ -159,7 +161,7 @@ pub async fn create(
     path = "/v1/users/{id}",
     tag = "users",
     summary = "Change name, role or active flag",
-    description = "409 when the change would leave no active administrator.",
+    description = "409 when the change would leave no active administrator, or when callers would change their own role or deactivate themselves.",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = UpdateUser,
     responses((status = 200, description = "Updated; a role change or deactivation ends the user's sessions", body = UserView), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
@@ -186,6 +188,10 @@ pub async fn update(
     let (role, active) = current.ok_or(ApiError::NotFound("user"))?;
     let new_role = u.role.map(Role::as_str).unwrap_or(&role).to_owned();
     let new_active = u.active.unwrap_or(active);
+    // Nobody locks themselves out: another administrator changes your role or deactivates you.
+    if id == user.id && (new_role != role || new_active != active) {
+        return Err(ApiError::Conflict("you cannot change your own role or deactivate yourself"));
+    }
     if role == "ADMIN" && active && (new_role != "ADMIN" || !new_active) {
         let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'ADMIN' AND active")
             .fetch_one(&mut *tx)

@@ -156,3 +156,66 @@ async fn export_takes_the_same_numeric_filters_as_search() {
     }
     common::drop_clickhouse(&database).await;
 }
+
+/// The email pattern the document publishes accepts exactly what the server accepts (within
+/// the character rule every request passes first).
+#[test]
+fn the_published_email_pattern_is_the_servers_rule() {
+    use rtcx_query_api::auth::handlers::{EMAIL_PATTERN, normalize_email};
+    use rtcx_schemas::text::{TextKind, first_forbidden};
+    let validator =
+        jsonschema::validator_for(&json!({"type": "string", "pattern": EMAIL_PATTERN})).expect("pattern compiles");
+    for s in [
+        "ana@example.com",
+        " Ana@Example.com\n",
+        "a@b.c",
+        "a@b.",
+        "a@.b",
+        "a@b",
+        "@b.c",
+        "a b@c.d",
+        "a@b .c",
+        "a@@b.c",
+        "a@b@c.d",
+        "\u{2003}a@b.c\u{3000}",
+        "a\u{0}@b.c",
+        "a@b.c\u{1c}",
+        "\u{85}a@b.c",
+        "é@ü.de",
+        "a@b.c d",
+        "",
+        "   ",
+        "a@b\t.c",
+        "a\u{a0}@b.c",
+    ] {
+        let server = first_forbidden(s, TextKind::MultiLine).is_none() && normalize_email(s).is_ok();
+        assert_eq!(validator.is_valid(&json!(s)), server, "{s:?}");
+    }
+}
+
+/// A one-day range in the year 3537, by the hour, wrapped around ClickHouse's `DateTime` and
+/// made it "fill" a trend from 1970 to 2106 by the hour, which took the server down.
+#[tokio::test]
+async fn times_past_what_clickhouse_holds_are_refused() {
+    let (api, database) = common::start_with_clickhouse().await;
+    let (_, token) = api.logged_in(Role::Manager).await;
+    for path in [
+        "/v1/dashboard/sentiment-trend?interval=hour&from=3537-01-28T11:26:14Z&to=3537-01-29T11:26:14Z",
+        "/v1/dashboard/overview?from=1969-12-31T00:00:00Z&to=1970-01-01T00:00:00Z",
+        "/v1/feedback?from=2100-01-01T00:00:00Z&to=2100-01-02T00:00:00Z",
+    ] {
+        let (status, body) = api.send(Method::GET, path, &token, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+    let (status, trend) = api
+        .send(
+            Method::GET,
+            "/v1/dashboard/sentiment-trend?interval=hour&from=2099-12-30T00:00:00Z&to=2099-12-31T00:00:00Z",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{trend}");
+    assert_eq!(trend.as_array().map(Vec::len), Some(24), "one point an hour: {trend}");
+    common::drop_clickhouse(&database).await;
+}

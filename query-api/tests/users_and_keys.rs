@@ -164,6 +164,24 @@ async fn users_are_filtered_paginated_and_deactivated_safely() {
         .send(Method::PATCH, &format!("/v1/users/{}", uuid::Uuid::new_v4()), &admin, Some(json!({"active": false})))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Nobody locks themselves out: one's own role and active flag are another admin's to change.
+    let (_, me) = api.send(Method::GET, "/v1/auth/me", &admin, None).await;
+    let me = me["id"].as_str().expect("id").to_owned();
+    for change in [json!({"role": "MANAGER"}), json!({"active": false})] {
+        let (status, body) = api.send(Method::PATCH, &format!("/v1/users/{me}"), &admin, Some(change)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+    let (status, body) = api
+        .send(
+            Method::PATCH,
+            &format!("/v1/users/{me}"),
+            &admin,
+            Some(json!({"display_name": "Still me", "role": "ADMIN"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "renaming oneself is fine: {body}");
+    assert_eq!(api.send(Method::GET, "/v1/auth/me", &admin, None).await.0, StatusCode::OK, "the session lives on");
 }
 
 fn urlencode(s: &str) -> String {

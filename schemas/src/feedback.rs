@@ -31,15 +31,15 @@ pub struct FeedbackSubmission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// Star rating, 1..=5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::RATING.0, max = limits::RATING.1))]
     pub rating: Option<u8>,
     /// Net Promoter Score answer, 0..=10.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::NPS.0, max = limits::NPS.1))]
     pub nps: Option<u8>,
     /// Customer satisfaction answer, 1..=5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::CSAT.0, max = limits::CSAT.1))]
     pub csat: Option<u8>,
     /// The customer's id in the sender's systems (pseudonymous ids recommended).
@@ -95,15 +95,15 @@ pub struct FeedbackEvent {
     #[schemars(length(min = 1, max = limits::TEXT_MAX_CHARS), regex(pattern = VISIBLE_MULTI_LINE_PATTERN))]
     pub text: String,
     /// Star rating, 1..=5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::RATING.0, max = limits::RATING.1))]
     pub rating: Option<u8>,
     /// Net Promoter Score answer, 0..=10.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::NPS.0, max = limits::NPS.1))]
     pub nps: Option<u8>,
     /// Customer satisfaction answer, 1..=5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::optional_u8")]
     #[schemars(range(min = limits::CSAT.0, max = limits::CSAT.1))]
     pub csat: Option<u8>,
     /// The customer's id in the sender's systems.
@@ -145,6 +145,23 @@ pub struct FeedbackEvent {
     /// True when submitted without credentials (public widget endpoint).
     #[serde(default)]
     pub anonymous: bool,
+}
+
+/// Whole numbers written as `3.0` are whole numbers: JSON Schema counts them as integers, so the
+/// contracts do too (serde alone refuses them for `u8`).
+mod integral {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn optional_u8<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+        let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+        let whole = n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 255.0).map(|f| f as u64));
+        whole
+            .and_then(|w| u8::try_from(w).ok())
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("invalid value: {n}, expected a whole number from 0 to 255")))
+    }
 }
 
 /// Namespace for UUIDv5 ids derived from `source` + idempotency key / external id.

@@ -270,3 +270,14 @@ fn text_patterns_accept_only_what_the_rule_accepts() {
         }
     }
 }
+
+/// JSON Schema counts `3.0` as an integer; the contracts read it as 3 (and refuse 3.5).
+#[test]
+fn whole_numbers_written_with_a_fraction_are_integers() {
+    let parse = |v: serde_json::Value| serde_json::from_value::<FeedbackSubmission>(v);
+    let sub = parse(json!({"channel": "web", "text": "x", "rating": 4.0, "nps": 10, "csat": null})).expect("whole");
+    assert_eq!((sub.rating, sub.nps, sub.csat), (Some(4), Some(10), None));
+    for bad in [json!(3.5), json!(-1), json!(256), json!(1e300), json!("3")] {
+        assert!(parse(json!({"channel": "web", "text": "x", "rating": bad})).is_err(), "{bad}");
+    }
+}

@@ -51,6 +51,7 @@ pub struct TokenResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ana@example.com", "password": "correct horse battery staple"}))]
 pub struct Credentials {
     pub email: String,
@@ -58,6 +59,7 @@ pub struct Credentials {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "sam@example.com", "password": "a long passphrase 2026", "display_name": "Sam Lee"}))]
 pub struct RegisterRequest {
     pub email: String,
@@ -69,12 +71,14 @@ pub struct RegisterRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"refresh_token": "rt_2YpQm4s8XcVb0nHk3LwZr7Tq9uAe1fGd"}))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "another long passphrase 7"}))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -83,12 +87,14 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ana@example.com"}))]
 pub struct ResetRequest {
     pub email: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"token": "prt_Vb0nHk3LwZr7Tq9uAe1fGd2YpQm4s8Xc", "new_password": "another long passphrase 7"}))]
 pub struct ResetConfirm {
     pub token: String,
@@ -96,10 +102,19 @@ pub struct ResetConfirm {
     pub new_password: String,
 }
 
+/// Longest email address, in characters as sent.
+pub const EMAIL_MAX: usize = 254;
+
+/// The email rule as a JSON Schema pattern, exactly [`normalize_email`]'s (the length aside) and
+/// the character rule's: surrounding whitespace (not a control character), then something
+/// without whitespace, control characters or `@`, `@`, and a domain without whitespace or
+/// control characters that holds a dot and does not start with one. A test checks the two agree.
+pub const EMAIL_PATTERN: &str = r"^[\t\n\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\s@\u0000-\u001F\u007F-\u009F]+@[^\s.\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*\.[^\s\u0000-\u001F\u007F-\u009F]*[\t\n\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$";
+
 /// Normalised email, or a validation error.
 pub fn normalize_email(email: &str) -> Result<String, ApiError> {
     let e = email.trim().to_lowercase();
-    let ok = e.len() <= 254
+    let ok = email.chars().count() <= EMAIL_MAX
         && e.split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
         && !e.chars().any(char::is_whitespace);
@@ -113,7 +128,12 @@ pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), Ap
 }
 
 /// Hashes on the blocking pool (argon2 takes tens of milliseconds).
+/// Password hashes computed at once: argon2id takes 19 MiB and a core's worth of time each, so a
+/// flood of logins waits here instead of growing memory and starving the other requests.
+static ARGON2_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 pub async fn hash_password(p: String) -> Result<String, ApiError> {
+    let _permit = ARGON2_PERMITS.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || password::hash(&p))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -121,6 +141,7 @@ pub async fn hash_password(p: String) -> Result<String, ApiError> {
 }
 
 async fn verify_password(p: String, phc: String) -> Result<bool, ApiError> {
+    let _permit = ARGON2_PERMITS.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || password::verify(&p, &phc)).await.map_err(|e| ApiError::Internal(e.to_string()))
 }
 
