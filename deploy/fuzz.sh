@@ -54,13 +54,13 @@ wait_ready() { # URL
 # ClickHouse databases (dropped at the end) and its own Kafka topic.
 run_id="rtcx_fuzz_$(date +%s)"
 topic="rtcx.fuzz.raw.${run_id#rtcx_fuzz_}"
-pg_base="${RTCX_POSTGRES_URL%/*}"
-psql "$RTCX_POSTGRES_URL" -q -c "CREATE DATABASE $run_id" >/dev/null
+pg_admin_url="$RTCX_POSTGRES_URL"
+psql "$pg_admin_url" -q -c "CREATE DATABASE $run_id" >/dev/null
 drop_databases() {
-  psql "$RTCX_POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS $run_id WITH (FORCE)" >/dev/null 2>&1 || true
+  psql "$pg_admin_url" -q -c "DROP DATABASE IF EXISTS $run_id WITH (FORCE)" >/dev/null 2>&1 || true
   curl -s -o /dev/null "$RTCX_CLICKHOUSE_URL" --data-binary "DROP DATABASE IF EXISTS $run_id SYNC" || true
 }
-export RTCX_POSTGRES_URL="$pg_base/$run_id" RTCX_CLICKHOUSE_DATABASE="$run_id"
+export RTCX_POSTGRES_URL="${pg_admin_url%/*}/$run_id" RTCX_CLICKHOUSE_DATABASE="$run_id"
 "$RTCX_BIN_DIR/rtcx-migrate" all >"$RTCX_FUZZ_OUT/migrate.log" 2>&1 || { cat "$RTCX_FUZZ_OUT/migrate.log" >&2; die "migrations failed"; }
 "$RTCX_BIN_DIR/rtcx-migrate" kafka --topics "$topic:1" >/dev/null
 log "starting query-api on :$RTCX_FUZZ_QUERY_PORT and ingest on :$RTCX_FUZZ_INGEST_PORT (topic $topic)"
@@ -95,7 +95,11 @@ run_st() { # NAME URL HEADER [extra args]
   local name="$1" url="$2" header="$3"; shift 3
   log "schemathesis against $name: seed $RTCX_FUZZ_SEED, $RTCX_FUZZ_EXAMPLES examples per operation, at most ${RTCX_FUZZ_MAX_TIME}s"
   local rc=0
-  (cd "$ROOT/deploy/fuzz" && SCHEMATHESIS_HOOKS=hooks "$SCHEMATHESIS" run "$url/v1/openapi.json" \
+  # Run from a fresh folder: Schemathesis and Hypothesis keep their example databases in the
+  # working directory, and a campaign must not depend on what an earlier one found.
+  mkdir -p "$RTCX_FUZZ_OUT/$name-work"
+  (cd "$RTCX_FUZZ_OUT/$name-work" && PYTHONPATH="$ROOT/deploy/fuzz" SCHEMATHESIS_HOOKS=hooks \
+    "$SCHEMATHESIS" --config-file "$ROOT/deploy/fuzz/schemathesis.toml" run "$url/v1/openapi.json" \
     --checks all --phases examples,coverage,fuzzing,stateful \
     --seed "$RTCX_FUZZ_SEED" --max-examples "$RTCX_FUZZ_EXAMPLES" --max-time "$RTCX_FUZZ_MAX_TIME" \
     --workers 2 --request-timeout 30 --no-shrink --suppress-health-check all \

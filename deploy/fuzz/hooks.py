@@ -86,6 +86,14 @@ def _fix_range(query):
             query["from"] = (now - timedelta(days=1)).isoformat()
     elif end is not None:
         query["from"] = (end - timedelta(days=1)).isoformat()
+    # Whatever the steps above produced must itself be a valid range.
+    start, end = _parse(query.get("from")), _parse(query.get("to"))
+    if start is not None:
+        end_or_now = end or now
+        if not (2000 <= start.year and end_or_now.year < 2100 and start < end_or_now <= start + MAX_RANGE):
+            query["from"] = (now - timedelta(days=1)).isoformat()
+            if end is not None:
+                query["to"] = now.isoformat()
     if query.get("interval") == "hour":
         start, end = _parse(query.get("from")), _parse(query.get("to")) or now
         span = (end - start) if start is not None else PRESETS.get(query.get("range") if isinstance(query.get("range"), str) else "24h", timedelta(0))
