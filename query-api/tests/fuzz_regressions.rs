@@ -187,6 +187,9 @@ fn the_published_email_pattern_is_the_servers_rule() {
         "   ",
         "a@b\t.c",
         "a\u{a0}@b.c",
+        "a\u{2003}b@c.d",
+        "a@b.c\u{1680}d",
+        "a@b\u{3000}.c",
     ] {
         let server = first_forbidden(s, TextKind::MultiLine).is_none() && normalize_email(s).is_ok();
         assert_eq!(validator.is_valid(&json!(s)), server, "{s:?}");

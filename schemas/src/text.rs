@@ -16,18 +16,19 @@
 use std::fmt;
 
 /// The rule as a JSON Schema `pattern` (ECMA-262, also read by Python's `re` and Rust's
-/// `regex`): multi-line text without a forbidden control character.
+/// `regex`): multi-line text without a forbidden control character. The patterns spell
+/// whitespace out instead of using `\s`, which some engines read as ASCII only.
 pub const MULTI_LINE_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
 
 /// [`MULTI_LINE_PATTERN`] that also needs one visible character: exactly [`has_visible`]
 /// (a test checks that pattern and function agree).
-pub const VISIBLE_MULTI_LINE_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+pub const VISIBLE_MULTI_LINE_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^ \u0000-\u001F\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
 
 /// Single-line text: no control character at all.
 pub const SINGLE_LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// [`SINGLE_LINE_PATTERN`] with one visible character (see [`VISIBLE_MULTI_LINE_PATTERN`]).
-pub const VISIBLE_SINGLE_LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F]*$";
+pub const VISIBLE_SINGLE_LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^ \u0000-\u001F\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F]*$";
 
 /// Where a text is used: single-line fields refuse every control character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -248,6 +248,8 @@ fn text_patterns_accept_only_what_the_rule_accepts() {
         "\u{00ad}",
         "a\u{1b}[31m",
         "\u{1680}",
+        "a\u{2003}b",
+        "\u{2009}",
         "\u{2003}x",
         "\u{202e}",
         "\u{2066}\u{2069}",
