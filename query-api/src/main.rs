@@ -37,6 +37,9 @@ enum Command {
     Serve,
     /// Generate a synthetic feedback dataset in ClickHouse (and topics in Postgres) for
     /// benchmarks: rows spread over the last `days` days, rollups filled by their views.
+    ///
+    /// Refuses a database that already holds feedback other than seeded rows (source `seed`):
+    /// synthetic rows would mix into real dashboards. `--force` seeds anyway.
     Seed {
         /// Rows to generate.
         #[arg(long, default_value_t = 10_000_000)]
@@ -44,6 +47,9 @@ enum Command {
         /// Days back the rows spread over.
         #[arg(long, default_value_t = 90)]
         days: u32,
+        /// Seed even when the database holds real (not seeded) feedback.
+        #[arg(long)]
+        force: bool,
     },
     /// Create an administrator account (the first one, or another); fails if the email exists.
     CreateAdmin {
@@ -112,7 +118,14 @@ async fn main() -> anyhow::Result<()> {
             println!("created administrator {} ({})", user.email, user.id);
             Ok(())
         }
-        Some(Command::Seed { rows, days }) => {
+        Some(Command::Seed { rows, days, force }) => {
+            let real = rtcx_query_api::seed::real_feedback_rows(&app.ch).await.context("counting real feedback")?;
+            if real > 0 && !force {
+                anyhow::bail!(
+                    "this database holds {real} real (not seeded) feedback rows: seeding would mix synthetic rows \
+                     into its dashboards; point RTCX_CLICKHOUSE_DATABASE at another database, or pass --force"
+                );
+            }
             let mut topics = Vec::new();
             for name in ["Delivery", "Billing", "Mobile app", "Refunds", "Staff"] {
                 let id: uuid::Uuid = sqlx::query_scalar(

@@ -5,6 +5,11 @@
 
 /// The insert statement for `rows` rows spread over the last `days` days, with `topics`
 /// (ids of catalogue topics) assigned to about 40 % of the rows.
+/// Feedback rows not written by the seeder (whose rows carry source `seed`).
+pub async fn real_feedback_rows(ch: &clickhouse::Client) -> Result<u64, clickhouse::error::Error> {
+    ch.query("SELECT count() FROM feedback WHERE source != 'seed'").fetch_one::<u64>().await
+}
+
 pub fn seed_sql(rows: u64, days: u32, topics: &[uuid::Uuid]) -> String {
     let topic_list = topics.iter().map(|t| format!("toUUID('{t}')")).collect::<Vec<_>>().join(", ");
     let topics_expr = if topics.is_empty() {
