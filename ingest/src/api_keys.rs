@@ -11,7 +11,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -37,7 +36,7 @@ impl ApiKey {
 
 /// SHA-256 of a presented key.
 pub fn hash_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+    rtcx_schemas::credentials::secret_hash(key)
 }
 
 /// `(id, source, scopes, expires_at, key_hash)` as stored in `api_keys`.

@@ -90,17 +90,7 @@ impl AppState {
 
     /// The client address used for per-IP limits.
     pub fn client_ip(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> String {
-        if self.trust_forwarded_for
-            && let Some(first) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-        {
-            return first.to_owned();
-        }
-        peer.ip().to_string()
+        rtcx_service_kit::client_ip(peer, headers, self.trust_forwarded_for)
     }
 }
 

@@ -4,22 +4,10 @@
 //! never mint them.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-use serde::Deserialize;
-use uuid::Uuid;
+pub use rtcx_schemas::credentials::AccessClaims as Claims;
 
 /// Roles allowed to post feedback with a user token (all of them: API_USER and above).
-pub const INGEST_ROLES: [&str; 4] = ["ADMIN", "MANAGER", "AGENT", "API_USER"];
-
-/// The claims ingest reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Claims {
-    /// User id.
-    pub sub: Uuid,
-    /// User role.
-    pub role: String,
-    /// Expiry (seconds since the epoch); required.
-    pub exp: u64,
-}
+pub const INGEST_ROLES: [&str; 4] = rtcx_schemas::credentials::ROLES;
 
 /// Verifies access tokens.
 #[derive(Clone)]

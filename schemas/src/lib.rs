@@ -6,6 +6,7 @@
 //!   [`FeedbackEvent`] on the raw Kafka topic);
 //! * [`enriched`]: the enriched event the processors publish ([`EnrichedFeedback`]);
 //! * [`alert`]: alert events ([`AlertEvent`]);
+//! * [`credentials`]: access-token claims, role names and the stored hash of secrets;
 //! * [`dead_letter`]: the dead-letter envelope ([`DeadLetter`]);
 //! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
 //!   processors for messages produced straight to Kafka;
@@ -17,6 +18,7 @@
 
 pub mod alert;
 pub mod channel;
+pub mod credentials;
 pub mod dead_letter;
 pub mod emotion;
 pub mod enriched;

@@ -127,11 +127,11 @@ pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), Ap
     if v.is_empty() { Ok(()) } else { Err(ApiError::invalid(field, format!("password {}", v.join("; ")))) }
 }
 
-/// Hashes on the blocking pool (argon2 takes tens of milliseconds).
 /// Password hashes computed at once: argon2id takes 19 MiB and a core's worth of time each, so a
 /// flood of logins waits here instead of growing memory and starving the other requests.
 static ARGON2_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
+/// Hashes on the blocking pool (argon2 takes tens of milliseconds).
 pub async fn hash_password(p: String) -> Result<String, ApiError> {
     let _permit = ARGON2_PERMITS.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || password::hash(&p))
@@ -146,13 +146,7 @@ async fn verify_password(p: String, phc: String) -> Result<bool, ApiError> {
 }
 
 fn client_ip(app: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
-    if app.trust_forwarded_for
-        && let Some(first) =
-            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
-    {
-        return first.trim().to_owned();
-    }
-    peer.ip().to_string()
+    rtcx_service_kit::client_ip(peer, headers, app.trust_forwarded_for)
 }
 
 async fn user_view(app: &AppState, id: Uuid) -> Result<UserView, ApiError> {

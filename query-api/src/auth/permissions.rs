@@ -60,13 +60,10 @@ impl Permission {
 impl Role {
     pub const ALL: [Role; 4] = [Role::Admin, Role::Manager, Role::Agent, Role::ApiUser];
 
+    /// The wire name, from the contract both services read ([`rtcx_schemas::credentials::ROLES`],
+    /// in the order of [`Role::ALL`]).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Manager => "MANAGER",
-            Role::Agent => "AGENT",
-            Role::ApiUser => "API_USER",
-        }
+        rtcx_schemas::credentials::ROLES[self as usize]
     }
 
     pub fn parse(s: &str) -> Option<Role> {
@@ -100,5 +97,14 @@ mod tests {
         assert!(Role::Manager.allows(Permission::ManageTopics));
         assert!(!Role::Agent.allows(Permission::ManageTopics));
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn role_names_are_the_contracts_and_serde_agrees() {
+        for (i, r) in Role::ALL.into_iter().enumerate() {
+            assert_eq!(r as usize, i);
+            assert_eq!(r.as_str(), rtcx_schemas::credentials::ROLES[i]);
+            assert_eq!(serde_json::to_value(r).expect("json"), serde_json::json!(r.as_str()));
+        }
     }
 }

@@ -6,21 +6,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Access-token claims (ingest reads `sub`, `role`, `exp`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: Uuid,
-    pub role: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub iss: String,
-    /// Session (refresh-token family) the token was issued for.
-    pub sid: Uuid,
-}
+/// Access-token claims: the contract ingest verifies too.
+pub use rtcx_schemas::credentials::AccessClaims as Claims;
 
 /// Errors of the token service.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +81,7 @@ pub fn new_opaque_token() -> String {
 
 /// SHA-256 of a token, as stored.
 pub fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+    rtcx_schemas::credentials::secret_hash(token).to_vec()
 }
 
 #[cfg(test)]
