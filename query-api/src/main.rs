@@ -2,7 +2,6 @@
 //! (`/health/live`, `/health/ready` (Postgres and ClickHouse answer), `/metrics`), or creates
 //! the first administrator (`create-admin`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,11 +155,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_fn("clickhouse", checks::clickhouse(app.ch.clone()));
             let routes = router(Arc::new(app)).merge(ops_router(health, install_metrics_recorder()));
             tracing::info!(listen = %cfg.listen, "rtcx-query-api starting");
-            let listener =
-                tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-            axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(rtcx_service_kit::shutdown_signal())
-                .await?;
+            rtcx_service_kit::serve(cfg.listen, routes).await?;
             Ok(())
         }
     }
