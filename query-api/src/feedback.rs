@@ -30,10 +30,12 @@ pub struct SearchQuery {
     pub channel: Option<String>,
     /// negative, neutral or positive.
     pub sentiment: Option<String>,
+    // Scores are read as f64 so that the range check sees what was sent (as f32,
+    // -1.0000000000000002 rounded to -1 and passed).
     /// Lowest sentiment score (−1..1).
-    pub min_score: Option<f32>,
+    pub min_score: Option<f64>,
     /// Highest sentiment score (−1..1).
-    pub max_score: Option<f32>,
+    pub max_score: Option<f64>,
     /// Dominant emotion: anger, disgust, fear, joy, neutral, sadness or surprise.
     pub emotion: Option<String>,
     /// Assigned topic id.

@@ -145,7 +145,9 @@ async fn export_takes_the_same_numeric_filters_as_search() {
     }
     // And refuses the same bad ones, naming the same fields (limits differ: 200 rows a page,
     // 1 000 000 an export).
-    for filters in ["min_score=2", "limit=0", "limit=x"] {
+    for filters in
+        ["min_score=2", "limit=0", "limit=x", "min_score=-1.0000000000000002", "max_score=1.0000000000000002"]
+    {
         let (status, search) = api.send(Method::GET, &format!("/v1/feedback?{filters}"), &token, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}");
         let (status, export) =
