@@ -222,11 +222,13 @@ fn filtered(
     for (_, v) in conditions {
         query = query.bind(v);
     }
+    // Bound as f32, the column's type: a checked f64 such as 2.2e-311 (subnormal) made
+    // ClickHouse fail to read the parameter (a 500, found by the fuzzing campaign).
     if let Some(v) = q.min_score {
-        query = query.bind(v);
+        query = query.bind(v as f32);
     }
     if let Some(v) = q.max_score {
-        query = query.bind(v);
+        query = query.bind(v as f32);
     }
     if let Some((ms, id)) = cursor {
         query = query.bind(ms).bind(id.to_string());

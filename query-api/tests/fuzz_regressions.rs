@@ -131,7 +131,13 @@ async fn a_dashboard_that_cannot_be_read_back_is_never_written() {
 async fn export_takes_the_same_numeric_filters_as_search() {
     let (api, database) = common::start_with_clickhouse().await;
     let (_, token) = api.logged_in(Role::Manager).await;
-    for filters in ["min_score=0.5", "max_score=-0.25", "limit=10", "min_score=-1&max_score=1&limit=3&range=7d"] {
+    for filters in [
+        "min_score=0.5",
+        "max_score=-0.25",
+        "limit=10",
+        "min_score=2.225073858507e-311",
+        "min_score=-1&max_score=1&limit=3&range=7d",
+    ] {
         let (status, body) = api.send(Method::GET, &format!("/v1/feedback?{filters}"), &token, None).await;
         assert_eq!(status, StatusCode::OK, "search {filters}: {body}");
         let resp = api
