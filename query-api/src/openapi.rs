@@ -162,26 +162,20 @@ fn state_field_rules(doc: Document) -> Document {
     let Ok(mut v) = serde_json::to_value(&doc) else { return doc };
     let schemas = &mut v["components"]["schemas"];
     for (schema, property, max) in NAME_FIELDS {
-        if let Some(p) =
-            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
-        {
+        if let Some(p) = schema_property(schemas, schema, property) {
             p.insert("pattern".into(), json!(VISIBLE_MULTI_LINE_PATTERN));
             p.insert("minLength".into(), json!(1));
             p.insert("maxLength".into(), json!(max));
         }
     }
     for (schema, property) in EMAIL_FIELDS {
-        if let Some(p) =
-            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
-        {
+        if let Some(p) = schema_property(schemas, schema, property) {
             p.insert("pattern".into(), json!(crate::auth::handlers::EMAIL_PATTERN));
             p.insert("maxLength".into(), json!(crate::auth::handlers::EMAIL_MAX));
         }
     }
     for (schema, property) in KEYWORD_FIELDS {
-        if let Some(p) =
-            schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
-        {
+        if let Some(p) = schema_property(schemas, schema, property) {
             p.insert("maxItems".into(), json!(crate::topics::KEYWORDS_MAX));
             p.insert(
                 "items".into(),
@@ -204,9 +198,7 @@ fn state_field_rules(doc: Document) -> Document {
         ],
     });
     for property in ["layout", "filters"] {
-        if let Some(p) =
-            schemas.pointer_mut(&format!("/DashboardBody/properties/{property}")).and_then(|p| p.as_object_mut())
-        {
+        if let Some(p) = schema_property(schemas, "DashboardBody", property) {
             p.insert("propertyNames".into(), json!({"type": "string", "pattern": SINGLE_LINE_PATTERN}));
             p.insert("additionalProperties".into(), json!({"$ref": "#/components/schemas/JsonData"}));
         }
@@ -215,9 +207,7 @@ fn state_field_rules(doc: Document) -> Document {
         map.insert("JsonData".into(), data);
     }
     for schema in ["NewTopic", "TopicPatch"] {
-        if let Some(p) =
-            schemas.pointer_mut(&format!("/{schema}/properties/description")).and_then(|p| p.as_object_mut())
-        {
+        if let Some(p) = schema_property(schemas, schema, "description") {
             p.insert("maxLength".into(), json!(crate::topics::DESCRIPTION_MAX));
         }
     }
@@ -282,6 +272,15 @@ fn parameter_rule(path: &str, name: &str) -> Option<serde_json::Value> {
         }
         _ => None,
     }
+}
+
+/// The schema of `property` in the component schema `schema`, when both exist.
+fn schema_property<'a>(
+    schemas: &'a mut serde_json::Value,
+    schema: &str,
+    property: &str,
+) -> Option<&'a mut serde_json::Map<String, serde_json::Value>> {
+    schemas.pointer_mut(&format!("/{schema}/properties/{property}")).and_then(|p| p.as_object_mut())
 }
 
 /// Adds `pattern` to every string schema that has no format, enum, const or pattern.
