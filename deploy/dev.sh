@@ -45,6 +45,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
 : "${RTCX_QUERY_API_PORT:=8081}"
 : "${RTCX_PROCESSORS_PORT:=9101}"
 : "${RTCX_DEMO_RATE:=20}"
+: "${RTCX_DEMO_ADMIN_EMAIL:=admin@rtcx.demo}"
 
 # Pinned artefacts (sha256 verified after download).
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/kafka/pom.xml")"
@@ -306,6 +307,23 @@ demo_key() {
   cat "$keyfile"
 }
 
+# The demo administrator's password: generated once, kept in the state dir.
+demo_admin_password() {
+  local f="$RTCX_STATE_DIR/demo-admin-password"
+  if [[ ! -s "$f" ]]; then
+    (umask 077; echo "demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$f")
+  fi
+  cat "$f"
+}
+
+# The demo's administrator login and topic catalogue (deploy/demo/topics.json), idempotently.
+seed_demo() {
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  RTCX_ADMIN_EMAIL="$RTCX_DEMO_ADMIN_EMAIL" RTCX_ADMIN_PASSWORD="$(demo_admin_password)" RTCX_LOG=warn \
+    "$(bin_path rtcx-query-api)" demo --topics "$ROOT/deploy/demo/topics.json" | sed 's/^/[rtcx] /'
+}
+
 # The API key the demo traffic (and the README's curl examples) use: source `demo`, scope ingest.
 register_demo_key() {
   local hash; hash="$(printf %s "$(demo_key)" | sha256sum | cut -c1-64)"
@@ -411,6 +429,7 @@ cmd_up() {
   # One single-threaded model instance per core (see processors/src/inference/pool.rs).
   RAYON_NUM_THREADS=1 start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
   start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
+  seed_demo
   if ! pid_alive demo-traffic; then
     log "starting demo traffic: $RTCX_DEMO_RATE events/s in batches of 10 through ingest (rtcx-loadgen)"
     # shellcheck disable=SC1090
@@ -427,6 +446,10 @@ rtcx is up.
   Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s via ingest)
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
+  Build        profile $RTCX_CARGO_PROFILE (RTCX_CARGO_PROFILE=release for a release build)
+Demo login (query-api, role ADMIN): $RTCX_DEMO_ADMIN_EMAIL / $(demo_admin_password)
+  curl -s http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/auth/login -H 'content-type: application/json' \\
+    -d '{"email":"$RTCX_DEMO_ADMIN_EMAIL","password":"$(demo_admin_password)"}'
 Environment: source $ENV_FILE    Logs: $LOGS    Status: deploy/dev.sh status    Stop: deploy/dev.sh down
 EOF
 }
@@ -472,7 +495,35 @@ cmd_status() {
     report "$name" "$ok" "http://127.0.0.1:$port/health/ready $(pid_alive "$name" && echo "pid $(cat "$RUN/$name.pid")")"
   done
   ok=0; pid_alive demo-traffic && ok=1; report demo-traffic "$ok" "$(pid_alive demo-traffic && echo "pid $(cat "$RUN/demo-traffic.pid")")"
+  pipeline_status
   return $bad
+}
+
+# Consumer lag per group (Kafka's own consumer-group tool) and, from ClickHouse, the events
+# stored in the last minute with their ingest→ClickHouse latency. Groups of the tests and
+# benchmarks (rtcx-test-*, rtcx-bench-*) are left out.
+pipeline_status() {
+  echo "Pipeline:"
+  if port_open "$RTCX_KAFKA_PORT" && [[ -d "$KAFKA_LIBS" ]]; then
+    java -cp "$KAFKA_LIBS/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "127.0.0.1:$RTCX_KAFKA_PORT" --describe --all-groups 2>/dev/null \
+      | awk '$1 != "GROUP" && $1 !~ /^rtcx-(test|bench)-/ && NF >= 6 && $6 ~ /^[0-9]+$/ { lag[$1 " " $2] += $6; parts[$1 " " $2]++ }
+             END { n = 0; for (k in lag) { split(k, a, " "); printf "  lag %-28s %-28s %8d messages (%d partitions)\n", a[1], a[2], lag[k], parts[k]; n++ }
+                   if (n == 0) print "  lag: no consumer group has committed offsets yet" }' | sort
+  else
+    echo "  lag: Kafka is not running"
+  fi
+  if clickhouse_ready; then
+    local q="SELECT count(), round(quantileOrDefault(0.95)(dateDiff('millisecond', received_at, stored_at))) FROM $RTCX_CLICKHOUSE_DATABASE.feedback WHERE stored_at >= now() - 60 FORMAT TSV"
+    local stats; stats="$(curl -sf "http://127.0.0.1:$RTCX_CH_HTTP_PORT/" --data-binary "$q" 2>/dev/null)" || stats=""
+    if [[ -n "$stats" ]]; then
+      read -r n p95 <<<"$stats"
+      if [[ "$n" == 0 ]]; then echo "  last minute: no events stored"
+      else echo "  last minute: $n events stored; ingest→ClickHouse latency p95 ${p95} ms"; fi
+    else
+      echo "  last minute: the feedback table cannot be read (not migrated yet?)"
+    fi
+  fi
 }
 
 stop_pid() {

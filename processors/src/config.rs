@@ -60,6 +60,11 @@ pub struct PipelineArgs {
     /// Longest a message waits for its batch, in milliseconds from its Kafka timestamp.
     #[arg(long, env = "RTCX_BATCH_LINGER_MS", default_value_t = 500)]
     pub batch_linger_ms: u64,
+    /// Estimated inference time, in milliseconds, at which a batch is cut: under a backlog the
+    /// processor drains short batches (bounded latency, rebalances and memory) instead of
+    /// batches of `--batch-max-rows`. Estimated from payload bytes and the measured rate.
+    #[arg(long, env = "RTCX_BATCH_INFERENCE_BUDGET_MS", default_value_t = 1_500)]
+    pub batch_inference_budget_ms: u64,
     /// Inference token budget per forward pass (texts × longest text).
     #[arg(long, env = "RTCX_INFERENCE_MAX_TOKENS", default_value_t = 2_048)]
     pub inference_max_tokens: usize,
@@ -92,9 +97,13 @@ pub struct PipelineArgs {
 impl PipelineArgs {
     /// Checks the settings; the message names the offending flag.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
             (self.batch_max_rows >= 1, "--batch-max-rows must be at least 1"),
             ((1..=60_000).contains(&self.batch_linger_ms), "--batch-linger-ms must be 1..=60000"),
+            (
+                (50..=600_000).contains(&self.batch_inference_budget_ms),
+                "--batch-inference-budget-ms must be 50..=600000",
+            ),
             (self.inference_max_tokens >= 16, "--inference-max-tokens must be at least 16"),
             (self.inference_max_batch >= 1, "--inference-max-batch must be at least 1"),
             (self.max_attempts >= 1, "--max-attempts must be at least 1"),
@@ -131,6 +140,7 @@ impl PipelineArgs {
             dlq_topic: self.dlq_topic.clone(),
             max_rows: self.batch_max_rows,
             linger: Duration::from_millis(self.batch_linger_ms),
+            inference_budget: Duration::from_millis(self.batch_inference_budget_ms),
             inference_chunk: self.inference_max_batch * 4,
             max_attempts: self.max_attempts,
             session_timeout: Duration::from_millis(self.session_timeout_ms),

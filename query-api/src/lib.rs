@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod error;
 pub mod feedback;
 pub mod openapi;

@@ -50,6 +50,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Demo set-up (run by `deploy/dev.sh up`): create or reset an administrator login and add
+    /// the topics of a catalogue file that do not exist yet. Idempotent.
+    Demo {
+        /// The demo administrator's email.
+        #[arg(long, env = "RTCX_ADMIN_EMAIL")]
+        email: String,
+        /// Its password (prefer the environment variable to keep it out of shell history).
+        #[arg(long, env = "RTCX_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Topic catalogue: a JSON array of {name, category, description, keywords}.
+        #[arg(long, default_value = "deploy/demo/topics.json")]
+        topics: std::path::PathBuf,
+    },
     /// Create an administrator account (the first one, or another); fails if the email exists.
     CreateAdmin {
         /// The administrator's email.
@@ -115,6 +128,18 @@ async fn main() -> anyhow::Result<()> {
             let user =
                 create_user(&app, &email, &name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created administrator {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Some(Command::Demo { email, password, topics }) => {
+            use rtcx_query_api::demo;
+            let catalogue = demo::load_topics(&topics)?;
+            let created = demo::ensure_admin(&app, &email, &password).await?;
+            let added = demo::ensure_topics(&app.pg, &catalogue).await?;
+            println!(
+                "demo administrator {email} {}; {added} of {} demo topics added",
+                if created { "created" } else { "already existed (password reset)" },
+                catalogue.len()
+            );
             Ok(())
         }
         Some(Command::Seed { rows, days, force }) => {

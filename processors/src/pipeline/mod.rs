@@ -2,6 +2,7 @@
 //! with dead letters for what cannot be processed. Exactly-once counts in ClickHouse are
 //! explained in docs/architecture.md.
 
+pub mod budget;
 pub mod decode;
 pub mod enrich;
 pub mod poison;

@@ -1,7 +1,8 @@
 //! The consume → enrich → publish → insert → commit loop of one processor instance.
 //!
 //! Two stages run side by side. The preparing task owns the consumer: it collects messages
-//! until the batch holds `max_rows` or its oldest message is `linger` old, decodes them, drops
+//! until the batch holds `max_rows`, its oldest message is `linger` old or its estimated
+//! inference time reaches the budget ([`super::budget`]), decodes them, drops
 //! ids already stored or already on their way, and runs inference. The writing task takes
 //! prepared batches in order, publishes dead letters and enriched events, inserts the rows
 //! into ClickHouse, and only then commits the batch's offsets. So inference of batch n+1
@@ -33,6 +34,7 @@ use rtcx_schemas::{DeadLetter, DeadLetterReason, EnrichedFeedback, FeedbackEvent
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::budget::InferenceBudget;
 use super::decode::decode;
 use super::enrich::enrich;
 use super::poison::analyze_with_retries;
@@ -53,6 +55,8 @@ pub struct PipelineConfig {
     pub max_rows: usize,
     /// Longest a message waits in a batch, counted from its Kafka timestamp.
     pub linger: Duration,
+    /// Estimated inference time at which a batch is cut ([`super::budget`]).
+    pub inference_budget: Duration,
     /// Texts per inference job (jobs of one batch run on all inference workers at once).
     pub inference_chunk: usize,
     /// Attempts at analysing a text whose batch failed before it is dead-lettered.
@@ -178,6 +182,12 @@ struct Pending {
     timestamp_ms: Option<i64>,
 }
 
+impl Pending {
+    fn bytes(&self) -> usize {
+        self.payload.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// One processor instance's pipeline.
 pub struct Pipeline {
     cfg: PipelineConfig,
@@ -188,6 +198,7 @@ pub struct Pipeline {
     catalogue: Option<Arc<TopicCatalogue>>,
     status: Arc<PipelineStatus>,
     inflight: Arc<InFlight>,
+    budget: InferenceBudget,
 }
 
 /// A batch ready to be written.
@@ -237,7 +248,8 @@ impl Pipeline {
         consumer.subscribe(&[&cfg.raw_topic])?;
         let publisher = Publisher::new(&cfg.brokers, &cfg.enriched_topic, &cfg.dlq_topic)?;
         let status = Arc::new(PipelineStatus { writes_ok: AtomicBool::new(true), batches: AtomicU64::new(0) });
-        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight })
+        let budget = InferenceBudget::new(cfg.inference_budget);
+        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight, budget })
     }
 
     /// Shared status (health, tests).
@@ -306,12 +318,13 @@ impl Pipeline {
     /// Collects one batch; true when shutdown was requested.
     async fn collect(&self, shutdown: &mut watch::Receiver<bool>) -> (Vec<Pending>, bool) {
         let mut batch: Vec<Pending> = Vec::new();
+        let mut bytes = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return (batch, true);
             }
-            if batch.len() >= self.cfg.max_rows {
+            if batch.len() >= self.cfg.max_rows || !self.budget.fits(batch.len(), bytes) {
                 return (batch, false);
             }
             // Past the deadline the batch still takes what is already waiting (a backlog
@@ -331,6 +344,7 @@ impl Pipeline {
             if !revoked.is_empty() {
                 let before = batch.len();
                 batch.retain(|p| !revoked.contains(&p.partition));
+                bytes = batch.iter().map(Pending::bytes).sum();
                 metrics::counter!("rtcx_processors_revoked_messages_total").increment((before - batch.len()) as u64);
             }
             match received {
@@ -352,6 +366,7 @@ impl Pipeline {
                         let left = self.cfg.linger.saturating_sub(Duration::from_millis(age_ms as u64));
                         deadline = Some(tokio::time::Instant::now() + left);
                     }
+                    bytes += m.payload_len();
                     batch.push(Pending {
                         partition: m.partition(),
                         offset: m.offset(),
@@ -426,7 +441,10 @@ impl Pipeline {
         duplicates += (before - valid.len()) as u64;
 
         let texts: Vec<String> = valid.iter().map(|(_, e)| e.text.clone()).collect();
+        let analysed_bytes: usize = valid.iter().map(|(p, _)| p.bytes()).sum();
+        let inference_started = std::time::Instant::now();
         let analyses = self.analyze(&texts).await;
+        self.budget.observe(analysed_bytes, inference_started.elapsed());
         stage.done("inference");
         let matcher = self.catalogue.as_ref().map(|c| c.matcher()).unwrap_or_default();
         let model = self.pool.model().clone();
