@@ -4,6 +4,7 @@
 //! feedback to the topic catalogue and proposes new topics.
 
 pub mod config;
+pub mod detect;
 pub mod inference;
 pub mod pipeline;
 pub mod text;

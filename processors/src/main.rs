@@ -47,6 +47,8 @@ enum Command {
     Bench(BenchArgs),
     /// Cluster recent feedback that no topic claimed and store topic suggestions in Postgres.
     SuggestTopics(SuggestArgs),
+    /// Spike detection from the command line: backtests and the synthetic benchmark.
+    Detect(rtcx_processors::detect::command::DetectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,7 +210,19 @@ struct Config {
     log: rtcx_service_kit::LogArgs,
 }
 
+/// `rtcx-processors detect …` on its own: it needs none of the service's settings (the model
+/// directory above all), which `Cli` requires.
+#[derive(Debug, Parser)]
+#[command(name = "rtcx-processors detect")]
+struct DetectCli {
+    #[command(flatten)]
+    args: rtcx_processors::detect::command::DetectArgs,
+}
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "detect") {
+        return rtcx_processors::detect::command::run(DetectCli::parse_from(std::env::args_os().skip(1)).args);
+    }
     let cli = Cli::parse();
     cli.run.log.init().context("invalid --log-level")?;
     match cli.command {
@@ -218,6 +232,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Eval(e)) => eval(e),
         Some(Command::Bench(b)) => bench(b),
         Some(Command::SuggestTopics(s)) => suggest_topics(s),
+        Some(Command::Detect(d)) => rtcx_processors::detect::command::run(d),
     }
 }
 

@@ -1,0 +1,295 @@
+//! Running count rules over whole series, window by window, as the live evaluator does tick
+//! by tick: the same detectors, the same FDR control across the series of a tick, the same
+//! lifecycle. Used by `rtcx-processors detect backtest` (a CSV series or the stack's history)
+//! and by the synthetic benchmark. Nothing is written.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use rtcx_schemas::AlertSeverity;
+use serde::Serialize;
+
+use super::baseline::{Calendar, Side};
+use super::detectors::{Evaluation, FDR_Q, Thresholds, VolumeParams, control_fdr, volume};
+use super::lifecycle::{Incident, LifecycleParams, Tracker, Transition};
+use super::severity::{Measure, severity};
+
+/// A named count rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountRule {
+    pub name: &'static str,
+    pub params: VolumeParams,
+}
+
+/// The rules `detect backtest --csv` runs on a plain count series: surges and collapses.
+pub const CSV_RULES: [CountRule; 2] = [
+    CountRule { name: "volume_surge", params: VolumeParams::SURGE },
+    CountRule { name: "volume_drop", params: VolumeParams::DROP },
+];
+
+/// One alert a run raised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RaisedAlert {
+    pub rule: &'static str,
+    /// Index of the series (in the order given).
+    pub series: usize,
+    pub severity: AlertSeverity,
+    pub incident: Incident,
+}
+
+/// Runs `rules` over equally long series that share one calendar. With several series,
+/// each window's moderate breaches go through Benjamini–Hochberg across the series.
+pub fn run_counts(
+    series: &[Vec<f64>],
+    cal: Calendar,
+    rules: &[CountRule],
+    th: &Thresholds,
+    life: LifecycleParams,
+) -> Vec<RaisedAlert> {
+    let judged: Vec<Judge<'_, f64>> = rules
+        .iter()
+        .map(|rule| Judge {
+            rule: rule.name,
+            measure: match rule.params.side {
+                Side::Upper => Measure::Surge,
+                Side::Lower => Measure::Drop,
+            },
+            evaluate: Box::new(move |history: &[f64], x: f64| volume(history, x, cal, &rule.params, th)),
+        })
+        .collect();
+    run_series(series, &judged, |_| f64::NAN, life)
+}
+
+/// A detector with its parameters bound: `evaluate(history, current)`.
+pub type Evaluate<'a, T> = Box<dyn Fn(&[T], T) -> Option<Evaluation> + 'a>;
+
+/// One rule as the runner applies it.
+pub struct Judge<'a, T> {
+    pub rule: &'static str,
+    pub measure: Measure,
+    pub evaluate: Evaluate<'a, T>,
+}
+
+/// Runs rules over series of windows of type `T`, window by window as the live evaluator
+/// does: FDR control across the series of each (rule, window); one lifecycle per (rule,
+/// series). The windows of an incident (whichever rule raised it) are left out of the
+/// series' baseline for every rule — `blank` turns a window into a left-out one — up to the
+/// lifecycle's `max_masked_windows`; so neither the end of an outage looks like a surge nor
+/// the end of a surge like an outage.
+pub fn run_series<T: Copy>(
+    series: &[Vec<T>],
+    rules: &[Judge<'_, T>],
+    blank: impl Fn(T) -> T,
+    life: LifecycleParams,
+) -> Vec<RaisedAlert> {
+    let len = series.iter().map(Vec::len).max().unwrap_or(0);
+    let mut raised: Vec<RaisedAlert> = Vec::new();
+    let mut trackers: Vec<Vec<Tracker>> =
+        rules.iter().map(|_| series.iter().map(|_| Tracker::new(life)).collect()).collect();
+    // Index into `raised` of each (rule, series)' current incident.
+    let mut current: Vec<Vec<Option<usize>>> = rules.iter().map(|_| vec![None; series.len()]).collect();
+    // The series as their baselines see them: incidents' windows blanked.
+    let mut base: Vec<Vec<T>> = series.iter().map(|s| Vec::with_capacity(s.len())).collect();
+    for w in 0..len {
+        for (r, rule) in rules.iter().enumerate() {
+            let mut evals: Vec<Option<Evaluation>> = series
+                .iter()
+                .zip(&trackers[r])
+                .zip(&base)
+                .map(|((s, t), b)| {
+                    let x = *s.get(w)?;
+                    (rule.evaluate)(&masked(b, t.masked(w), &blank), x)
+                })
+                .collect();
+            let mut refs: Vec<&mut Evaluation> = evals.iter_mut().flatten().collect();
+            control_fdr(&mut refs, FDR_Q);
+            for (i, (t, e)) in trackers[r].iter_mut().zip(&evals).enumerate() {
+                match t.step(w, e.as_ref()) {
+                    Some(Transition::Opened(inc)) => {
+                        current[r][i] = Some(raised.len());
+                        raised.push(RaisedAlert {
+                            rule: rule.rule,
+                            series: i,
+                            severity: severity(rule.measure, &inc.at_fire),
+                            incident: inc,
+                        });
+                    }
+                    Some(Transition::Updated(inc)) | Some(Transition::Resolved(inc)) => {
+                        if let Some(a) = current[r][i].and_then(|k| raised.get_mut(k)) {
+                            a.severity = a.severity.max(severity(rule.measure, &inc.peak));
+                            a.incident = inc;
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (i, s) in series.iter().enumerate() {
+            let Some(x) = s.get(w) else { continue };
+            base[i].push(*x);
+            for t in trackers.iter().map(|ts| &ts[i]) {
+                if let (true, Some(inc)) = (t.firing(), t.incident()) {
+                    let until = (inc.first_window + life.max_masked_windows as usize).min(w + 1);
+                    for v in &mut base[i][inc.first_window.min(until)..until] {
+                        *v = blank(*v);
+                    }
+                }
+            }
+        }
+    }
+    raised.sort_by_key(|a| (a.incident.fired_window, a.series, a.rule));
+    raised
+}
+
+/// `history` with the windows in `[from, to)` blanked.
+fn masked<'h, T: Copy>(history: &'h [T], mask: Option<(usize, usize)>, blank: impl Fn(T) -> T) -> Cow<'h, [T]> {
+    match mask {
+        Some((from, to)) if from < to && from < history.len() => {
+            let mut h = history.to_vec();
+            for v in &mut h[from..to.min(history.len())] {
+                *v = blank(*v);
+            }
+            Cow::Owned(h)
+        }
+        _ => Cow::Borrowed(history),
+    }
+}
+
+/// A count series read from CSV: fixed-width buckets from `start`, gaps filled with zeros.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvSeries {
+    pub start: DateTime<Utc>,
+    pub bucket_secs: u64,
+    pub values: Vec<f64>,
+}
+
+/// Errors reading a CSV series.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error("line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error("the series holds fewer than two timestamps")]
+    TooShort,
+    #[error("reading the CSV: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Largest series accepted (a year of one-minute buckets).
+const MAX_BUCKETS: usize = 600_000;
+
+/// Reads `timestamp,value` lines (a header line is skipped; timestamps are RFC 3339,
+/// `YYYY-MM-DD HH:MM:SS` in UTC, or Unix seconds or milliseconds). The bucket width is the
+/// most common step between consecutive timestamps; missing buckets count zero, repeated
+/// ones are summed.
+pub fn read_csv(text: &str) -> Result<CsvSeries, CsvError> {
+    let mut points: Vec<(i64, f64)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut cols = line.splitn(3, ',');
+        let (ts, val) = (cols.next().unwrap_or("").trim(), cols.next().unwrap_or("").trim());
+        let ts = ts.trim_matches('"');
+        let val = val.trim_matches('"');
+        match (parse_timestamp(ts), val.parse::<f64>()) {
+            (Some(t), Ok(v)) if v.is_finite() => points.push((t, v.max(0.0))),
+            _ if points.is_empty() && i == 0 => continue, // a header
+            _ => {
+                return Err(CsvError::Line {
+                    line: i + 1,
+                    message: format!("expected `timestamp,value`, got {raw:?}"),
+                });
+            }
+        }
+    }
+    if points.len() < 2 {
+        return Err(CsvError::TooShort);
+    }
+    points.sort_by_key(|p| p.0);
+    let mut steps: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for w in points.windows(2) {
+        let d = w[1].0 - w[0].0;
+        if d > 0 {
+            *steps.entry(d).or_default() += 1;
+        }
+    }
+    let step = steps.into_iter().max_by_key(|(d, n)| (*n, -d)).map(|(d, _)| d).ok_or(CsvError::TooShort)?;
+    let t0 = points[0].0;
+    let last = points[points.len() - 1].0;
+    let buckets = ((last - t0) / step + 1) as usize;
+    if buckets > MAX_BUCKETS {
+        return Err(CsvError::Line {
+            line: 0,
+            message: format!("{buckets} buckets of {step} s: more than {MAX_BUCKETS}"),
+        });
+    }
+    let mut values = vec![0.0; buckets];
+    for (t, v) in points {
+        values[((t - t0) / step) as usize] += v;
+    }
+    let start = Utc.timestamp_opt(t0, 0).single().ok_or(CsvError::TooShort)?;
+    Ok(CsvSeries { start, bucket_secs: step as u64, values })
+}
+
+fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        // Milliseconds from 2001-09-09 on, seconds before.
+        return Some(if n.abs() >= 1_000_000_000_000 { n / 1000 } else { n });
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// Sums `factor` consecutive buckets into one window (the last partial window is dropped).
+pub fn rebucket(values: &[f64], factor: usize) -> Vec<f64> {
+    if factor <= 1 {
+        return values.to_vec();
+    }
+    values.chunks_exact(factor).map(|c| c.iter().sum()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::detectors::Sensitivity;
+
+    #[test]
+    fn csv_formats_gaps_and_headers() {
+        let s = read_csv("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:15:00,4\n")
+            .expect("parse");
+        assert_eq!(s.bucket_secs, 300);
+        assert_eq!(s.values, vec![1.0, 2.0, 0.0, 4.0]);
+        let s = read_csv("1700000000,3\n1700000060,1\n1700000060,1\n").expect("parse");
+        assert_eq!((s.bucket_secs, s.values), (60, vec![3.0, 2.0]));
+        let s = read_csv("2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00Z,0\n").expect("parse");
+        assert_eq!(s.bucket_secs, 3600);
+        assert!(read_csv("a,b\nnot,a number\n").is_err());
+        assert!(matches!(read_csv("2024-01-01 00:00:00,1\n"), Err(CsvError::TooShort)));
+    }
+
+    #[test]
+    fn a_surge_is_one_alert_and_steady_traffic_none() {
+        let mut xs: Vec<f64> = (0..600).map(|i| 20.0 + (i % 7) as f64).collect();
+        for v in &mut xs[400..406] {
+            *v *= 3.0;
+        }
+        let cal = Calendar::for_window_secs(300);
+        let th = Sensitivity::Medium.thresholds();
+        let a = run_counts(&[xs], cal, &CSV_RULES, &th, LifecycleParams::DEFAULT);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].rule, "volume_surge");
+        assert!((400..=402).contains(&a[0].incident.fired_window));
+        assert!(a[0].incident.resolved_window.is_some());
+    }
+}

@@ -1,0 +1,25 @@
+//! Spike detection: the alerting part of the processors.
+//!
+//! - [`stats`]: tail probabilities (Poisson / negative binomial / beta-binomial), the
+//!   over-dispersion of a series, Benjamini–Hochberg;
+//! - [`baseline`]: the expected count of a window from the series' own history (seasonal where
+//!   history allows, recent otherwise; earlier incidents left out);
+//! - [`detectors`]: pure functions (window, history, parameters) → [`detectors::Evaluation`],
+//!   shared by live evaluation and backtests;
+//! - [`lifecycle`]: OK → PENDING → FIRING → cleared, with hysteresis and a cooldown, so one
+//!   incident is one alert;
+//! - [`severity`]: the severity table;
+//! - [`backtest`]: runs rules over whole series (`rtcx-processors detect backtest`);
+//! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it
+//!   (`rtcx-processors detect bench`).
+//!
+//! The design, and what is measured, is in docs/alerts.md.
+
+pub mod backtest;
+pub mod baseline;
+pub mod command;
+pub mod detectors;
+pub mod lifecycle;
+pub mod severity;
+pub mod stats;
+pub mod synthetic;
