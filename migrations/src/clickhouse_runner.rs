@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_dashboard_rollups", "dashboard_rollups"),
     migration!(5, "0005_feedback_stored_at", "feedback_stored_at"),
     migration!(6, "0006_feedback_topic_daily", "feedback_topic_daily"),
+    migration!(7, "0007_detector_rollups", "detector_rollups"),
 ];
 
 /// Errors of the ClickHouse migration runner.

@@ -80,6 +80,8 @@ async fn migrations_apply_twice_idempotently() {
         "feedback_emotion_hourly",
         "feedback_segment_daily",
         "feedback_journey_daily",
+        "feedback_minute",
+        "feedback_topic_minute",
         "rtcx_schema_migrations",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing: {tables:?}");
@@ -213,6 +215,15 @@ async fn a_retried_insert_with_the_same_token_is_counted_once() {
     let rolled: u64 =
         db.client().query("SELECT sum(feedback_count) FROM feedback_hourly").fetch_one().await.expect("sum");
     assert_eq!((raw, rolled), (2, 2), "a retried insert must not double count, in the table or the rollup");
+    // The detectors' minute rollup too, with its per-label counts and sums of squares.
+    let (minute_rows, negatives, sq): (u64, u64, f64) = db
+        .client()
+        .query("SELECT sum(feedback_count), sum(negative_count), sum(sentiment_score_sq_sum) FROM feedback_minute")
+        .fetch_one()
+        .await
+        .expect("minute rollup");
+    assert_eq!((minute_rows, negatives), (2, 1));
+    assert!((sq - 0.25).abs() < 1e-6, "{sq}");
     db.drop().await;
 }
 

@@ -4,6 +4,7 @@
 //! and by the synthetic benchmark. Nothing is written.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rtcx_schemas::AlertSeverity;
@@ -11,7 +12,9 @@ use serde::Serialize;
 
 use super::baseline::{Calendar, Side};
 use super::detectors::{Evaluation, FDR_Q, Thresholds, VolumeParams, control_fdr, volume};
+use super::history::History;
 use super::lifecycle::{Incident, LifecycleParams, Tracker, Transition};
+use super::rules::{Rule, Scope, WindowStats};
 use super::severity::{Measure, severity};
 
 /// A named count rule.
@@ -153,6 +156,46 @@ fn masked<'h, T: Copy>(history: &'h [T], mask: Option<(usize, usize)>, blank: im
         }
         _ => Cow::Borrowed(history),
     }
+}
+
+/// An alert of a catalogue rule on one dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionAlert {
+    pub rule: &'static Rule,
+    pub dimension: BTreeMap<String, String>,
+    pub alert: RaisedAlert,
+}
+
+/// Runs the catalogue `rules` over every series of `history` (each scope's series together,
+/// so that FDR control spans them), keeping the alerts that fire at or after window `from`
+/// (the windows before only build baselines and lifecycles).
+pub fn run_catalogue(
+    history: &History,
+    rules: &'static [Rule],
+    th: &Thresholds,
+    life: LifecycleParams,
+    from: usize,
+) -> Vec<DimensionAlert> {
+    let cal = Calendar::for_window_secs(history.window_secs);
+    let mut out = Vec::new();
+    for scope in [Scope::Global, Scope::Channel, Scope::Topic] {
+        let scoped: Vec<&'static Rule> = rules.iter().filter(|r| r.scope == scope).collect();
+        let series = history.series(scope);
+        if scoped.is_empty() || series.is_empty() {
+            continue;
+        }
+        let data: Vec<Vec<WindowStats>> = series.iter().map(|(_, s)| (*s).clone()).collect();
+        let judges: Vec<Judge<'_, WindowStats>> = scoped.iter().map(|r| r.judge(cal, th)).collect();
+        for a in run_series(&data, &judges, WindowStats::blank, life) {
+            if a.incident.fired_window < from {
+                continue;
+            }
+            let Some(rule) = scoped.iter().find(|r| r.name == a.rule) else { continue };
+            out.push(DimensionAlert { rule, dimension: series[a.series].0.clone(), alert: a });
+        }
+    }
+    out.sort_by(|a, b| (a.alert.incident.fired_window, a.rule.name).cmp(&(b.alert.incident.fired_window, b.rule.name)));
+    out
 }
 
 /// A count series read from CSV: fixed-width buckets from `start`, gaps filled with zeros.

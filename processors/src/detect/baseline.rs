@@ -38,8 +38,8 @@ pub struct Expected {
 /// Fewest earlier windows a baseline is computed from.
 pub const MIN_HISTORY: usize = 12;
 
-/// Lower bound of an expectation: half an event over the history seen (a series that was
-/// always zero expects almost nothing, never exactly nothing).
+/// Lower bound of an expectation: half an event over the windows it rests on (a series that
+/// was zero throughout expects little, never exactly nothing).
 fn floor(n: usize) -> f64 {
     0.5 / (n.max(1) as f64)
 }
@@ -108,12 +108,14 @@ pub fn expected_count(history: &[f64], cal: Calendar, side: Side) -> Option<Expe
     let seasonal: Vec<(f64, usize)> = [daily, weekly].into_iter().flatten().collect();
     let samples = recent_n.max(seasonal.iter().map(|(_, k)| *k).max().unwrap_or(0));
     let pick = |a: f64, b: f64| if side == Side::Upper { a.max(b) } else { a.min(b) };
-    let mean = seasonal.iter().fold(recent, |m, (s, _)| pick(m, *s)).max(floor(n));
+    let mean = seasonal.iter().fold(recent, |m, (s, _)| pick(m, *s)).max(floor(samples));
     // Noise of the series over the last day, plus the uncertainty of an expectation
     // estimated from `samples` windows: Var(mean) = (mean + phi·mean²) / samples.
     let day = &history[n.saturating_sub(cal.per_day.max(12))..];
     let phi = super::stats::dispersion(day);
-    let phi = (phi * (1.0 + 1.0 / samples as f64) + 1.0 / (samples as f64 * mean.max(0.5))).min(2.0);
+    // (A Jeffreys-prior reading for sparse series: after `samples` windows with S events in
+    // all, the next window's count is NB with r = S + 1/2, i.e. phi = 1 / (S + 1/2).)
+    let phi = (phi * (1.0 + 1.0 / samples as f64) + 1.0 / (samples as f64 * mean + 0.5)).min(2.0);
     Some(Expected { mean, phi, seasonal: !seasonal.is_empty() })
 }
 

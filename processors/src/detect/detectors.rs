@@ -49,13 +49,13 @@ impl Sensitivity {
     pub const fn thresholds(self) -> Thresholds {
         match self {
             Sensitivity::Low => {
-                Thresholds { moderate_p: 1e-4, strong_p: 1e-8, resolve_p: 1e-2, pending_windows: 3, effect_scale: 1.5 }
+                Thresholds { moderate_p: 1e-4, strong_p: 1e-9, resolve_p: 1e-2, pending_windows: 3, effect_scale: 1.5 }
             }
             Sensitivity::Medium => {
-                Thresholds { moderate_p: 1e-3, strong_p: 1e-6, resolve_p: 5e-2, pending_windows: 2, effect_scale: 1.0 }
+                Thresholds { moderate_p: 1e-3, strong_p: 1e-7, resolve_p: 5e-2, pending_windows: 2, effect_scale: 1.0 }
             }
             Sensitivity::High => {
-                Thresholds { moderate_p: 1e-2, strong_p: 1e-4, resolve_p: 1e-1, pending_windows: 2, effect_scale: 0.75 }
+                Thresholds { moderate_p: 1e-2, strong_p: 1e-5, resolve_p: 1e-1, pending_windows: 2, effect_scale: 0.75 }
             }
         }
     }

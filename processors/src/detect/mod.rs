@@ -9,6 +9,8 @@
 //! - [`lifecycle`]: OK → PENDING → FIRING → cleared, with hysteresis and a cooldown, so one
 //!   incident is one alert;
 //! - [`severity`]: the severity table;
+//! - [`rules`]: the default catalogue (which detector watches what, per alert type);
+//! - [`history`]: window series read from the ClickHouse minute rollups;
 //! - [`backtest`]: runs rules over whole series (`rtcx-processors detect backtest`);
 //! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it
 //!   (`rtcx-processors detect bench`).
@@ -19,7 +21,9 @@ pub mod backtest;
 pub mod baseline;
 pub mod command;
 pub mod detectors;
+pub mod history;
 pub mod lifecycle;
+pub mod rules;
 pub mod severity;
 pub mod stats;
 pub mod synthetic;

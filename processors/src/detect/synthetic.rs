@@ -145,6 +145,16 @@ pub fn run_shares(series: &[Vec<ShareWindow>], th: &Thresholds, life: LifecycleP
     run_series(series, &[rule], |w| ShareWindow { total: f64::NAN, ..w }, life)
 }
 
+/// Where the benchmark's time went.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timing {
+    pub generate_secs: f64,
+    /// Running every rule over every series (baselines, tests, FDR, lifecycles).
+    pub detect_secs: f64,
+    /// (rule, series, window) evaluations.
+    pub evaluations: u64,
+}
+
 /// Scores of one detector over the labelled traffic.
 #[derive(Debug, Clone, Serialize)]
 pub struct Score {
@@ -166,6 +176,8 @@ pub struct Score {
     /// Alerts outside any incident, per 1 000 series-days.
     pub false_per_1000_series_days: f64,
     pub series_days: f64,
+    /// The alerts outside any incident (`detect bench --list-false`).
+    pub false_alerts: Vec<RaisedAlert>,
 }
 
 /// Scores `alerts` of `rule` against `labels` whose shape `kind` picks; `target` selects the
@@ -199,8 +211,10 @@ pub fn score_rule(
             }
         }
     }
-    let true_alerts = alerts.iter().filter(|a| labels.iter().any(|l| matches(a, l))).count();
-    let false_alerts = alerts.len() - true_alerts;
+    let false_list: Vec<RaisedAlert> =
+        alerts.iter().filter(|a| !labels.iter().any(|l| matches(a, l))).map(|a| (*a).clone()).collect();
+    let false_alerts = false_list.len();
+    let true_alerts = alerts.len() - false_alerts;
     let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
     Score {
         rule: rule.to_owned(),
@@ -220,18 +234,26 @@ pub fn score_rule(
         max_delay_windows: delays.iter().copied().max().unwrap_or(0),
         false_per_1000_series_days: false_alerts as f64 * 1000.0 / series_days.max(1e-9),
         series_days,
+        false_alerts: false_list,
     }
 }
 
 /// Generates traffic, runs every rule over it and scores them.
-pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleParams) -> Vec<Score> {
+pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleParams) -> (Vec<Score>, Timing) {
+    let started = std::time::Instant::now();
     let t = generate(n, days, 0.3, seed);
+    let generated = started.elapsed();
     let cal = Calendar::for_window_secs(300);
     let count_alerts = run_counts(&t.counts, cal, &CSV_RULES, th, life);
     let share_alerts = run_shares(&t.shares, th, life);
+    let timing = Timing {
+        generate_secs: generated.as_secs_f64(),
+        detect_secs: (started.elapsed() - generated).as_secs_f64(),
+        evaluations: ((t.counts.len() * CSV_RULES.len() + t.shares.len()) * days * PER_DAY) as u64,
+    };
     let count_days = (t.counts.len() * days) as f64;
     let share_days = (t.shares.len() * days) as f64;
-    vec![
+    let scores = vec![
         score_rule(
             "volume_surge",
             &count_alerts,
@@ -266,7 +288,8 @@ pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleP
             3,
             share_days,
         ),
-    ]
+    ];
+    (scores, timing)
 }
 
 #[cfg(test)]
@@ -277,7 +300,7 @@ mod tests {
     #[test]
     fn a_small_bench_finds_the_target_incidents_without_false_alerts() {
         let th = Sensitivity::Medium.thresholds();
-        let scores = bench(40, 10, 7, &th, LifecycleParams::DEFAULT);
+        let (scores, _) = bench(40, 10, 7, &th, LifecycleParams::DEFAULT);
         for s in &scores {
             assert!(s.recall >= 0.9, "{s:?}");
             assert!(s.false_per_1000_series_days <= 10.0, "{s:?}");

@@ -1,0 +1,241 @@
+//! The default rules: which detector watches which measure of which dimensions, per alert
+//! type. Live evaluation and `detect backtest --from/--to` run this same catalogue over
+//! [`WindowStats`] series read from the minute rollups ([`super::history`]).
+//!
+//! CUSTOMER_CHURN_RISK is not a time-series rule (one customer's repeated negative feedback)
+//! and is not in this catalogue.
+
+use rtcx_schemas::AlertType;
+
+use super::backtest::Judge;
+use super::baseline::Calendar;
+use super::detectors::{
+    Evaluation, MeanParams, MeanWindow, ShareParams, ShareWindow, Thresholds, VolumeParams, mean_drop, share, volume,
+};
+use super::severity::Measure;
+
+/// One window of one dimension, as summed from the minute rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WindowStats {
+    pub count: f64,
+    pub negatives: f64,
+    pub sentiment_sum: f64,
+    pub sentiment_sq_sum: f64,
+    pub csat_count: f64,
+    pub csat_sum: f64,
+    pub csat_sq_sum: f64,
+    /// Feedback analysed by the lexicon fallback instead of the model.
+    pub lexicon: f64,
+}
+
+impl WindowStats {
+    /// The window left out of baselines (an incident's).
+    pub fn blank(self) -> Self {
+        let nan = f64::NAN;
+        Self {
+            count: nan,
+            negatives: nan,
+            sentiment_sum: nan,
+            sentiment_sq_sum: nan,
+            csat_count: nan,
+            csat_sum: nan,
+            csat_sq_sum: nan,
+            lexicon: nan,
+        }
+    }
+}
+
+/// Which dimensions a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// All feedback together.
+    Global,
+    /// Each channel.
+    Channel,
+    /// Each catalogue topic.
+    Topic,
+}
+
+/// What a rule measures and how.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// Feedback volume against its expectation (surges or drops).
+    Volume(VolumeParams),
+    /// Negative feedback volume (surges).
+    Negatives(VolumeParams),
+    /// Feedback analysed by the lexicon fallback (surges).
+    Fallback(VolumeParams),
+    /// Share of negative feedback.
+    NegativeShare(ShareParams),
+    /// Mean sentiment score.
+    Sentiment(MeanParams),
+    /// Mean CSAT answer.
+    Csat(MeanParams),
+}
+
+/// A rule of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    pub name: &'static str,
+    pub alert_type: AlertType,
+    pub scope: Scope,
+    pub check: Check,
+}
+
+/// Topic bursts need a few more reports than other surges (topics are many and small).
+const TOPIC_SURGE: VolumeParams = VolumeParams { min_count: 10, ..VolumeParams::SURGE };
+
+/// The default catalogue.
+pub const DEFAULT_RULES: &[Rule] = &[
+    Rule {
+        name: "negative_share",
+        alert_type: AlertType::SentimentSpike,
+        scope: Scope::Global,
+        check: Check::NegativeShare(ShareParams::NEGATIVE_SHARE),
+    },
+    Rule {
+        name: "channel_negative_share",
+        alert_type: AlertType::SentimentSpike,
+        scope: Scope::Channel,
+        check: Check::NegativeShare(ShareParams::NEGATIVE_SHARE),
+    },
+    Rule {
+        name: "channel_negative_volume",
+        alert_type: AlertType::HighVolumeNegative,
+        scope: Scope::Channel,
+        check: Check::Negatives(VolumeParams::SURGE),
+    },
+    Rule {
+        name: "topic_volume",
+        alert_type: AlertType::TrendingTopic,
+        scope: Scope::Topic,
+        check: Check::Volume(TOPIC_SURGE),
+    },
+    Rule {
+        name: "channel_volume_drop",
+        alert_type: AlertType::ChannelPerformance,
+        scope: Scope::Channel,
+        check: Check::Volume(VolumeParams::DROP),
+    },
+    Rule {
+        name: "channel_sentiment_drop",
+        alert_type: AlertType::ChannelPerformance,
+        scope: Scope::Channel,
+        check: Check::Sentiment(MeanParams::SENTIMENT),
+    },
+    Rule {
+        name: "channel_csat_drop",
+        alert_type: AlertType::ChannelPerformance,
+        scope: Scope::Channel,
+        check: Check::Csat(MeanParams::CSAT),
+    },
+    Rule {
+        name: "intake_drop",
+        alert_type: AlertType::SystemAnomaly,
+        scope: Scope::Global,
+        check: Check::Volume(VolumeParams::DROP),
+    },
+    Rule {
+        name: "model_fallback",
+        alert_type: AlertType::SystemAnomaly,
+        scope: Scope::Global,
+        check: Check::Fallback(VolumeParams::SURGE),
+    },
+];
+
+impl Rule {
+    /// How severity is read for this rule.
+    pub fn measure(&self) -> Measure {
+        match self.check {
+            Check::Volume(p) | Check::Negatives(p) | Check::Fallback(p) => match p.side {
+                super::baseline::Side::Upper => Measure::Surge,
+                super::baseline::Side::Lower => Measure::Drop,
+            },
+            Check::NegativeShare(_) => Measure::Share,
+            Check::Sentiment(p) | Check::Csat(p) => Measure::MeanDrop { min_drop: p.min_drop },
+        }
+    }
+
+    /// The rule's detector over [`WindowStats`] histories.
+    pub fn evaluate(
+        &self,
+        history: &[WindowStats],
+        cur: WindowStats,
+        cal: Calendar,
+        th: &Thresholds,
+    ) -> Option<Evaluation> {
+        let counts = |f: fn(&WindowStats) -> f64| history.iter().map(f).collect::<Vec<f64>>();
+        match self.check {
+            Check::Volume(p) => volume(&counts(|w| w.count), cur.count, cal, &p, th),
+            Check::Negatives(p) => volume(&counts(|w| w.negatives), cur.negatives, cal, &p, th),
+            Check::Fallback(p) => volume(&counts(|w| w.lexicon), cur.lexicon, cal, &p, th),
+            Check::NegativeShare(p) => {
+                let as_share = |w: &WindowStats| ShareWindow { total: w.count, hits: w.negatives };
+                let h: Vec<ShareWindow> = history.iter().map(as_share).collect();
+                share(&h, as_share(&cur), &p, th)
+            }
+            Check::Sentiment(p) => {
+                let m =
+                    |w: &WindowStats| MeanWindow { count: w.count, sum: w.sentiment_sum, sum_sq: w.sentiment_sq_sum };
+                let h: Vec<MeanWindow> = history.iter().map(m).collect();
+                mean_drop(&h, m(&cur), &p, th)
+            }
+            Check::Csat(p) => {
+                let m = |w: &WindowStats| MeanWindow { count: w.csat_count, sum: w.csat_sum, sum_sq: w.csat_sq_sum };
+                let h: Vec<MeanWindow> = history.iter().map(m).collect();
+                mean_drop(&h, m(&cur), &p, th)
+            }
+        }
+    }
+
+    /// The rule bound to a calendar and thresholds, for [`super::backtest::run_series`].
+    pub fn judge<'a>(&'a self, cal: Calendar, th: &'a Thresholds) -> Judge<'a, WindowStats> {
+        Judge {
+            rule: self.name,
+            measure: self.measure(),
+            evaluate: Box::new(move |h: &[WindowStats], cur: WindowStats| self.evaluate(h, cur, cal, th)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::detectors::{Level, Sensitivity};
+
+    #[test]
+    fn names_are_unique_and_every_time_series_type_has_a_rule() {
+        let mut names: Vec<&str> = DEFAULT_RULES.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DEFAULT_RULES.len());
+        for t in [
+            AlertType::SentimentSpike,
+            AlertType::HighVolumeNegative,
+            AlertType::TrendingTopic,
+            AlertType::ChannelPerformance,
+            AlertType::SystemAnomaly,
+        ] {
+            assert!(DEFAULT_RULES.iter().any(|r| r.alert_type == t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_channel_whose_sentiment_sinks_breaches_the_sentiment_rule() {
+        let th = Sensitivity::Medium.thresholds();
+        let cal = Calendar::for_window_secs(300);
+        let w = |n: f64, mean: f64| WindowStats {
+            count: n,
+            negatives: n * 0.2,
+            sentiment_sum: n * mean,
+            sentiment_sq_sum: n * (0.25 + mean * mean),
+            ..WindowStats::default()
+        };
+        let history = vec![w(40.0, 0.3); 288];
+        let rule = DEFAULT_RULES.iter().find(|r| r.name == "channel_sentiment_drop").expect("rule");
+        let e = rule.evaluate(&history, w(40.0, -0.2), cal, &th).expect("baseline");
+        assert!(e.level >= Level::Moderate, "{e:?}");
+        let calm = rule.evaluate(&history, w(40.0, 0.28), cal, &th).expect("baseline");
+        assert_eq!(calm.level, Level::None);
+    }
+}
