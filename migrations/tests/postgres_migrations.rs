@@ -47,6 +47,7 @@ async fn migrations_apply_to_a_fresh_database_and_roll_forward() {
         "api_key_usage",
         "api_keys",
         "outbox",
+        "event_time_watermarks",
         "password_reset_tokens",
         "saved_dashboards",
         "sessions",

@@ -430,25 +430,29 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("starting the inference workers")??;
     tracing::info!(model = %pool.model().name, version = %pool.model().version, workers, "inference ready");
-    let catalogue = match &cfg.postgres_url {
-        Some(url) => {
-            let pg = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
+    let pg = match &cfg.postgres_url {
+        Some(url) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
                 .acquire_timeout(std::time::Duration::from_secs(5))
                 .connect_lazy(url)
-                .context("invalid RTCX_POSTGRES_URL")?;
-            Some(Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)))
-        }
+                .context("invalid RTCX_POSTGRES_URL")?,
+        ),
         None => {
-            tracing::warn!("no RTCX_POSTGRES_URL: feedback is not assigned to topics");
+            tracing::warn!("no RTCX_POSTGRES_URL: feedback is not assigned to topics, no event-time watermarks");
             None
         }
     };
+    let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)));
+    let watermarks = pg.map(|pg| {
+        rtcx_processors::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
+    });
     let pipeline = Pipeline::new(
         cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
         Arc::new(pool),
         FeedbackStore::new(ch.clone()),
         catalogue,
+        watermarks,
     )?;
     let status = pipeline.status();
     let health = HealthRegistry::new()

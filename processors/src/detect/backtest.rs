@@ -204,6 +204,8 @@ pub struct CsvSeries {
     pub start: DateTime<Utc>,
     pub bucket_secs: u64,
     pub values: Vec<f64>,
+    /// Lines that could not be read and were skipped.
+    pub skipped_lines: usize,
 }
 
 /// Errors reading a CSV series.
@@ -220,31 +222,36 @@ pub enum CsvError {
 /// Largest series accepted (a year of one-minute buckets).
 const MAX_BUCKETS: usize = 600_000;
 
-/// Reads `timestamp,value` lines (a header line is skipped; timestamps are RFC 3339,
-/// `YYYY-MM-DD HH:MM:SS` in UTC, or Unix seconds or milliseconds). The bucket width is the
-/// most common step between consecutive timestamps; missing buckets count zero, repeated
-/// ones are summed.
+/// Reads `timestamp,value` lines (a header line is skipped; `;` or a tab also separate;
+/// timestamps are RFC 3339, `YYYY-MM-DD HH:MM:SS` in UTC, or Unix seconds or milliseconds).
+/// The bucket width is the most common step between consecutive timestamps; missing buckets
+/// count zero, repeated ones are summed. A line that cannot be read (an empty or non-numeric
+/// value) is skipped and counted, unless most lines are like that (then the file is refused:
+/// probably not a count series).
 pub fn read_csv(text: &str) -> Result<CsvSeries, CsvError> {
     let mut points: Vec<(i64, f64)> = Vec::new();
+    let (mut skipped, mut first_skipped, mut lines) = (0usize, None, 0usize);
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut cols = line.splitn(3, ',');
+        lines += 1;
+        let mut cols = line.split([',', ';', '\t']);
         let (ts, val) = (cols.next().unwrap_or("").trim(), cols.next().unwrap_or("").trim());
         let ts = ts.trim_matches('"');
         let val = val.trim_matches('"');
         match (parse_timestamp(ts), val.parse::<f64>()) {
             (Some(t), Ok(v)) if v.is_finite() => points.push((t, v.max(0.0))),
-            _ if points.is_empty() && i == 0 => continue, // a header
+            _ if points.is_empty() && lines == 1 => continue, // a header
             _ => {
-                return Err(CsvError::Line {
-                    line: i + 1,
-                    message: format!("expected `timestamp,value`, got {raw:?}"),
-                });
+                skipped += 1;
+                first_skipped.get_or_insert((i + 1, raw.to_owned()));
             }
         }
+    }
+    if let Some((line, raw)) = first_skipped.filter(|_| skipped * 2 > lines) {
+        return Err(CsvError::Line { line, message: format!("expected `timestamp,value`, got {raw:?}") });
     }
     if points.len() < 2 {
         return Err(CsvError::TooShort);
@@ -272,7 +279,7 @@ pub fn read_csv(text: &str) -> Result<CsvSeries, CsvError> {
         values[((t - t0) / step) as usize] += v;
     }
     let start = Utc.timestamp_opt(t0, 0).single().ok_or(CsvError::TooShort)?;
-    Ok(CsvSeries { start, bucket_secs: step as u64, values })
+    Ok(CsvSeries { start, bucket_secs: step as u64, values, skipped_lines: skipped })
 }
 
 fn parse_timestamp(s: &str) -> Option<i64> {
@@ -318,6 +325,13 @@ mod tests {
         let s = read_csv("2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00Z,0\n").expect("parse");
         assert_eq!(s.bucket_secs, 3600);
         assert!(read_csv("a,b\nnot,a number\n").is_err());
+        // A stray bad line is skipped and counted; a file of bad lines is refused.
+        let s = read_csv(
+            "t,v\n2024-01-01 00:00:00;1\n2024-01-01 00:05:00,\n2024-01-01 00:10:00\t3\n2024-01-01 00:15:00,2\n2024-01-01 00:20:00,1\n",
+        )
+        .expect("parse");
+        assert_eq!((s.values, s.skipped_lines), (vec![1.0, 0.0, 3.0, 2.0, 1.0], 1));
+        assert!(read_csv("t,v\nx,1\ny,2\n2024-01-01 00:00:00,1\n").is_err());
         assert!(matches!(read_csv("2024-01-01 00:00:00,1\n"), Err(CsvError::TooShort)));
     }
 

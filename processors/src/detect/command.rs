@@ -215,6 +215,7 @@ fn backtest_csv(
     let summary = serde_json::json!({
         "summary": {
             "windows": values.len(),
+            "skipped_lines": series.skipped_lines,
             "window_secs": window_secs,
             "from": series.start,
             "to": series.start + window * values.len() as i32,

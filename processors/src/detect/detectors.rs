@@ -45,6 +45,13 @@ pub struct Thresholds {
     pub effect_scale: f64,
 }
 
+impl Thresholds {
+    /// Breach thresholds `factor` times stricter (the resolve threshold is kept).
+    pub fn stricter(&self, factor: f64) -> Thresholds {
+        Thresholds { moderate_p: self.moderate_p / factor, strong_p: self.strong_p / factor, ..*self }
+    }
+}
+
 impl Sensitivity {
     pub const fn thresholds(self) -> Thresholds {
         match self {
@@ -211,8 +218,14 @@ pub fn volume(
         level: Level::None,
         clear: false,
     };
-    Some(e.judged(th, effect_ok, half_ok, volume_ok))
+    // Without a seasonal baseline (under two days of history) the expectation is the last
+    // hour's level, blind to daily cycles: breaches need ten times the evidence.
+    let th = if exp.seasonal { *th } else { th.stricter(UNSEASONAL_FACTOR) };
+    Some(e.judged(&th, effect_ok, half_ok, volume_ok))
 }
+
+/// How much stronger the evidence must be while a series has no seasonal baseline yet.
+pub const UNSEASONAL_FACTOR: f64 = 10.0;
 
 /// A window's events and how many of them have the property watched (e.g. negative).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

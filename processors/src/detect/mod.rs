@@ -12,6 +12,7 @@
 //! - [`rules`]: the default catalogue (which detector watches what, per alert type);
 //! - [`history`]: window series read from the ClickHouse minute rollups;
 //! - [`backtest`]: runs rules over whole series (`rtcx-processors detect backtest`);
+//! - [`watermark`]: up to when every window is complete (emit on window close);
 //! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it
 //!   (`rtcx-processors detect bench`).
 //!
@@ -27,3 +28,4 @@ pub mod rules;
 pub mod severity;
 pub mod stats;
 pub mod synthetic;
+pub mod watermark;

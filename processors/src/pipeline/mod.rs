@@ -8,6 +8,7 @@ pub mod enrich;
 pub mod poison;
 pub mod publisher;
 pub mod store;
+pub mod watermarks;
 pub mod worker;
 
 pub use store::FeedbackStore;

@@ -40,6 +40,7 @@ use super::enrich::enrich;
 use super::poison::analyze_with_retries;
 use super::publisher::Publisher;
 use super::store::FeedbackStore;
+use super::watermarks::WatermarkStore;
 use crate::inference::{Analysis, AnalyzerPool};
 use crate::topics::TopicCatalogue;
 
@@ -199,6 +200,7 @@ pub struct Pipeline {
     status: Arc<PipelineStatus>,
     inflight: Arc<InFlight>,
     budget: InferenceBudget,
+    watermarks: Option<WatermarkStore>,
 }
 
 /// A batch ready to be written.
@@ -231,6 +233,7 @@ impl Pipeline {
         pool: Arc<AnalyzerPool>,
         store: FeedbackStore,
         catalogue: Option<Arc<TopicCatalogue>>,
+        watermarks: Option<WatermarkStore>,
     ) -> Result<Self, PipelineError> {
         let inflight = Arc::new(InFlight::default());
         let consumer: StreamConsumer<RebalanceTracker> = ClientConfig::new()
@@ -249,7 +252,7 @@ impl Pipeline {
         let publisher = Publisher::new(&cfg.brokers, &cfg.enriched_topic, &cfg.dlq_topic)?;
         let status = Arc::new(PipelineStatus { writes_ok: AtomicBool::new(true), batches: AtomicU64::new(0) });
         let budget = InferenceBudget::new(cfg.inference_budget);
-        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight, budget })
+        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight, budget, watermarks })
     }
 
     /// Shared status (health, tests).
@@ -501,6 +504,12 @@ impl Pipeline {
         stage.done("publish");
         self.retry("ClickHouse insert", shutdown, || self.store.insert(&p.rows)).await?;
         stage.done("insert");
+        if let Some(w) = &self.watermarks
+            && let Err(e) = w.record(&p.rows).await
+        {
+            metrics::counter!("rtcx_processors_watermark_failures_total").increment(1);
+            tracing::warn!(error = %e, "recording event-time watermarks failed; alert evaluation waits for the next batch");
+        }
         if self.cfg.crash_after_inserts.is_some_and(|n| self.status.batches.load(Ordering::SeqCst) + 1 >= n) {
             tracing::error!("fault injection: aborting after the insert, before the offset commit");
             std::process::abort();

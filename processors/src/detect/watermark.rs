@@ -1,0 +1,78 @@
+//! The event-time watermark: up to when every window is complete.
+//!
+//! The minimum, over the partitions that are active, of the highest event time stored from
+//! each ([`crate::pipeline::watermarks`]), minus an allowed lateness (default 2 minutes): a
+//! window is evaluated once the watermark passes its end ("emit on window close"). A
+//! partition that stored nothing for longer than the idle timeout stops holding the
+//! watermark back; when every partition is idle (no traffic at all — exactly when an intake
+//! outage must still be detected) the watermark follows the wall clock: now minus the idle
+//! timeout and the lateness. Events later than the lateness are still stored and counted in the rollups;
+//! a window already evaluated is not evaluated again (a late event can only show in the
+//! windows that follow, through their baselines).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::pipeline::watermarks::PartitionMark;
+
+/// Watermark settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatermarkParams {
+    pub lateness: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for WatermarkParams {
+    fn default() -> Self {
+        Self { lateness: Duration::minutes(2), idle_timeout: Duration::minutes(5) }
+    }
+}
+
+/// The watermark at `now` from the partitions' marks.
+pub fn watermark(marks: &[PartitionMark], now: DateTime<Utc>, p: WatermarkParams) -> DateTime<Utc> {
+    let active = marks.iter().filter(|m| now - m.updated_at <= p.idle_timeout).map(|m| m.max_event_time.min(now)).min();
+    active.unwrap_or(now - p.idle_timeout) - p.lateness
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(p: i32, event_secs_ago: i64, updated_secs_ago: i64, now: DateTime<Utc>) -> PartitionMark {
+        PartitionMark {
+            kafka_partition: p,
+            max_event_time: now - Duration::seconds(event_secs_ago),
+            updated_at: now - Duration::seconds(updated_secs_ago),
+        }
+    }
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark() {
+        let now = Utc::now();
+        let p = WatermarkParams::default();
+        let marks = [mark(0, 10, 1, now), mark(1, 70, 2, now)];
+        assert_eq!(watermark(&marks, now, p), now - Duration::seconds(70) - p.lateness);
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_it_back() {
+        let now = Utc::now();
+        let p = WatermarkParams::default();
+        let marks = [mark(0, 10, 1, now), mark(1, 3600, 3600, now)];
+        assert_eq!(watermark(&marks, now, p), now - Duration::seconds(10) - p.lateness);
+    }
+
+    #[test]
+    fn without_traffic_it_follows_the_wall_clock() {
+        let now = Utc::now();
+        let p = WatermarkParams::default();
+        assert_eq!(watermark(&[mark(0, 3600, 3600, now)], now, p), now - p.idle_timeout - p.lateness);
+        assert_eq!(watermark(&[], now, p), now - p.idle_timeout - p.lateness);
+    }
+
+    #[test]
+    fn an_event_time_ahead_of_now_does_not_move_it_past_now() {
+        let now = Utc::now();
+        let p = WatermarkParams::default();
+        assert_eq!(watermark(&[mark(0, -600, 0, now)], now, p), now - p.lateness);
+    }
+}

@@ -1,0 +1,46 @@
+//! `rtcx-query-api demo` (run by `deploy/dev.sh up`): an administrator login and the demo
+//! topic catalogue, idempotently; running it again resets the password it prints.
+
+mod common;
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use rtcx_service_kit::testing::unique;
+
+fn demo(email: &str, password: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rtcx-query-api"))
+        .args(["demo", "--topics", concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/demo/topics.json")])
+        .env("RTCX_ADMIN_EMAIL", email)
+        .env("RTCX_ADMIN_PASSWORD", password)
+        .output()
+        .expect("run rtcx-query-api demo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_demo_setup_is_idempotent_and_its_login_works() {
+    let api = common::start(false, 5).await;
+    let email = format!("{}@rtcx.test", unique("demo-admin"));
+    let first = demo(&email, "demo-password-1a2b3c4d");
+    assert!(first.contains("created"), "{first}");
+    let (status, body) = api.login(&email, "demo-password-1a2b3c4d").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["role"], "ADMIN");
+
+    // Again, with another password: no second account, no second catalogue, the new login works.
+    let second = demo(&email, "demo-password-5e6f7a8b");
+    assert!(second.contains("already existed") && second.contains("0 of 7 demo topics added"), "{second}");
+    assert_eq!(api.login(&email, "demo-password-1a2b3c4d").await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = api.login(&email, "demo-password-5e6f7a8b").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().expect("token").to_owned();
+
+    let (status, topics) = api.get("/v1/topics", &token).await;
+    assert_eq!(status, StatusCode::OK, "{topics}");
+    let text = topics.to_string();
+    for name in ["Delivery", "Billing and payments", "Customer support"] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+}
