@@ -149,3 +149,73 @@ impl PipelineArgs {
         }
     }
 }
+
+/// Settings of the live alert evaluator (runs inside `rtcx-processors run` when Postgres is
+/// configured; one instance at a time evaluates, see docs/alerts.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Evaluate the alert rules (false: this instance never takes the evaluator lock).
+    #[arg(long = "alerts", env = "RTCX_ALERTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// Window width in seconds (a whole number of minutes).
+    #[arg(long, env = "RTCX_ALERT_WINDOW_SECS", default_value_t = 300)]
+    pub alert_window_secs: u64,
+    /// Days of history the baselines are computed from.
+    #[arg(long, env = "RTCX_ALERT_HISTORY_DAYS", default_value_t = 8)]
+    pub alert_history_days: u32,
+    /// How readily rules fire.
+    #[arg(long, env = "RTCX_ALERT_SENSITIVITY", value_enum, default_value_t = crate::detect::detectors::Sensitivity::Medium)]
+    pub alert_sensitivity: crate::detect::detectors::Sensitivity,
+    /// Allowed lateness of events, in seconds: the watermark trails the slowest partition by this.
+    #[arg(long, env = "RTCX_ALERT_LATENESS_SECS", default_value_t = 120)]
+    pub alert_lateness_secs: u64,
+    /// A partition that stored nothing for this many seconds stops holding the watermark back.
+    #[arg(long, env = "RTCX_ALERT_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub alert_idle_timeout_secs: u64,
+    /// Windows ending more than this many seconds before now are recorded as `backfill`.
+    #[arg(long, env = "RTCX_ALERT_STALE_SECS", default_value_t = 900)]
+    pub alert_stale_secs: u64,
+    /// Seconds between evaluator ticks.
+    #[arg(long, env = "RTCX_ALERT_TICK_SECS", default_value_t = 15)]
+    pub alert_tick_secs: u64,
+}
+
+impl AlertArgs {
+    /// Checks the settings; the message names the offending flag.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks: [(bool, &str); 5] = [
+            (
+                (60..=86_400).contains(&self.alert_window_secs) && self.alert_window_secs.is_multiple_of(60),
+                "--alert-window-secs must be whole minutes, 60..=86400",
+            ),
+            ((1..=35).contains(&self.alert_history_days), "--alert-history-days must be 1..=35"),
+            (self.alert_lateness_secs <= 3_600, "--alert-lateness-secs must be at most 3600"),
+            (self.alert_idle_timeout_secs >= 10, "--alert-idle-timeout-secs must be at least 10"),
+            ((1..=3_600).contains(&self.alert_tick_secs), "--alert-tick-secs must be 1..=3600"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, msg)) => Err((*msg).to_owned()),
+            None => Ok(()),
+        }
+    }
+
+    /// The evaluator's parameters.
+    pub fn evaluator_params(&self) -> crate::detect::evaluator::EvaluatorParams {
+        let th = self.alert_sensitivity.thresholds();
+        crate::detect::evaluator::EvaluatorParams {
+            window_secs: self.alert_window_secs,
+            history_days: i64::from(self.alert_history_days),
+            thresholds: th,
+            lifecycle: crate::detect::lifecycle::LifecycleParams {
+                pending_windows: th.pending_windows,
+                ..crate::detect::lifecycle::LifecycleParams::DEFAULT
+            },
+            watermark: crate::detect::watermark::WatermarkParams {
+                lateness: chrono::Duration::seconds(self.alert_lateness_secs as i64),
+                idle_timeout: chrono::Duration::seconds(self.alert_idle_timeout_secs as i64),
+            },
+            stale: chrono::Duration::seconds(self.alert_stale_secs as i64),
+            tick: Duration::from_secs(self.alert_tick_secs),
+        }
+    }
+}

@@ -199,11 +199,14 @@ struct Config {
     kafka_brokers: String,
     #[command(flatten)]
     clickhouse: rtcx_service_kit::ClickHouseArgs,
-    /// Postgres connection URL (topic catalogue); without it no topics are assigned.
+    /// Postgres connection URL (topic catalogue, event-time watermarks, alerts); without it
+    /// no topics are assigned and no alerts evaluated.
     #[arg(long, env = "RTCX_POSTGRES_URL")]
     postgres_url: Option<String>,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    #[command(flatten)]
+    alerts: rtcx_processors::config::AlertArgs,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -423,6 +426,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     use rtcx_processors::topics::TopicCatalogue;
 
     cfg.pipeline.validate().map_err(anyhow::Error::msg)?;
+    cfg.alerts.validate().map_err(anyhow::Error::msg)?;
     let metrics = install_metrics_recorder();
     let ch = cfg.clickhouse.client();
     let (model, batching, workers) = (cfg.model.clone(), cfg.pipeline.batching(), cfg.pipeline.workers());
@@ -444,9 +448,19 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)));
-    let watermarks = pg.map(|pg| {
+    let watermarks = pg.clone().map(|pg| {
         rtcx_processors::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
     });
+    let evaluator = match (&pg, &watermarks) {
+        (Some(pg), Some(w)) if cfg.alerts.enabled => Some(rtcx_processors::detect::evaluator::Evaluator {
+            name: format!("{}/{}", cfg.pipeline.group_id, cfg.pipeline.raw_topic),
+            ch: ch.clone(),
+            pg: pg.clone(),
+            watermarks: w.clone(),
+            params: cfg.alerts.evaluator_params(),
+        }),
+        _ => None,
+    };
     let pipeline = Pipeline::new(
         cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
         Arc::new(pool),
@@ -469,6 +483,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown requested: finishing the batch in hand");
         let _ = stop_tx.send(true);
     });
+    if let Some(e) = evaluator {
+        tokio::spawn(e.run(stop_rx.clone()));
+    }
     tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");
     pipeline.run(stop_rx).await?;
     ops.abort();

@@ -61,6 +61,21 @@ impl AlertSeverity {
     }
 }
 
+/// What happened to the alert that this event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertChange {
+    /// A new alert.
+    #[default]
+    Raised,
+    /// Its incident goes on with a new peak or a higher severity.
+    Updated,
+    /// The detector saw the condition clear.
+    Cleared,
+    /// The condition came back during the cooldown: the same alert again.
+    Reopened,
+}
+
 /// An alert raised by a detector over an event-time window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AlertEvent {
@@ -89,4 +104,16 @@ pub struct AlertEvent {
     pub evidence: serde_json::Value,
     /// When the detector raised the alert.
     pub created_at: DateTime<Utc>,
+    /// What this event reports.
+    #[serde(default)]
+    pub change: AlertChange,
+    /// The detector rule (`docs/alerts.md`); absent for alerts created by hand.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// `-log10(p)` of the window that fired.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Found behind real time (a backlog or a replay): recorded, not to be notified.
+    #[serde(default)]
+    pub backfill: bool,
 }

@@ -89,6 +89,10 @@ fn messages_validate_against_their_schemas() {
         baseline: 0.2,
         evidence: json!({"sample_ids": []}),
         created_at: Utc::now(),
+        change: rtcx_schemas::AlertChange::Raised,
+        rule: Some("channel_negative_share".into()),
+        score: Some(7.5),
+        backfill: false,
     };
     let alert_json = serde_json::to_value(&alert).expect("json");
     assert_eq!(alert_json["alert_type"], "SENTIMENT_SPIKE");

@@ -125,6 +125,14 @@ pub fn run_series<T: Copy>(
                     }
                     None => {}
                 }
+                // Keep the alert's incident as the tracker sees it (its last breaching window
+                // moves without a transition).
+                if let (Some(k), Some(inc)) = (current[r][i], t.incident())
+                    && let Some(a) = raised.get_mut(k)
+                    && a.incident.fired_window == inc.fired_window
+                {
+                    a.incident = *inc;
+                }
             }
         }
         for (i, s) in series.iter().enumerate() {

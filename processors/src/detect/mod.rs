@@ -12,6 +12,8 @@
 //! - [`rules`]: the default catalogue (which detector watches what, per alert type);
 //! - [`history`]: window series read from the ClickHouse minute rollups;
 //! - [`backtest`]: runs rules over whole series (`rtcx-processors detect backtest`);
+//! - [`store`]: alerts, their history and outbox events in Postgres, idempotently;
+//! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
 //! - [`watermark`]: up to when every window is complete (emit on window close);
 //! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it
 //!   (`rtcx-processors detect bench`).
@@ -22,10 +24,12 @@ pub mod backtest;
 pub mod baseline;
 pub mod command;
 pub mod detectors;
+pub mod evaluator;
 pub mod history;
 pub mod lifecycle;
 pub mod rules;
 pub mod severity;
 pub mod stats;
+pub mod store;
 pub mod synthetic;
 pub mod watermark;

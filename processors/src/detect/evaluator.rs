@@ -1,0 +1,175 @@
+//! The live evaluator: one at a time across the processor instances of a consumer group (a
+//! Postgres advisory lock on a dedicated connection; when its holder dies the connection closes, the lock is
+//! released and another instance takes over at its next tick).
+//!
+//! Each tick: the watermark ([`super::watermark`]) says which windows are complete; if some
+//! closed since the last evaluation (`detector_progress`), the rule catalogue runs over the
+//! minute rollups up to the last closed window, with `history_days` of history before it,
+//! and every alert whose incident moved in the new windows is written ([`super::store`]).
+//! The run is a pure function of the stored history, so it is exactly what `detect backtest
+//! --from/--to` prints for the same range; lifecycles are rebuilt from the history on every
+//! tick, so nothing lives only in memory. A first tick (no progress recorded) evaluates only
+//! the last closed window: a new deployment does not raise alerts for its whole history.
+//! Windows that end more than `stale` before the wall clock are written as `backfill`.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use tokio::sync::watch;
+
+use super::backtest::run_catalogue;
+use super::detectors::Thresholds;
+use super::history::{HistoryError, load};
+use super::lifecycle::LifecycleParams;
+use super::rules::DEFAULT_RULES;
+use super::store::{AlertStore, AlertWrite, Written};
+use super::watermark::{WatermarkParams, watermark};
+use crate::pipeline::watermarks::WatermarkStore;
+
+/// Evaluator settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluatorParams {
+    pub window_secs: u64,
+    pub history_days: i64,
+    pub thresholds: Thresholds,
+    pub lifecycle: LifecycleParams,
+    pub watermark: WatermarkParams,
+    /// Windows ending this long before now are `backfill`.
+    pub stale: Duration,
+    pub tick: StdDuration,
+}
+
+/// Errors of a tick.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluatorError {
+    #[error("Postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Windows evaluated (0: none closed since the last tick).
+    pub windows: usize,
+    pub created: Vec<uuid::Uuid>,
+    pub updated: usize,
+    pub evaluated_until: Option<DateTime<Utc>>,
+}
+
+/// The evaluator of one processor instance.
+pub struct Evaluator {
+    pub name: String,
+    pub ch: clickhouse::Client,
+    pub pg: PgPool,
+    pub watermarks: WatermarkStore,
+    pub params: EvaluatorParams,
+}
+
+impl Evaluator {
+    /// One evaluation at wall-clock time `now` (callers hold the lock).
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, EvaluatorError> {
+        let w = self.params.window_secs as i64;
+        let wm = watermark(&self.watermarks.marks().await?, now, self.params.watermark);
+        let closed_end = wm.timestamp().div_euclid(w) * w;
+        let closed_end = DateTime::from_timestamp(closed_end, 0).unwrap_or(wm);
+        let progress: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT evaluated_until FROM detector_progress WHERE name = $1")
+                .bind(&self.name)
+                .fetch_optional(&self.pg)
+                .await?;
+        let from = progress.unwrap_or(closed_end - Duration::seconds(w));
+        if closed_end <= from {
+            return Ok(TickReport::default());
+        }
+        let history =
+            load(&self.ch, closed_end - Duration::days(self.params.history_days), closed_end, self.params.window_secs)
+                .await?;
+        let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
+        let alerts = run_catalogue(&history, DEFAULT_RULES, &self.params.thresholds, self.params.lifecycle, 0);
+        let store = AlertStore::new(self.pg.clone());
+        let mut report = TickReport {
+            windows: history.len.saturating_sub(first_new),
+            evaluated_until: Some(closed_end),
+            ..TickReport::default()
+        };
+        for a in &alerts {
+            let inc = &a.alert.incident;
+            let moved = inc.fired_window.max(inc.last_breach_window).max(inc.resolved_window.unwrap_or(0));
+            if moved < first_new {
+                continue;
+            }
+            let write = AlertWrite::from_detection(a, &history, now, self.params.stale);
+            match store.write(&write).await? {
+                Written::Created => report.created.push(write.event.id),
+                Written::Updated(_) => report.updated += 1,
+                Written::Unchanged => {}
+            }
+        }
+        sqlx::query(
+            "INSERT INTO detector_progress (name, evaluated_until) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET evaluated_until = GREATEST(detector_progress.evaluated_until, $2),
+                                              updated_at = now()",
+        )
+        .bind(&self.name)
+        .bind(closed_end)
+        .execute(&self.pg)
+        .await?;
+        Ok(report)
+    }
+
+    /// Takes the lock of the evaluator `name` (one per consumer group and topic) on a
+    /// connection of its own; `None` when another instance holds it.
+    pub async fn try_lock(pg: &PgPool, name: &str) -> Result<Option<PoolConnection<sqlx::Postgres>>, sqlx::Error> {
+        let mut conn = pg.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('rtcx-alerts:' || $1, 0))")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(locked.then_some(conn))
+    }
+
+    /// Ticks until shutdown, evaluating while this instance holds the lock.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut held: Option<PoolConnection<sqlx::Postgres>> = None;
+        loop {
+            if held.is_none() {
+                match Self::try_lock(&self.pg, &self.name).await {
+                    Ok(Some(c)) => {
+                        tracing::info!("alert evaluator: this instance evaluates");
+                        held = Some(c);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "alert evaluator: cannot reach Postgres"),
+                }
+            }
+            if let Some(conn) = held.as_mut() {
+                // The lock lives as long as its connection: check that it is still there.
+                if sqlx::query("SELECT 1").execute(&mut **conn).await.is_err() {
+                    tracing::warn!("alert evaluator: lost the lock connection");
+                    held = None;
+                } else {
+                    let started = std::time::Instant::now();
+                    match self.tick(Utc::now()).await {
+                        Ok(r) if r.windows > 0 => {
+                            metrics::histogram!("rtcx_alert_evaluation_seconds")
+                                .record(started.elapsed().as_secs_f64());
+                            metrics::counter!("rtcx_alerts_created_total").increment(r.created.len() as u64);
+                            tracing::info!(windows = r.windows, created = r.created.len(), updated = r.updated,
+                                until = ?r.evaluated_until, "alert evaluation");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "alert evaluation failed; retrying at the next tick"),
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.params.tick) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

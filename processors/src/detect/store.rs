@@ -1,0 +1,288 @@
+//! Writing what the detectors found: one `alerts` row per incident, its `alert_history`, and
+//! an `outbox` event (`AlertEvent`, for `rtcx.alerts.v1`) per change, in one transaction.
+//!
+//! Idempotent: the id is a UUIDv5 of (rule, dimension, firing window), and an update needs a
+//! later window than the alert's `last_window_end`, so re-evaluating a window (a restart, two
+//! evaluators during a take-over) changes nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::backtest::DimensionAlert;
+use super::history::History;
+
+/// Namespace of alert ids.
+const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_4e8a_7b1d_4a4e_9f0e_a1e7_0000_0001);
+
+/// The deterministic id of an incident's alert.
+pub fn alert_id(rule: &str, dimension: &BTreeMap<String, String>, fired_window_start: DateTime<Utc>) -> Uuid {
+    let dim: Vec<String> = dimension.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Uuid::new_v5(&ALERT_NAMESPACE, format!("{rule}|{}|{}", dim.join(","), fired_window_start.timestamp()).as_bytes())
+}
+
+/// What writing one alert changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated(AlertChange),
+    Unchanged,
+}
+
+/// The alert as the evaluator writes it.
+#[derive(Debug, Clone)]
+pub struct AlertWrite {
+    pub event: AlertEvent,
+    pub fired_window_start: DateTime<Utc>,
+    pub last_window_end: DateTime<Utc>,
+    pub peak_observed: f64,
+    pub cleared_at: Option<DateTime<Utc>>,
+}
+
+/// One human line per rule.
+fn title(rule: &str, dimension: &BTreeMap<String, String>, observed: f64, expected: f64) -> String {
+    let on = match (dimension.get("channel"), dimension.get("topic_id")) {
+        (Some(c), _) => format!("channel {c}"),
+        (_, Some(t)) => format!("topic {t}"),
+        _ => "all feedback".to_owned(),
+    };
+    let pct = |x: f64| format!("{:.0} %", 100.0 * x);
+    match rule {
+        "negative_share" | "channel_negative_share" => {
+            format!("Negative share up on {on}: {} against {} expected", pct(observed), pct(expected))
+        }
+        "channel_negative_volume" => {
+            format!("Negative feedback surge on {on}: {observed:.0} against {expected:.1} expected")
+        }
+        "topic_volume" => format!("Trending {on}: {observed:.0} mentions against {expected:.1} expected"),
+        "channel_volume_drop" => format!("Volume collapse on {on}: {observed:.0} against {expected:.1} expected"),
+        "channel_sentiment_drop" => format!("Sentiment down on {on}: mean {observed:.2} against {expected:.2}"),
+        "channel_csat_drop" => format!("CSAT down on {on}: mean {observed:.2} against {expected:.2}"),
+        "intake_drop" => format!("Intake near zero: {observed:.0} events against {expected:.1} expected"),
+        "model_fallback" => format!("Model fallback: {observed:.0} texts analysed by the lexicon"),
+        other => format!("{other} on {on}"),
+    }
+}
+
+impl AlertWrite {
+    /// The row and event for a detected incident, as of the end of `history`.
+    pub fn from_detection(a: &DimensionAlert, history: &History, now: DateTime<Utc>, stale: Duration) -> Self {
+        let inc = &a.alert.incident;
+        let fired_start = history.window_start(inc.fired_window);
+        let window = Duration::seconds(history.window_secs as i64);
+        let last_window_end = history.window_start(history.len);
+        let fire = &inc.at_fire;
+        let event = AlertEvent {
+            id: alert_id(a.rule.name, &a.dimension, fired_start),
+            alert_type: a.rule.alert_type,
+            severity: a.alert.severity,
+            title: title(a.rule.name, &a.dimension, fire.observed, fire.expected),
+            description: format!(
+                "Rule {} fired in the window {} – {}: observed {:.3}, expected {:.3} (p = {:.2e}, {} events); peak {:.3}.",
+                a.rule.name,
+                fired_start,
+                fired_start + window,
+                fire.observed,
+                fire.expected,
+                fire.p_value,
+                fire.volume,
+                inc.peak.observed
+            ),
+            dimension: a.dimension.clone(),
+            window_start: history.window_start(inc.first_window),
+            window_end: history.window_start(inc.last_breach_window + 1),
+            metric: a.rule.name.to_owned(),
+            observed: fire.observed,
+            baseline: fire.expected,
+            evidence: serde_json::json!({
+                "firing_window": {"start": fired_start, "end": fired_start + window},
+                "p_value": fire.p_value, "score": fire.score, "effect": fire.effect, "volume": fire.volume,
+                "peak": {"observed": inc.peak.observed, "expected": inc.peak.expected, "score": inc.peak.score},
+                "reopened": inc.reopened,
+            }),
+            created_at: now,
+            change: AlertChange::Raised,
+            rule: Some(a.rule.name.to_owned()),
+            score: Some(fire.score),
+            backfill: now - (fired_start + window) > stale,
+        };
+        Self {
+            event,
+            fired_window_start: fired_start,
+            last_window_end,
+            peak_observed: inc.peak.observed,
+            cleared_at: inc.resolved_window.map(|w| history.window_start(w + 1)),
+        }
+    }
+}
+
+/// Writes alerts to Postgres.
+#[derive(Debug, Clone)]
+pub struct AlertStore {
+    pg: PgPool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Current {
+    severity: String,
+    last_window_end: Option<DateTime<Utc>>,
+    cleared_at: Option<DateTime<Utc>>,
+    peak_observed: Option<f64>,
+}
+
+impl AlertStore {
+    pub fn new(pg: PgPool) -> Self {
+        Self { pg }
+    }
+
+    /// Creates the alert, or brings it up to date when `w` covers a later window.
+    pub async fn write(&self, w: &AlertWrite) -> Result<Written, sqlx::Error> {
+        let e = &w.event;
+        let mut tx = self.pg.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO alerts (id, alert_type, severity, title, description, dimension, window_start, window_end,
+                                 metric, observed, baseline, evidence, rule, fired_window_start, last_window_end,
+                                 score, peak_observed, cleared_at, backfill)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(e.id)
+        .bind(e.alert_type.as_str())
+        .bind(e.severity.as_str())
+        .bind(&e.title)
+        .bind(&e.description)
+        .bind(serde_json::to_value(&e.dimension).unwrap_or_default())
+        .bind(e.window_start)
+        .bind(e.window_end.max(e.window_start + Duration::seconds(1)))
+        .bind(&e.metric)
+        .bind(e.observed)
+        .bind(e.baseline)
+        .bind(&e.evidence)
+        .bind(&e.rule)
+        .bind(w.fired_window_start)
+        .bind(w.last_window_end)
+        .bind(e.score)
+        .bind(w.peak_observed)
+        .bind(w.cleared_at)
+        .bind(e.backfill)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let change = if created {
+            sqlx::query(
+                "INSERT INTO alert_history (alert_id, action, new_status, note) VALUES ($1, 'CREATED', 'OPEN', $2)",
+            )
+            .bind(e.id)
+            .bind(&e.title)
+            .execute(&mut *tx)
+            .await?;
+            Some(AlertChange::Raised)
+        } else {
+            let cur: Current = sqlx::query_as(
+                "SELECT severity, last_window_end, cleared_at, peak_observed FROM alerts WHERE id = $1 FOR UPDATE",
+            )
+            .bind(e.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if cur.last_window_end.is_some_and(|l| l >= w.last_window_end) {
+                None // this window was evaluated already
+            } else {
+                let severity = severity_max(&cur.severity, e.severity);
+                let change = match (cur.cleared_at, w.cleared_at) {
+                    (None, Some(_)) => Some(AlertChange::Cleared),
+                    (Some(_), None) => Some(AlertChange::Reopened),
+                    _ if severity != cur.severity || cur.peak_observed != Some(w.peak_observed) => {
+                        Some(AlertChange::Updated)
+                    }
+                    _ => None,
+                };
+                sqlx::query(
+                    "UPDATE alerts SET severity = $2, window_end = GREATEST(window_end, $3), last_window_end = $4,
+                            peak_observed = $5, cleared_at = $6, evidence = $7, updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(e.id)
+                .bind(&severity)
+                .bind(e.window_end)
+                .bind(w.last_window_end)
+                .bind(w.peak_observed)
+                .bind(w.cleared_at)
+                .bind(&e.evidence)
+                .execute(&mut *tx)
+                .await?;
+                if severity != cur.severity {
+                    sqlx::query(
+                        "INSERT INTO alert_history (alert_id, action, note) VALUES ($1, 'SEVERITY_CHANGED', $2)",
+                    )
+                    .bind(e.id)
+                    .bind(format!("{} -> {severity} (detector)", cur.severity))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                match change {
+                    Some(AlertChange::Cleared) | Some(AlertChange::Reopened) => {
+                        let action = if change == Some(AlertChange::Cleared) { "CLEARED" } else { "REOPENED" };
+                        sqlx::query("INSERT INTO alert_history (alert_id, action) VALUES ($1, $2)")
+                            .bind(e.id)
+                            .bind(action)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    _ => {}
+                }
+                change
+            }
+        };
+        if let Some(c) = change {
+            let mut event = e.clone();
+            event.change = c;
+            sqlx::query(
+                "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload) VALUES ('alert', $1, $2, $3)",
+            )
+            .bind(e.id.to_string())
+            .bind(format!(
+                "alert_{}",
+                serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_lowercase)).unwrap_or_default()
+            ))
+            .bind(serde_json::to_value(&event).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(match change {
+            Some(AlertChange::Raised) => Written::Created,
+            Some(c) => Written::Updated(c),
+            None => Written::Unchanged,
+        })
+    }
+}
+
+fn severity_max(current: &str, new: AlertSeverity) -> String {
+    let rank = |s: &str| ["LOW", "MEDIUM", "HIGH", "CRITICAL"].iter().position(|x| *x == s).unwrap_or(0);
+    if rank(new.as_str()) > rank(current) { new.as_str().to_owned() } else { current.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        let t = Utc::now();
+        let d = BTreeMap::from([("channel".to_owned(), "email".to_owned())]);
+        assert_eq!(alert_id("r", &d, t), alert_id("r", &d, t));
+        assert_ne!(alert_id("r", &d, t), alert_id("s", &d, t));
+        assert_ne!(alert_id("r", &d, t), alert_id("r", &BTreeMap::new(), t));
+        assert_ne!(alert_id("r", &d, t), alert_id("r", &d, t + Duration::minutes(5)));
+    }
+
+    #[test]
+    fn severity_only_escalates() {
+        assert_eq!(severity_max("HIGH", AlertSeverity::Low), "HIGH");
+        assert_eq!(severity_max("LOW", AlertSeverity::Critical), "CRITICAL");
+    }
+}
