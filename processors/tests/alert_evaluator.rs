@@ -2,6 +2,8 @@
 //! channel becomes alerts in Postgres (with history and outbox events) once the watermark
 //! closes those windows; re-evaluating changes nothing; only one instance holds the lock.
 
+mod common;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use rtcx_processors::detect::detectors::Sensitivity;
 use rtcx_processors::detect::evaluator::{Evaluator, EvaluatorParams};
@@ -14,38 +16,10 @@ use sqlx::Connection as _;
 
 const WINDOWS: i64 = 150;
 
-async fn feedback(
-    ch: &clickhouse::Client,
-    from: i64,
-    windows: i64,
-    per_window: i64,
-    channel: &str,
-    negative_every: i64,
-) {
-    ch.query(&format!(
-        "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
-         SELECT generateUUIDv4(), toDateTime64({from} + intDiv(number, {per_window}) * 300 + (number % {per_window}) * intDiv(300, {per_window}), 3, 'UTC') AS t,
-                t, t, '{channel}', 'text',
-                if(number % {negative_every} = 0, 'negative', 'positive'), if(number % {negative_every} = 0, -0.7, 0.6), 'rtcx'
-         FROM numbers({})",
-        windows * per_window
-    ))
-    .execute()
-    .await
-    .expect("insert feedback");
-}
-
 #[tokio::test]
 async fn closed_windows_become_alerts_once() {
-    let url = env("RTCX_CLICKHOUSE_URL");
-    let database = format!("rtcx_test_{}", unique("eval"));
-    let server = clickhouse::Client::default().with_url(&url).with_user("default");
-    rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
-        .expect("migrator")
-        .run()
-        .await
-        .expect("migrate");
-    let ch = server.clone().with_database(&database);
+    let db = common::TempClickHouse::new("eval").await;
+    let ch = db.client();
     let pg = sqlx::PgPool::connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
     rtcx_migrations::postgres::migrate(&pg).await.expect("migrate postgres");
 
@@ -70,9 +44,9 @@ async fn closed_windows_become_alerts_once() {
     let closed_end = (now - params.watermark.lateness).timestamp().div_euclid(300) * 300;
     let start = closed_end - WINDOWS * 300;
     for c in ["email", "chat"] {
-        feedback(&ch, start, WINDOWS, 6, c, 5).await;
+        common::insert_windows(&ch, start, WINDOWS, 6, c, 1).await;
     }
-    feedback(&ch, closed_end - 600, 2, 30, "email", 1).await;
+    common::insert_windows(&ch, closed_end - 600, 2, 30, "email", 5).await;
 
     let name = unique("eval");
     let evaluator = Evaluator { name: name.clone(), ch: ch.clone(), pg: pg.clone(), watermarks, params };
@@ -124,5 +98,10 @@ async fn closed_windows_become_alerts_once() {
     assert!(Evaluator::try_lock(&pg, &name).await.expect("lock query").is_some(), "take-over");
 
     sqlx::query("DELETE FROM alerts WHERE id = ANY($1)").bind(&report.created).execute(&pg).await.expect("cleanup");
-    let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
+    sqlx::query("DELETE FROM outbox WHERE aggregate_type = 'alert' AND aggregate_id = ANY($1)")
+        .bind(report.created.iter().map(|u| u.to_string()).collect::<Vec<_>>())
+        .execute(&pg)
+        .await
+        .expect("cleanup outbox");
+    db.drop().await;
 }

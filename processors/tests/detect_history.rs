@@ -2,6 +2,8 @@
 //! the minute rollups (migration 0007); `history::load` reads them back as window series and
 //! the default rule catalogue finds the injected incident on the right dimension only.
 
+mod common;
+
 use chrono::{Duration, DurationRound, Utc};
 use rtcx_processors::detect::backtest::run_catalogue;
 use rtcx_processors::detect::detectors::Sensitivity;
@@ -9,50 +11,23 @@ use rtcx_processors::detect::history::load;
 use rtcx_processors::detect::lifecycle::LifecycleParams;
 use rtcx_processors::detect::rules::DEFAULT_RULES;
 use rtcx_schemas::AlertType;
-use rtcx_service_kit::testing::{env, unique};
 
 const WINDOWS: i64 = 150;
 const SPIKE_FROM: i64 = 144;
 
 #[tokio::test]
 async fn a_negative_spike_in_one_channel_is_found_there_and_nowhere_else() {
-    let url = env("RTCX_CLICKHOUSE_URL");
-    let database = format!("rtcx_test_{}", unique("detect"));
-    let server = clickhouse::Client::default().with_url(&url).with_user("default");
-    rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
-        .expect("migrator")
-        .run()
-        .await
-        .expect("migrate");
-    let ch = server.clone().with_database(&database);
+    let db = common::TempClickHouse::new("detect").await;
+    let ch = db.client();
 
     let base = (Utc::now() - Duration::hours(14)).duration_trunc(Duration::minutes(5)).expect("trunc");
     let start = base.timestamp();
     // Steady traffic on two channels: 6 events per 5-minute window, one in five negative.
     for channel in ["email", "chat"] {
-        ch.query(&format!(
-            "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
-             SELECT generateUUIDv4(), toDateTime64({start} + intDiv(number, 6) * 300 + (number % 6) * 40, 3, 'UTC') AS t, t, t,
-                    '{channel}', 'steady', if(number % 5 = 0, 'negative', 'positive'), if(number % 5 = 0, -0.7, 0.6), 'rtcx'
-             FROM numbers({})",
-            WINDOWS * 6
-        ))
-        .execute()
-        .await
-        .expect("steady rows");
+        common::insert_windows(&ch, start, WINDOWS, 6, channel, 1).await;
     }
     // The incident: 30 more events per window on email for the last 30 minutes, four in five negative.
-    let spike = start + SPIKE_FROM * 300;
-    ch.query(&format!(
-        "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
-         SELECT generateUUIDv4(), toDateTime64({spike} + intDiv(number, 30) * 300 + (number % 30) * 9, 3, 'UTC') AS t, t, t,
-                'email', 'spike', if(number % 5 = 0, 'positive', 'negative'), if(number % 5 = 0, 0.6, -0.8), 'rtcx'
-         FROM numbers({})",
-        (WINDOWS - SPIKE_FROM) * 30
-    ))
-    .execute()
-    .await
-    .expect("spike rows");
+    common::insert_windows(&ch, start + SPIKE_FROM * 300, WINDOWS - SPIKE_FROM, 30, "email", 4).await;
 
     let to = base + Duration::seconds(WINDOWS * 300);
     let history = load(&ch, base, to, 300).await.expect("history");
@@ -83,5 +58,5 @@ async fn a_negative_spike_in_one_channel_is_found_there_and_nowhere_else() {
     // The same history gives the same alerts.
     assert_eq!(run_catalogue(&history, DEFAULT_RULES, &th, LifecycleParams::DEFAULT, 0), alerts);
 
-    let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
+    db.drop().await;
 }

@@ -102,7 +102,7 @@ impl Evaluator {
             if moved < first_new {
                 continue;
             }
-            let write = AlertWrite::from_detection(a, &history, now, self.params.stale);
+            let write = AlertWrite::from_detection(&self.name, a, &history, now, self.params.stale);
             match store.write(&write).await? {
                 Written::Created => report.created.push(write.event.id),
                 Written::Updated(_) => report.updated += 1,

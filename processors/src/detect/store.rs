@@ -18,10 +18,17 @@ use super::history::History;
 /// Namespace of alert ids.
 const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_4e8a_7b1d_4a4e_9f0e_a1e7_0000_0001);
 
-/// The deterministic id of an incident's alert.
-pub fn alert_id(rule: &str, dimension: &BTreeMap<String, String>, fired_window_start: DateTime<Utc>) -> Uuid {
+/// The deterministic id of an incident's alert: the evaluator (`scope`: consumer group and
+/// topic, so that two pipelines sharing a Postgres never collide), rule, dimension and window.
+pub fn alert_id(
+    scope: &str,
+    rule: &str,
+    dimension: &BTreeMap<String, String>,
+    fired_window_start: DateTime<Utc>,
+) -> Uuid {
     let dim: Vec<String> = dimension.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    Uuid::new_v5(&ALERT_NAMESPACE, format!("{rule}|{}|{}", dim.join(","), fired_window_start.timestamp()).as_bytes())
+    let key = format!("{scope}|{rule}|{}|{}", dim.join(","), fired_window_start.timestamp());
+    Uuid::new_v5(&ALERT_NAMESPACE, key.as_bytes())
 }
 
 /// What writing one alert changed.
@@ -69,14 +76,20 @@ fn title(rule: &str, dimension: &BTreeMap<String, String>, observed: f64, expect
 
 impl AlertWrite {
     /// The row and event for a detected incident, as of the end of `history`.
-    pub fn from_detection(a: &DimensionAlert, history: &History, now: DateTime<Utc>, stale: Duration) -> Self {
+    pub fn from_detection(
+        scope: &str,
+        a: &DimensionAlert,
+        history: &History,
+        now: DateTime<Utc>,
+        stale: Duration,
+    ) -> Self {
         let inc = &a.alert.incident;
         let fired_start = history.window_start(inc.fired_window);
         let window = Duration::seconds(history.window_secs as i64);
         let last_window_end = history.window_start(history.len);
         let fire = &inc.at_fire;
         let event = AlertEvent {
-            id: alert_id(a.rule.name, &a.dimension, fired_start),
+            id: alert_id(scope, a.rule.name, &a.dimension, fired_start),
             alert_type: a.rule.alert_type,
             severity: a.alert.severity,
             title: title(a.rule.name, &a.dimension, fire.observed, fire.expected),
@@ -274,10 +287,11 @@ mod tests {
     fn ids_are_deterministic_and_distinct() {
         let t = Utc::now();
         let d = BTreeMap::from([("channel".to_owned(), "email".to_owned())]);
-        assert_eq!(alert_id("r", &d, t), alert_id("r", &d, t));
-        assert_ne!(alert_id("r", &d, t), alert_id("s", &d, t));
-        assert_ne!(alert_id("r", &d, t), alert_id("r", &BTreeMap::new(), t));
-        assert_ne!(alert_id("r", &d, t), alert_id("r", &d, t + Duration::minutes(5)));
+        assert_eq!(alert_id("g", "r", &d, t), alert_id("g", "r", &d, t));
+        assert_ne!(alert_id("g", "r", &d, t), alert_id("h", "r", &d, t));
+        assert_ne!(alert_id("g", "r", &d, t), alert_id("g", "s", &d, t));
+        assert_ne!(alert_id("g", "r", &d, t), alert_id("g", "r", &BTreeMap::new(), t));
+        assert_ne!(alert_id("g", "r", &d, t), alert_id("g", "r", &d, t + Duration::minutes(5)));
     }
 
     #[test]
