@@ -178,6 +178,9 @@ pub struct AlertArgs {
     /// Seconds between evaluator ticks.
     #[arg(long, env = "RTCX_ALERT_TICK_SECS", default_value_t = 15)]
     pub alert_tick_secs: u64,
+    /// Topic the alert events of the outbox are relayed to.
+    #[arg(long, env = "RTCX_ALERTS_TOPIC", default_value = rtcx_schemas::topics::ALERTS)]
+    pub alerts_topic: String,
 }
 
 impl AlertArgs {

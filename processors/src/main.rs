@@ -484,6 +484,10 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     if let Some(e) = evaluator {
+        let relay =
+            rtcx_processors::detect::relay::AlertRelay::new(e.pg.clone(), &cfg.kafka_brokers, &cfg.alerts.alerts_topic)
+                .context("the alert relay's Kafka producer")?;
+        tokio::spawn(relay.run(std::time::Duration::from_secs(1), stop_rx.clone()));
         tokio::spawn(e.run(stop_rx.clone()));
     }
     tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");

@@ -14,6 +14,7 @@
 //! - [`backtest`]: runs rules over whole series (`rtcx-processors detect backtest`);
 //! - [`store`]: alerts, their history and outbox events in Postgres, idempotently;
 //! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
+//! - [`relay`]: the outbox relay publishing alert events to `rtcx.alerts.v1`;
 //! - [`watermark`]: up to when every window is complete (emit on window close);
 //! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it
 //!   (`rtcx-processors detect bench`).
@@ -27,6 +28,7 @@ pub mod detectors;
 pub mod evaluator;
 pub mod history;
 pub mod lifecycle;
+pub mod relay;
 pub mod rules;
 pub mod severity;
 pub mod stats;
