@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::auth::handlers::{check_password, create_user, hash_password, normalize_email};
+use crate::auth::handlers::{check_password, create_user, hash_password, normalize_email, set_password};
 use crate::error::ApiError;
 
 /// One topic of the demo catalogue (deploy/demo/topics.json).
@@ -71,7 +71,8 @@ pub async fn ensure_topics(pg: &PgPool, topics: &[DemoTopic]) -> Result<u64, Dem
 }
 
 /// Creates the administrator, or makes an existing account with this email an active
-/// administrator with this password (so the login `up` prints always works). True when created.
+/// administrator with this password (so the login `up` prints always works; like any password
+/// change, it ends the account's sessions). True when created.
 pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result<bool, DemoError> {
     let email = normalize_email(email)?;
     check_password("password", password, &email)?;
@@ -79,14 +80,16 @@ pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result
         Ok(_) => Ok(true),
         Err(ApiError::Conflict(_)) => {
             let hash = hash_password(password.to_owned()).await?;
-            sqlx::query(
-                "UPDATE users SET password_hash = $2, role = $3, active = true, updated_at = now() WHERE email = $1",
+            let mut tx = app.pg.begin().await?;
+            let id: uuid::Uuid = sqlx::query_scalar(
+                "UPDATE users SET role = $2, active = true, updated_at = now() WHERE email = $1 RETURNING id",
             )
             .bind(&email)
-            .bind(hash)
             .bind(Role::Admin.as_str())
-            .execute(&app.pg)
+            .fetch_one(&mut *tx)
             .await?;
+            set_password(&mut tx, id, &hash, None).await?;
+            tx.commit().await?;
             Ok(false)
         }
         Err(e) => Err(e.into()),

@@ -28,11 +28,15 @@ async fn the_demo_setup_is_idempotent_and_its_login_works() {
     let (status, body) = api.login(&email, "demo-password-1a2b3c4d").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["role"], "ADMIN");
+    let first_refresh = body["refresh_token"].as_str().expect("refresh token").to_owned();
 
     // Again, with another password: no second account, no second catalogue, the new login works.
     let second = demo(&email, "demo-password-5e6f7a8b");
     assert!(second.contains("already existed") && second.contains("0 of 7 demo topics added"), "{second}");
     assert_eq!(api.login(&email, "demo-password-1a2b3c4d").await.0, StatusCode::UNAUTHORIZED);
+    // Like any password change, the reset ends the sessions of the old password.
+    let (status, _) = api.post("/v1/auth/refresh", None, serde_json::json!({"refresh_token": first_refresh})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = api.login(&email, "demo-password-5e6f7a8b").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["access_token"].as_str().expect("token").to_owned();

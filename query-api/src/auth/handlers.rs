@@ -370,7 +370,7 @@ pub async fn change_password(
 }
 
 /// Stores a new password hash and ends the user's sessions except `keep`, in `tx`.
-async fn set_password(
+pub async fn set_password(
     tx: &mut sqlx::PgConnection,
     user_id: Uuid,
     hash: &str,
