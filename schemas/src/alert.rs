@@ -50,6 +50,14 @@ pub enum AlertSeverity {
 }
 
 impl AlertSeverity {
+    pub const ALL: [AlertSeverity; 4] =
+        [AlertSeverity::Low, AlertSeverity::Medium, AlertSeverity::High, AlertSeverity::Critical];
+
+    /// The severity of a wire name (`None` for anything else).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     /// The wire name, as stored in Postgres.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +82,18 @@ pub enum AlertChange {
     Cleared,
     /// The condition came back during the cooldown: the same alert again.
     Reopened,
+}
+
+impl AlertChange {
+    /// The outbox event type of this change, e.g. `alert_raised`.
+    pub const fn event_type(self) -> &'static str {
+        match self {
+            AlertChange::Raised => "alert_raised",
+            AlertChange::Updated => "alert_updated",
+            AlertChange::Cleared => "alert_cleared",
+            AlertChange::Reopened => "alert_reopened",
+        }
+    }
 }
 
 /// An alert raised by a detector over an event-time window.
@@ -116,4 +136,27 @@ pub struct AlertEvent {
     /// Found behind real time (a backlog or a replay): recorded, not to be notified.
     #[serde(default)]
     pub backfill: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_read_back_from_their_wire_names() {
+        for s in AlertSeverity::ALL {
+            assert_eq!(AlertSeverity::from_wire(s.as_str()), Some(s));
+        }
+        assert_eq!(AlertSeverity::from_wire("high"), None);
+        assert!(AlertSeverity::ALL.windows(2).all(|w| w[0] < w[1]), "ordered by urgency");
+    }
+
+    #[test]
+    fn change_event_types_follow_the_wire_names() {
+        for c in [AlertChange::Raised, AlertChange::Updated, AlertChange::Cleared, AlertChange::Reopened] {
+            let wire = serde_json::to_value(c).expect("json");
+            let name = wire.as_str().expect("string").to_lowercase();
+            assert_eq!(c.event_type(), format!("alert_{name}"));
+        }
+    }
 }

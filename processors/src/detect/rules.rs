@@ -5,10 +5,12 @@
 //! CUSTOMER_CHURN_RISK is not a time-series rule (one customer's repeated negative feedback)
 //! and is not in this catalogue.
 
+use std::collections::BTreeMap;
+
 use rtcx_schemas::AlertType;
 
 use super::backtest::Judge;
-use super::baseline::Calendar;
+use super::baseline::{Calendar, Side};
 use super::detectors::{
     Evaluation, MeanParams, MeanWindow, ShareParams, ShareWindow, Thresholds, VolumeParams, mean_drop, share, volume,
 };
@@ -148,8 +150,8 @@ impl Rule {
     pub fn measure(&self) -> Measure {
         match self.check {
             Check::Volume(p) | Check::Negatives(p) | Check::Fallback(p) => match p.side {
-                super::baseline::Side::Upper => Measure::Surge,
-                super::baseline::Side::Lower => Measure::Drop,
+                Side::Upper => Measure::Surge,
+                Side::Lower => Measure::Drop,
             },
             Check::NegativeShare(_) => Measure::Share,
             Check::Sentiment(p) | Check::Csat(p) => Measure::MeanDrop { min_drop: p.min_drop },
@@ -188,6 +190,35 @@ impl Rule {
         }
     }
 
+    /// One line for people: what changed, where, against what.
+    pub fn title(&self, dimension: &BTreeMap<String, String>, observed: f64, expected: f64) -> String {
+        let on = match (dimension.get("channel"), dimension.get("topic_id")) {
+            (Some(c), _) => format!("channel {c}"),
+            (_, Some(t)) => format!("topic {t}"),
+            _ => "all feedback".to_owned(),
+        };
+        let counts = format!("{observed:.0} against {expected:.1} expected");
+        match (self.check, self.scope) {
+            (Check::NegativeShare(_), _) => format!(
+                "Negative share up on {on}: {:.0} % against {:.0} % expected",
+                100.0 * observed,
+                100.0 * expected
+            ),
+            (Check::Negatives(_), _) => format!("Negative feedback surge on {on}: {counts}"),
+            (Check::Fallback(_), _) => format!("Model fallback: {observed:.0} texts analysed by the lexicon"),
+            (Check::Volume(p), Scope::Topic) if p.side == Side::Upper => {
+                format!("Trending {on}: {observed:.0} mentions against {expected:.1} expected")
+            }
+            (Check::Volume(p), _) if p.side == Side::Upper => format!("Volume surge on {on}: {counts}"),
+            (Check::Volume(_), Scope::Global) => {
+                format!("Intake near zero: {observed:.0} events against {expected:.1} expected")
+            }
+            (Check::Volume(_), _) => format!("Volume collapse on {on}: {counts}"),
+            (Check::Sentiment(_), _) => format!("Sentiment down on {on}: mean {observed:.2} against {expected:.2}"),
+            (Check::Csat(_), _) => format!("CSAT down on {on}: mean {observed:.2} against {expected:.2}"),
+        }
+    }
+
     /// The rule bound to a calendar and thresholds, for [`super::backtest::run_series`].
     pub fn judge<'a>(&'a self, cal: Calendar, th: &'a Thresholds) -> Judge<'a, WindowStats> {
         Judge {
@@ -217,6 +248,29 @@ mod tests {
             AlertType::SystemAnomaly,
         ] {
             assert!(DEFAULT_RULES.iter().any(|r| r.alert_type == t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn titles_say_what_and_where() {
+        let email = BTreeMap::from([("channel".to_owned(), "email".to_owned())]);
+        let rule = |name: &str| DEFAULT_RULES.iter().find(|r| r.name == name).expect("rule");
+        assert_eq!(
+            rule("channel_negative_share").title(&email, 0.5, 0.2),
+            "Negative share up on channel email: 50 % against 20 % expected"
+        );
+        assert_eq!(
+            rule("intake_drop").title(&BTreeMap::new(), 0.0, 40.0),
+            "Intake near zero: 0 events against 40.0 expected"
+        );
+        let topic = BTreeMap::from([("topic_id".to_owned(), "t1".to_owned())]);
+        assert_eq!(
+            rule("topic_volume").title(&topic, 30.0, 2.0),
+            "Trending topic t1: 30 mentions against 2.0 expected"
+        );
+        for r in DEFAULT_RULES {
+            let t = r.title(&email, 1.0, 2.0);
+            assert!(t.contains("channel email") || r.scope == Scope::Global, "{}: {t}", r.name);
         }
     }
 

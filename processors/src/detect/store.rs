@@ -49,31 +49,6 @@ pub struct AlertWrite {
     pub cleared_at: Option<DateTime<Utc>>,
 }
 
-/// One human line per rule.
-fn title(rule: &str, dimension: &BTreeMap<String, String>, observed: f64, expected: f64) -> String {
-    let on = match (dimension.get("channel"), dimension.get("topic_id")) {
-        (Some(c), _) => format!("channel {c}"),
-        (_, Some(t)) => format!("topic {t}"),
-        _ => "all feedback".to_owned(),
-    };
-    let pct = |x: f64| format!("{:.0} %", 100.0 * x);
-    match rule {
-        "negative_share" | "channel_negative_share" => {
-            format!("Negative share up on {on}: {} against {} expected", pct(observed), pct(expected))
-        }
-        "channel_negative_volume" => {
-            format!("Negative feedback surge on {on}: {observed:.0} against {expected:.1} expected")
-        }
-        "topic_volume" => format!("Trending {on}: {observed:.0} mentions against {expected:.1} expected"),
-        "channel_volume_drop" => format!("Volume collapse on {on}: {observed:.0} against {expected:.1} expected"),
-        "channel_sentiment_drop" => format!("Sentiment down on {on}: mean {observed:.2} against {expected:.2}"),
-        "channel_csat_drop" => format!("CSAT down on {on}: mean {observed:.2} against {expected:.2}"),
-        "intake_drop" => format!("Intake near zero: {observed:.0} events against {expected:.1} expected"),
-        "model_fallback" => format!("Model fallback: {observed:.0} texts analysed by the lexicon"),
-        other => format!("{other} on {on}"),
-    }
-}
-
 impl AlertWrite {
     /// The row and event for a detected incident, as of the end of `history`.
     pub fn from_detection(
@@ -92,7 +67,7 @@ impl AlertWrite {
             id: alert_id(scope, a.rule.name, &a.dimension, fired_start),
             alert_type: a.rule.alert_type,
             severity: a.alert.severity,
-            title: title(a.rule.name, &a.dimension, fire.observed, fire.expected),
+            title: a.rule.title(&a.dimension, fire.observed, fire.expected),
             description: format!(
                 "Rule {} fired in the window {} – {}: observed {:.3}, expected {:.3} (p = {:.2e}, {} events); peak {:.3}.",
                 a.rule.name,
@@ -204,7 +179,7 @@ impl AlertStore {
             if cur.last_window_end.is_some_and(|l| l >= w.last_window_end) {
                 None // this window was evaluated already
             } else {
-                let severity = severity_max(&cur.severity, e.severity);
+                let severity = escalated(&cur.severity, e.severity).as_str().to_owned();
                 let change = match (cur.cleared_at, w.cleared_at) {
                     (None, Some(_)) => Some(AlertChange::Cleared),
                     (Some(_), None) => Some(AlertChange::Reopened),
@@ -257,10 +232,7 @@ impl AlertStore {
                 "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload) VALUES ('alert', $1, $2, $3)",
             )
             .bind(e.id.to_string())
-            .bind(format!(
-                "alert_{}",
-                serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_lowercase)).unwrap_or_default()
-            ))
+            .bind(c.event_type())
             .bind(serde_json::to_value(&event).unwrap_or_default())
             .execute(&mut *tx)
             .await?;
@@ -274,9 +246,9 @@ impl AlertStore {
     }
 }
 
-fn severity_max(current: &str, new: AlertSeverity) -> String {
-    let rank = |s: &str| ["LOW", "MEDIUM", "HIGH", "CRITICAL"].iter().position(|x| *x == s).unwrap_or(0);
-    if rank(new.as_str()) > rank(current) { new.as_str().to_owned() } else { current.to_owned() }
+/// Severity only escalates: the higher of the stored one and the new one.
+fn escalated(stored: &str, new: AlertSeverity) -> AlertSeverity {
+    AlertSeverity::from_wire(stored).map_or(new, |s| s.max(new))
 }
 
 #[cfg(test)]
@@ -296,7 +268,7 @@ mod tests {
 
     #[test]
     fn severity_only_escalates() {
-        assert_eq!(severity_max("HIGH", AlertSeverity::Low), "HIGH");
-        assert_eq!(severity_max("LOW", AlertSeverity::Critical), "CRITICAL");
+        assert_eq!(escalated("HIGH", AlertSeverity::Low), AlertSeverity::High);
+        assert_eq!(escalated("LOW", AlertSeverity::Critical), AlertSeverity::Critical);
     }
 }
