@@ -209,10 +209,7 @@ impl AlertArgs {
             window_secs: self.alert_window_secs,
             history_days: i64::from(self.alert_history_days),
             thresholds: th,
-            lifecycle: crate::detect::lifecycle::LifecycleParams {
-                pending_windows: th.pending_windows,
-                ..crate::detect::lifecycle::LifecycleParams::DEFAULT
-            },
+            lifecycle: crate::detect::lifecycle::LifecycleParams::for_thresholds(&th),
             watermark: crate::detect::watermark::WatermarkParams {
                 lateness: chrono::Duration::seconds(self.alert_lateness_secs as i64),
                 idle_timeout: chrono::Duration::seconds(self.alert_idle_timeout_secs as i64),

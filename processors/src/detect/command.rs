@@ -145,7 +145,7 @@ fn backtest(b: BacktestArgs) -> anyhow::Result<()> {
         anyhow::ensure!(p >= 1, "--pending-windows must be at least 1");
         th.pending_windows = p;
     }
-    let life = LifecycleParams { pending_windows: th.pending_windows, ..LifecycleParams::DEFAULT };
+    let life = LifecycleParams::for_thresholds(&th);
     match (&b.csv, b.from, b.to) {
         (Some(csv), _, _) => backtest_csv(csv, &b, &th, life),
         (None, Some(from), Some(to)) => backtest_history(from, to, &b, &th, life),
@@ -234,7 +234,7 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(b.days >= 8, "--days must be at least 8 (incidents fall in the second week)");
     anyhow::ensure!(b.series >= 2, "--series must be at least 2");
     let th = b.sensitivity.thresholds();
-    let life = LifecycleParams { pending_windows: th.pending_windows, ..LifecycleParams::DEFAULT };
+    let life = LifecycleParams::for_thresholds(&th);
     let (scores, timing) = super::synthetic::bench(b.series, b.days, b.seed, &th, life);
     let per_eval_us = timing.detect_secs * 1e6 / timing.evaluations.max(1) as f64;
     println!(

@@ -249,9 +249,9 @@ impl ShareParams {
     pub const NEGATIVE_SHARE: ShareParams = ShareParams { min_volume: 20, min_effect: 0.10, baseline_windows: 288 };
 }
 
-/// Most earlier events the baseline share counts as evidence: the share itself drifts from
-/// day to day, so a month of history must not make it look exact.
-const SHARE_EVIDENCE_CAP: f64 = 500.0;
+/// Most earlier events a share or mean baseline counts as evidence: shares and means drift
+/// from day to day, so a month of history must not make them look exact.
+const BASELINE_EVIDENCE_CAP: f64 = 500.0;
 
 /// A share against the share of the earlier windows (beta-binomial upper tail).
 pub fn share(
@@ -272,7 +272,7 @@ pub fn share(
         return None;
     }
     let base = (k + 0.5) / (n + 1.0);
-    let evidence = n.min(SHARE_EVIDENCE_CAP);
+    let evidence = n.min(BASELINE_EVIDENCE_CAP);
     let (a, b) = (base * evidence, (1.0 - base) * evidence);
     let total = current.total.max(0.0).round() as u64;
     let hits = (current.hits.max(0.0).round() as u64).min(total);
@@ -346,7 +346,7 @@ pub fn mean_drop(
     let mean = s / n;
     let var = (ss / n - mean * mean).max(1e-6);
     let observed = current.sum / current.count;
-    let se = (var / current.count + var / n.min(SHARE_EVIDENCE_CAP)).sqrt();
+    let se = (var / current.count + var / n.min(BASELINE_EVIDENCE_CAP)).sqrt();
     let p = normal_cdf((observed - mean) / se);
     let drop = mean - observed;
     let min_drop = params.min_drop * th.effect_scale;

@@ -35,6 +35,11 @@ impl LifecycleParams {
     /// evidence, clear after 2 quiet windows, re-open within 30 minutes, mask at most 2 hours.
     pub const DEFAULT: LifecycleParams =
         LifecycleParams { pending_windows: 2, resolve_windows: 2, cooldown_windows: 6, max_masked_windows: 24 };
+
+    /// The defaults with the pending windows of a sensitivity's thresholds.
+    pub fn for_thresholds(th: &super::detectors::Thresholds) -> Self {
+        LifecycleParams { pending_windows: th.pending_windows, ..Self::DEFAULT }
+    }
 }
 
 /// An incident: from its first breaching window to its last.
