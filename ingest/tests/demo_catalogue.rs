@@ -2,22 +2,12 @@
 //! what the demo's generator writes, so trending topics and drivers show data from the start.
 
 use rtcx_ingest::synthetic::{Generator, Mix};
+use rtcx_schemas::text::contains_words;
 
 #[derive(serde::Deserialize)]
 struct Topic {
     name: String,
     keywords: Vec<String>,
-}
-
-/// Whole-word, case-insensitive occurrence, as the processors' keyword rules match.
-fn mentions(text: &str, phrase: &str) -> bool {
-    let text = text.to_lowercase();
-    let phrase = phrase.to_lowercase();
-    text.match_indices(&phrase).any(|(i, _)| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let after = text[i + phrase.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-        before && after
-    })
 }
 
 #[test]
@@ -32,9 +22,11 @@ fn demo_topics_cover_the_demo_traffic() {
     let mut hits = vec![0usize; topics.len()];
     let mut covered = 0;
     for t in &texts {
+        // Matched as the processors match keywords: lower-case, whole words.
+        let t = t.to_lowercase();
         let mut any = false;
         for (i, topic) in topics.iter().enumerate() {
-            if topic.keywords.iter().any(|k| mentions(t, k)) {
+            if topic.keywords.iter().any(|k| contains_words(&t, &k.to_lowercase())) {
                 hits[i] += 1;
                 any = true;
             }

@@ -1,4 +1,5 @@
-//! Which characters free text may hold: one rule for every service.
+//! Which characters free text may hold: one rule for every service. Also how topic keywords
+//! match text ([`contains_words`]).
 //!
 //! Text that rtcx accepts ends up in Postgres (which refuses U+0000 in `text` and `jsonb`),
 //! ClickHouse, CSV exports, e-mails and browsers. The rule, applied by ingest (feedback
@@ -90,6 +91,21 @@ pub fn is_invisible(c: char) -> bool {
 /// Whether `s` holds at least one visible character.
 pub fn has_visible(s: &str) -> bool {
     s.chars().any(|c| !is_invisible(c))
+}
+
+/// True when `phrase` occurs in `text` (both lower-case) bounded by non-alphanumeric
+/// characters, so "app" does not match "application": how topic keywords match feedback (the
+/// processors' topic matcher; the demo catalogue's coverage test).
+pub fn contains_words(text: &str, phrase: &str) -> bool {
+    if phrase.is_empty() {
+        return false;
+    }
+    let is_word = |c: char| c.is_alphanumeric();
+    text.match_indices(phrase).any(|(i, m)| {
+        let before = text[..i].chars().next_back().is_none_or(|c| !is_word(c));
+        let after = text[i + m.len()..].chars().next().is_none_or(|c| !is_word(c));
+        before && after
+    })
 }
 
 #[cfg(test)]

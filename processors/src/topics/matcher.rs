@@ -1,6 +1,7 @@
 //! Assigning feedback to catalogue topics: by keyword rules and by embedding similarity
 //! between the text and the topic (name + description + keywords).
 
+use rtcx_schemas::text::contains_words;
 use uuid::Uuid;
 
 /// One catalogue topic, ready for matching.
@@ -29,20 +30,6 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         return 0.0;
     }
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// True when `phrase` occurs in `text` (both lower-case) bounded by non-alphanumeric
-/// characters, so "app" does not match "application".
-fn contains_words(text: &str, phrase: &str) -> bool {
-    if phrase.is_empty() {
-        return false;
-    }
-    let is_word = |c: char| c.is_alphanumeric();
-    text.match_indices(phrase).any(|(i, m)| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !is_word(c));
-        let after = text[i + m.len()..].chars().next().is_none_or(|c| !is_word(c));
-        before && after
-    })
 }
 
 impl TopicMatcher {
