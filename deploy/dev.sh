@@ -299,22 +299,19 @@ start_clickhouse() {
   wait_for "ClickHouse" 90 clickhouse_ready || { tail -20 "$LOGS/clickhouse.log" >&2; die "ClickHouse did not start"; }
 }
 
-demo_key() {
-  local keyfile="$RTCX_STATE_DIR/demo-api-key"
-  if [[ ! -s "$keyfile" ]]; then
-    (umask 077; echo "rtcx_demo_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$keyfile")
-  fi
-  cat "$keyfile"
-}
-
-# The demo administrator's password: generated once, kept in the state dir.
-demo_admin_password() {
-  local f="$RTCX_STATE_DIR/demo-admin-password"
+# A secret generated once and kept in the state dir: state_secret FILE PREFIX RANDOM_BYTES
+state_secret() {
+  local f="$RTCX_STATE_DIR/$1"
   if [[ ! -s "$f" ]]; then
-    (umask 077; echo "demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$f")
+    (umask 077; echo "$2$(head -c "$3" /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$f")
   fi
   cat "$f"
 }
+
+demo_key() { state_secret demo-api-key rtcx_demo_ 24; }
+
+# The demo administrator's password.
+demo_admin_password() { state_secret demo-admin-password demo- 12; }
 
 # The demo's administrator login and topic catalogue (deploy/demo/topics.json), idempotently.
 seed_demo() {
