@@ -163,7 +163,7 @@ pub struct AlertArgs {
     /// Days of history the baselines are computed from.
     #[arg(long, env = "RTCX_ALERT_HISTORY_DAYS", default_value_t = 8)]
     pub alert_history_days: u32,
-    /// How readily rules fire.
+    /// How readily rules fire, for rules that do not set their own sensitivity (`alert_rules`).
     #[arg(long, env = "RTCX_ALERT_SENSITIVITY", value_enum, default_value_t = crate::detect::detectors::Sensitivity::Medium)]
     pub alert_sensitivity: crate::detect::detectors::Sensitivity,
     /// Allowed lateness of events, in seconds: the watermark trails the slowest partition by this.
@@ -204,12 +204,10 @@ impl AlertArgs {
 
     /// The evaluator's parameters.
     pub fn evaluator_params(&self) -> crate::detect::evaluator::EvaluatorParams {
-        let th = self.alert_sensitivity.thresholds();
         crate::detect::evaluator::EvaluatorParams {
             window_secs: self.alert_window_secs,
             history_days: i64::from(self.alert_history_days),
-            thresholds: th,
-            lifecycle: crate::detect::lifecycle::LifecycleParams::for_thresholds(&th),
+            sensitivity: self.alert_sensitivity,
             watermark: crate::detect::watermark::WatermarkParams {
                 lateness: chrono::Duration::seconds(self.alert_lateness_secs as i64),
                 idle_timeout: chrono::Duration::seconds(self.alert_idle_timeout_secs as i64),

@@ -1,13 +1,14 @@
 //! The live evaluator against the real stores: a negative spike in the last windows of one
 //! channel becomes alerts in Postgres (with history and outbox events) once the watermark
-//! closes those windows; re-evaluating changes nothing; only one instance holds the lock.
+//! closes those windows; re-evaluating changes nothing; only one instance holds the lock;
+//! rules and silences in Postgres apply at the next tick.
 
 mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use rtcx_processors::detect::detectors::Sensitivity;
 use rtcx_processors::detect::evaluator::{Evaluator, EvaluatorParams};
-use rtcx_processors::detect::lifecycle::LifecycleParams;
+use rtcx_processors::detect::rules::DEFAULT_RULES;
 use rtcx_processors::detect::watermark::WatermarkParams;
 use rtcx_processors::pipeline::watermarks::WatermarkStore;
 use rtcx_schemas::rows::FeedbackRow;
@@ -16,8 +17,10 @@ use sqlx::Connection as _;
 
 const WINDOWS: i64 = 150;
 
-#[tokio::test]
-async fn closed_windows_become_alerts_once() {
+/// A temporary ClickHouse database holding steady `channel` and chat traffic with 30 extra,
+/// mostly negative, `channel` events in each of the last two windows closed by a fresh
+/// watermark; and an evaluator (of a unique name) over it.
+async fn spike_in(channel: &str) -> (common::TempClickHouse, sqlx::PgPool, Evaluator, DateTime<Utc>, i64) {
     let db = common::TempClickHouse::new("eval").await;
     let ch = db.client();
     let pg = sqlx::PgPool::connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
@@ -33,23 +36,25 @@ async fn closed_windows_become_alerts_once() {
     let params = EvaluatorParams {
         window_secs: 300,
         history_days: 1,
-        thresholds: Sensitivity::Medium.thresholds(),
-        lifecycle: LifecycleParams::DEFAULT,
+        sensitivity: Sensitivity::Medium,
         watermark: WatermarkParams::default(),
         stale: Duration::minutes(15),
         tick: std::time::Duration::from_secs(1),
     };
-    // Windows closed by that watermark: steady email and chat, then 30 extra mostly negative
-    // email events in each of the last two windows.
     let closed_end = (now - params.watermark.lateness).timestamp().div_euclid(300) * 300;
     let start = closed_end - WINDOWS * 300;
-    for c in ["email", "chat"] {
+    for c in [channel, "chat"] {
         common::insert_windows(&ch, start, WINDOWS, 6, c, 1).await;
     }
-    common::insert_windows(&ch, closed_end - 600, 2, 30, "email", 5).await;
+    common::insert_windows(&ch, closed_end - 600, 2, 30, channel, 5).await;
+    let evaluator = Evaluator { name: unique("eval"), ch, pg: pg.clone(), watermarks, params };
+    (db, pg, evaluator, now, closed_end)
+}
 
-    let name = unique("eval");
-    let evaluator = Evaluator { name: name.clone(), ch: ch.clone(), pg: pg.clone(), watermarks, params };
+#[tokio::test]
+async fn closed_windows_become_alerts_once() {
+    let (db, pg, evaluator, now, closed_end) = spike_in("email").await;
+    let name = evaluator.name.clone();
     let lock = Evaluator::try_lock(&pg, &name).await.expect("lock query").expect("nobody else holds this lock");
     let report = evaluator.tick(now).await.expect("tick");
     assert_eq!(report.evaluated_until.map(|t| t.timestamp()), Some(closed_end));
@@ -103,5 +108,81 @@ async fn closed_windows_become_alerts_once() {
         .execute(&pg)
         .await
         .expect("cleanup outbox");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_builtin_rules_are_seeded_by_the_migrations() {
+    let pg = sqlx::PgPool::connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
+    rtcx_migrations::postgres::migrate(&pg).await.expect("migrate postgres");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, detector FROM alert_rules WHERE builtin ORDER BY name")
+            .fetch_all(&pg)
+            .await
+            .expect("rules");
+    let mut catalogue: Vec<(String, String)> =
+        DEFAULT_RULES.iter().map(|r| (r.name.to_owned(), r.name.to_owned())).collect();
+    catalogue.sort();
+    assert_eq!(rows, catalogue, "migrations/postgres/0008 and rtcx_detect::rules::DEFAULT_RULES must agree");
+}
+
+#[tokio::test]
+async fn rules_and_silences_apply_at_the_next_tick() {
+    // A channel of this test's own: the rule below, global like every rule, must not fire in
+    // the other tests' data.
+    let channel = unique("email").to_lowercase();
+    let (db, pg, evaluator, now, _) = spike_in(&channel).await;
+    // A rule of its own (the negative-volume detector, that channel only), disabled at first,
+    // and a silence of that rule.
+    let rule = unique("email_negatives").to_lowercase().replace('-', "_");
+    sqlx::query(
+        "INSERT INTO alert_rules (name, detector, enabled, sensitivity, channels) \
+         VALUES ($1, 'channel_negative_volume', false, 'high', $2)",
+    )
+    .bind(&rule)
+    .bind(vec![channel.clone()])
+    .execute(&pg)
+    .await
+    .expect("rule");
+    let silence: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO alert_silences (matcher, starts_at, ends_at, comment) \
+         VALUES ($1, now() - interval '1 hour', now() + interval '10 minutes', 'test') RETURNING id",
+    )
+    .bind(serde_json::json!({"rule": rule}))
+    .fetch_one(&pg)
+    .await
+    .expect("silence");
+    let mine = || async {
+        sqlx::query_as::<_, (uuid::Uuid, bool, serde_json::Value)>(
+            "SELECT a.id, a.silenced, o.payload FROM alerts a JOIN outbox o ON o.aggregate_id = a.id::text \
+             WHERE a.rule = $1 AND o.event_type = 'alert_raised'",
+        )
+        .bind(&rule)
+        .fetch_all(&pg)
+        .await
+        .expect("alerts")
+    };
+
+    let first = evaluator.tick(now).await.expect("tick");
+    assert!(mine().await.is_empty(), "a disabled rule raises nothing");
+    sqlx::query("UPDATE alert_rules SET enabled = true WHERE name = $1").bind(&rule).execute(&pg).await.expect("on");
+    // Re-evaluate the same windows (as after lost progress): only the enabled rule is new.
+    sqlx::query("DELETE FROM detector_progress WHERE name = $1")
+        .bind(&evaluator.name)
+        .execute(&pg)
+        .await
+        .expect("reset");
+    let second = evaluator.tick(now).await.expect("tick");
+    let raised = mine().await;
+    assert_eq!(raised.len(), 1, "{second:?}");
+    assert_eq!(second.created, vec![raised[0].0], "only the newly enabled rule's alert is new");
+    assert!(raised[0].1, "muted by the silence");
+    assert_eq!(raised[0].2["silenced"], true, "the event says so: notifiers skip it");
+    assert_eq!(raised[0].2["rule"], rule.as_str());
+
+    let ids: Vec<uuid::Uuid> = first.created.into_iter().chain(second.created).collect();
+    sqlx::query("DELETE FROM alert_rules WHERE name = $1").bind(&rule).execute(&pg).await.expect("cleanup");
+    sqlx::query("DELETE FROM alert_silences WHERE id = $1").bind(silence).execute(&pg).await.expect("cleanup");
+    sqlx::query("DELETE FROM alerts WHERE id = ANY($1)").bind(&ids).execute(&pg).await.expect("cleanup");
     db.drop().await;
 }

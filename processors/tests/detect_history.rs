@@ -8,8 +8,7 @@ use chrono::{Duration, DurationRound, Utc};
 use rtcx_processors::detect::backtest::run_catalogue;
 use rtcx_processors::detect::detectors::Sensitivity;
 use rtcx_processors::detect::history::load;
-use rtcx_processors::detect::lifecycle::LifecycleParams;
-use rtcx_processors::detect::rules::DEFAULT_RULES;
+use rtcx_processors::detect::settings::ConfiguredRule;
 use rtcx_schemas::AlertType;
 
 const WINDOWS: i64 = 150;
@@ -36,8 +35,8 @@ async fn a_negative_spike_in_one_channel_is_found_there_and_nowhere_else() {
     let total: f64 = history.global.iter().map(|w| w.count).sum();
     assert_eq!(total, (WINDOWS * 12 + (WINDOWS - SPIKE_FROM) * 30) as f64, "every row counted once");
 
-    let th = Sensitivity::Medium.thresholds();
-    let alerts = run_catalogue(&history, DEFAULT_RULES, &th, LifecycleParams::DEFAULT, 0);
+    let rules = ConfiguredRule::catalogue(Sensitivity::Medium);
+    let alerts = run_catalogue(&history, &rules, 0);
     assert!(!alerts.is_empty());
     for a in &alerts {
         let on = a.dimension.get("channel").map(String::as_str);
@@ -46,17 +45,17 @@ async fn a_negative_spike_in_one_channel_is_found_there_and_nowhere_else() {
         assert!((SPIKE_FROM..SPIKE_FROM + 3).contains(&fired), "{} fired in window {fired}", a.rule.name);
     }
     let on_email = |t: AlertType| {
-        alerts.iter().any(|a| a.rule.alert_type == t && a.dimension.get("channel").is_some_and(|c| c == "email"))
+        alerts.iter().any(|a| a.rule.alert_type() == t && a.dimension.get("channel").is_some_and(|c| c == "email"))
     };
     assert!(on_email(AlertType::SentimentSpike), "{alerts:?}");
     assert!(on_email(AlertType::HighVolumeNegative), "{alerts:?}");
     // One alert per (rule, dimension): the incident is not split.
-    let mut keys: Vec<_> = alerts.iter().map(|a| (a.rule.name, a.dimension.clone())).collect();
+    let mut keys: Vec<_> = alerts.iter().map(|a| (a.rule.name.clone(), a.dimension.clone())).collect();
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), alerts.len());
     // The same history gives the same alerts.
-    assert_eq!(run_catalogue(&history, DEFAULT_RULES, &th, LifecycleParams::DEFAULT, 0), alerts);
+    assert_eq!(run_catalogue(&history, &rules, 0), alerts);
 
     db.drop().await;
 }

@@ -136,6 +136,18 @@ pub struct AlertEvent {
     /// Found behind real time (a backlog or a replay): recorded, not to be notified.
     #[serde(default)]
     pub backfill: bool,
+    /// Muted by a silence (`/v1/alert-silences`) when this event was written: recorded, not to
+    /// be notified.
+    #[serde(default)]
+    pub silenced: bool,
+}
+
+impl AlertEvent {
+    /// Whether notification channels should announce this event (neither a backfill nor
+    /// silenced).
+    pub fn notify(&self) -> bool {
+        !self.backfill && !self.silenced
+    }
 }
 
 #[cfg(test)]

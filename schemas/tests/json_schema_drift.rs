@@ -93,7 +93,9 @@ fn messages_validate_against_their_schemas() {
         rule: Some("channel_negative_share".into()),
         score: Some(7.5),
         backfill: false,
+        silenced: false,
     };
+    assert!(alert.notify());
     let alert_json = serde_json::to_value(&alert).expect("json");
     assert_eq!(alert_json["alert_type"], "SENTIMENT_SPIKE");
     assert!(validator("alerts.v1.json").is_valid(&alert_json));

@@ -169,11 +169,16 @@ fn backtest_history(
         .block_on(super::history::load(&b.clickhouse.client(), history_start, to, window_secs))
         .context("reading the minute rollups")?;
     let first = ((from - history.start).num_seconds().max(0) as u64).div_ceil(window_secs) as usize;
-    let alerts = super::backtest::run_catalogue(&history, super::rules::DEFAULT_RULES, th, life, first);
+    let mut rules = super::settings::ConfiguredRule::catalogue(b.sensitivity);
+    for r in &mut rules {
+        r.thresholds = *th;
+        r.lifecycle = life;
+    }
+    let alerts = super::backtest::run_catalogue(&history, &rules, first);
     let window = Duration::seconds(window_secs as i64);
     for a in &alerts {
         let mut l = line(&a.alert, history.start, window);
-        l.alert_type = Some(a.rule.alert_type);
+        l.alert_type = Some(a.rule.alert_type());
         l.dimension = Some(a.dimension.clone());
         println!("{}", serde_json::to_string(&l)?);
     }

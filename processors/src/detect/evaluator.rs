@@ -10,7 +10,9 @@
 //! --from/--to` prints for the same range; lifecycles are rebuilt from the history on every
 //! tick, so nothing lives only in memory. A first tick (no progress recorded) evaluates only
 //! the last closed window: a new deployment does not raise alerts for its whole history.
-//! Windows that end more than `stale` before the wall clock are written as `backfill`.
+//! Windows that end more than `stale` before the wall clock are written as `backfill`. The
+//! rules (`alert_rules`) and silences (`alert_silences`) are read at every tick, so changes
+//! apply without a restart; an alert muted by a silence is written `silenced`.
 
 use std::time::Duration as StdDuration;
 
@@ -20,10 +22,9 @@ use sqlx::pool::PoolConnection;
 use tokio::sync::watch;
 
 use super::backtest::run_catalogue;
-use super::detectors::Thresholds;
+use super::detectors::Sensitivity;
 use super::history::{HistoryError, load};
-use super::lifecycle::LifecycleParams;
-use super::rules::DEFAULT_RULES;
+use super::settings::{ConfiguredRule, LoadError, load_rules, load_silences, silenced};
 use super::store::{AlertStore, AlertWrite, Written};
 use super::watermark::{WatermarkParams, watermark};
 use crate::pipeline::watermarks::WatermarkStore;
@@ -33,8 +34,8 @@ use crate::pipeline::watermarks::WatermarkStore;
 pub struct EvaluatorParams {
     pub window_secs: u64,
     pub history_days: i64,
-    pub thresholds: Thresholds,
-    pub lifecycle: LifecycleParams,
+    /// Sensitivity of rules that do not set their own.
+    pub sensitivity: Sensitivity,
     pub watermark: WatermarkParams,
     /// Windows ending this long before now are `backfill`.
     pub stale: Duration,
@@ -48,6 +49,8 @@ pub enum EvaluatorError {
     Postgres(#[from] sqlx::Error),
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Settings(#[from] LoadError),
 }
 
 /// What one tick did.
@@ -89,7 +92,13 @@ impl Evaluator {
             load(&self.ch, closed_end - Duration::days(self.params.history_days), closed_end, self.params.window_secs)
                 .await?;
         let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
-        let alerts = run_catalogue(&history, DEFAULT_RULES, &self.params.thresholds, self.params.lifecycle, 0);
+        // Rules and silences as they are now: changes apply at the next tick.
+        let (rules, invalid) = ConfiguredRule::enabled(&load_rules(&self.pg).await?, self.params.sensitivity);
+        for (rule, error) in &invalid {
+            tracing::warn!(rule = %rule, error = %error, "alert rule skipped");
+        }
+        let silences = load_silences(&self.pg, now).await?;
+        let alerts = run_catalogue(&history, &rules, 0);
         let store = AlertStore::new(self.pg.clone());
         let mut report = TickReport {
             windows: history.len.saturating_sub(first_new),
@@ -102,7 +111,8 @@ impl Evaluator {
             if moved < first_new {
                 continue;
             }
-            let write = AlertWrite::from_detection(&self.name, a, &history, now, self.params.stale);
+            let mut write = AlertWrite::from_detection(&self.name, a, &history, now, self.params.stale);
+            write.event.silenced = silenced(&silences, &a.rule.name, a.rule.alert_type(), &a.dimension, now);
             match store.write(&write).await? {
                 Written::Created => report.created.push(write.event.id),
                 Written::Updated(_) => report.updated += 1,

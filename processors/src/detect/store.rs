@@ -64,13 +64,13 @@ impl AlertWrite {
         let last_window_end = history.window_start(history.len);
         let fire = &inc.at_fire;
         let event = AlertEvent {
-            id: alert_id(scope, a.rule.name, &a.dimension, fired_start),
-            alert_type: a.rule.alert_type,
+            id: alert_id(scope, &a.rule.name, &a.dimension, fired_start),
+            alert_type: a.rule.alert_type(),
             severity: a.alert.severity,
-            title: a.rule.title(&a.dimension, fire.observed, fire.expected),
+            title: a.rule.rule.title(&a.dimension, fire.observed, fire.expected),
             description: format!(
                 "Rule {} fired in the window {} – {}: observed {:.3}, expected {:.3} (p = {:.2e}, {} events); peak {:.3}.",
-                a.rule.name,
+                &a.rule.name,
                 fired_start,
                 fired_start + window,
                 fire.observed,
@@ -82,7 +82,7 @@ impl AlertWrite {
             dimension: a.dimension.clone(),
             window_start: history.window_start(inc.first_window),
             window_end: history.window_start(inc.last_breach_window + 1),
-            metric: a.rule.name.to_owned(),
+            metric: a.rule.rule.name.to_owned(),
             observed: fire.observed,
             baseline: fire.expected,
             evidence: serde_json::json!({
@@ -93,9 +93,10 @@ impl AlertWrite {
             }),
             created_at: now,
             change: AlertChange::Raised,
-            rule: Some(a.rule.name.to_owned()),
+            rule: Some(a.rule.name.clone()),
             score: Some(fire.score),
             backfill: now - (fired_start + window) > stale,
+            silenced: false,
         };
         Self {
             event,
@@ -116,6 +117,7 @@ pub struct AlertStore {
 #[derive(sqlx::FromRow)]
 struct Current {
     severity: String,
+    severity_pinned: bool,
     last_window_end: Option<DateTime<Utc>>,
     cleared_at: Option<DateTime<Utc>>,
     peak_observed: Option<f64>,
@@ -133,8 +135,8 @@ impl AlertStore {
         let created = sqlx::query(
             "INSERT INTO alerts (id, alert_type, severity, title, description, dimension, window_start, window_end,
                                  metric, observed, baseline, evidence, rule, fired_window_start, last_window_end,
-                                 score, peak_observed, cleared_at, backfill)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                                 score, peak_observed, cleared_at, backfill, silenced)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(e.id)
@@ -156,11 +158,12 @@ impl AlertStore {
         .bind(w.peak_observed)
         .bind(w.cleared_at)
         .bind(e.backfill)
+        .bind(e.silenced)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        let change = if created {
+        let (change, stored_severity) = if created {
             sqlx::query(
                 "INSERT INTO alert_history (alert_id, action, new_status, note) VALUES ($1, 'CREATED', 'OPEN', $2)",
             )
@@ -168,18 +171,24 @@ impl AlertStore {
             .bind(&e.title)
             .execute(&mut *tx)
             .await?;
-            Some(AlertChange::Raised)
+            (Some(AlertChange::Raised), e.severity)
         } else {
             let cur: Current = sqlx::query_as(
-                "SELECT severity, last_window_end, cleared_at, peak_observed FROM alerts WHERE id = $1 FOR UPDATE",
+                "SELECT severity, severity_pinned, last_window_end, cleared_at, peak_observed
+                 FROM alerts WHERE id = $1 FOR UPDATE",
             )
             .bind(e.id)
             .fetch_one(&mut *tx)
             .await?;
             if cur.last_window_end.is_some_and(|l| l >= w.last_window_end) {
-                None // this window was evaluated already
+                (None, e.severity) // this window was evaluated already
             } else {
-                let severity = escalated(&cur.severity, e.severity).as_str().to_owned();
+                // A severity set by a person stays; the detector's only escalates.
+                let severity = if cur.severity_pinned {
+                    cur.severity.clone()
+                } else {
+                    escalated(&cur.severity, e.severity).as_str().to_owned()
+                };
                 let change = match (cur.cleared_at, w.cleared_at) {
                     (None, Some(_)) => Some(AlertChange::Cleared),
                     (Some(_), None) => Some(AlertChange::Reopened),
@@ -190,7 +199,7 @@ impl AlertStore {
                 };
                 sqlx::query(
                     "UPDATE alerts SET severity = $2, window_end = GREATEST(window_end, $3), last_window_end = $4,
-                            peak_observed = $5, cleared_at = $6, evidence = $7, updated_at = now()
+                            peak_observed = $5, cleared_at = $6, evidence = $7, silenced = $8, updated_at = now()
                      WHERE id = $1",
                 )
                 .bind(e.id)
@@ -200,6 +209,7 @@ impl AlertStore {
                 .bind(w.peak_observed)
                 .bind(w.cleared_at)
                 .bind(&e.evidence)
+                .bind(e.silenced)
                 .execute(&mut *tx)
                 .await?;
                 if severity != cur.severity {
@@ -222,12 +232,13 @@ impl AlertStore {
                     }
                     _ => {}
                 }
-                change
+                (change, AlertSeverity::from_wire(&severity).unwrap_or(e.severity))
             }
         };
         if let Some(c) = change {
             let mut event = e.clone();
             event.change = c;
+            event.severity = stored_severity;
             sqlx::query(
                 "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload) VALUES ('alert', $1, $2, $3)",
             )

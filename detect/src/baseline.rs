@@ -13,7 +13,7 @@
 //! A surge is judged against the largest of these and a drop against the smallest: each
 //! detector takes the reading under which its alarm is least likely, which is what keeps
 //! daily cycles and ramps from raising alerts. Windows marked `NaN` (an ongoing incident's
-//! windows, see [`super::lifecycle`]) are left out, so an incident does not become its own
+//! windows, see [`crate::lifecycle`]) are left out, so an incident does not become its own
 //! baseline while it lasts.
 
 /// Which side of the expectation a detector looks at.
@@ -112,7 +112,7 @@ pub fn expected_count(history: &[f64], cal: Calendar, side: Side) -> Option<Expe
     // Noise of the series over the last day, plus the uncertainty of an expectation
     // estimated from `samples` windows: Var(mean) = (mean + phi·mean²) / samples.
     let day = &history[n.saturating_sub(cal.per_day.max(12))..];
-    let phi = super::stats::dispersion(day);
+    let phi = crate::stats::dispersion(day);
     // (A Jeffreys-prior reading for sparse series: after `samples` windows with S events in
     // all, the next window's count is NB with r = S + 1/2, i.e. phi = 1 / (S + 1/2).)
     let phi = (phi * (1.0 + 1.0 / samples as f64) + 1.0 / (samples as f64 * mean + 0.5)).min(2.0);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::rules::{Scope, WindowStats};
+use crate::rules::{Scope, WindowStats};
 
 /// Every series of a time range.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 
-use super::detectors::{Evaluation, Level};
+use crate::detectors::{Evaluation, Level};
 
 /// Lifecycle settings of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -37,7 +37,7 @@ impl LifecycleParams {
         LifecycleParams { pending_windows: 2, resolve_windows: 2, cooldown_windows: 6, max_masked_windows: 24 };
 
     /// The defaults with the pending windows of a sensitivity's thresholds.
-    pub fn for_thresholds(th: &super::detectors::Thresholds) -> Self {
+    pub fn for_thresholds(th: &crate::detectors::Thresholds) -> Self {
         LifecycleParams { pending_windows: th.pending_windows, ..Self::DEFAULT }
     }
 }

@@ -3,7 +3,7 @@
 //! functions, so a backtest shows what the live run would have raised.
 //!
 //! - [`volume`]: a count far above (or far below) its expectation — negative-binomial tails
-//!   around the [`super::baseline`] expectation. Serves HIGH_VOLUME_NEGATIVE (negatives),
+//!   around the [`crate::baseline`] expectation. Serves HIGH_VOLUME_NEGATIVE (negatives),
 //!   TRENDING_TOPIC (a topic's volume), CHANNEL_PERFORMANCE and SYSTEM_ANOMALY (a volume that
 //!   collapses: a broken integration, intake near zero) and plain CSV count series.
 //! - [`share`]: a proportion far above its baseline (SENTIMENT_SPIKE: the negative share) —
@@ -16,8 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Calendar, Side, expected_count};
-use super::stats::{beta_binomial_upper_tail, lower_tail, normal_cdf, score, upper_tail};
+use crate::baseline::{Calendar, Side, expected_count};
+use crate::stats::{beta_binomial_upper_tail, lower_tail, normal_cdf, score, upper_tail};
 
 /// How readily the detectors fire: thresholds on the p-value (per window) and the number of
 /// consecutive windows a moderate breach must last.
@@ -65,6 +65,11 @@ impl Sensitivity {
                 Thresholds { moderate_p: 1e-2, strong_p: 1e-5, resolve_p: 1e-1, pending_windows: 2, effect_scale: 0.75 }
             }
         }
+    }
+
+    /// The sensitivity of a wire name (`low`, `medium`, `high`).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        [Sensitivity::Low, Sensitivity::Medium, Sensitivity::High].into_iter().find(|v| v.as_str() == s)
     }
 
     pub const fn as_str(self) -> &'static str {
@@ -290,7 +295,7 @@ pub fn share(
     let e = Evaluation {
         observed,
         expected: base,
-        p_value: p.max(super::stats::P_FLOOR),
+        p_value: p.max(crate::stats::P_FLOOR),
         score: 0.0,
         effect,
         volume: total,
@@ -354,7 +359,7 @@ pub fn mean_drop(
     let e = Evaluation {
         observed,
         expected: mean,
-        p_value: p.max(super::stats::P_FLOOR),
+        p_value: p.max(crate::stats::P_FLOOR),
         score: 0.0,
         effect: drop,
         volume,
@@ -369,7 +374,7 @@ pub fn mean_drop(
 /// ones stand anyway). With one series this changes nothing at the default thresholds.
 pub fn control_fdr(evals: &mut [&mut Evaluation], q: f64) {
     let ps: Vec<f64> = evals.iter().map(|e| e.p_value).collect();
-    let found = super::stats::benjamini_hochberg(&ps, q);
+    let found = crate::stats::benjamini_hochberg(&ps, q);
     for (e, ok) in evals.iter_mut().zip(found) {
         if e.level == Level::Moderate && !ok {
             e.level = Level::None;

@@ -9,7 +9,7 @@
 
 use rtcx_schemas::AlertSeverity;
 
-use super::detectors::Evaluation;
+use crate::detectors::Evaluation;
 
 /// What an evaluation's `effect` measures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,7 +50,7 @@ pub fn severity(measure: Measure, e: &Evaluation) -> AlertSeverity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::detectors::Level;
+    use crate::detectors::Level;
 
     fn e(effect: f64, volume: u64, expected: f64) -> Evaluation {
         Evaluation {

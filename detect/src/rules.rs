@@ -1,6 +1,6 @@
 //! The default rules: which detector watches which measure of which dimensions, per alert
 //! type. Live evaluation and `detect backtest --from/--to` run this same catalogue over
-//! [`WindowStats`] series read from the minute rollups ([`super::history`]).
+//! [`WindowStats`] series read from the minute rollups ([`crate::history`]).
 //!
 //! CUSTOMER_CHURN_RISK is not a time-series rule (one customer's repeated negative feedback)
 //! and is not in this catalogue.
@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use rtcx_schemas::AlertType;
 
-use super::backtest::Judge;
-use super::baseline::{Calendar, Side};
-use super::detectors::{
+use crate::backtest::Judge;
+use crate::baseline::{Calendar, Side};
+use crate::detectors::{
     Evaluation, MeanParams, MeanWindow, ShareParams, ShareWindow, Thresholds, VolumeParams, mean_drop, share, volume,
 };
-use super::severity::Measure;
+use crate::lifecycle::LifecycleParams;
+use crate::severity::Measure;
 
 /// One window of one dimension, as summed from the minute rollups.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -219,9 +220,10 @@ impl Rule {
         }
     }
 
-    /// The rule bound to a calendar and thresholds, for [`super::backtest::run_series`].
-    pub fn judge<'a>(&'a self, cal: Calendar, th: &'a Thresholds) -> Judge<'a, WindowStats> {
+    /// The rule bound to a calendar and thresholds, for [`crate::backtest::run_series`].
+    pub fn judge<'a>(&'a self, cal: Calendar, th: &'a Thresholds, life: LifecycleParams) -> Judge<'a, WindowStats> {
         Judge {
+            life,
             rule: self.name,
             measure: self.measure(),
             evaluate: Box::new(move |h: &[WindowStats], cur: WindowStats| self.evaluate(h, cur, cal, th)),
@@ -232,7 +234,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::detectors::{Level, Sensitivity};
+    use crate::detectors::{Level, Sensitivity};
 
     #[test]
     fn names_are_unique_and_every_time_series_type_has_a_rule() {

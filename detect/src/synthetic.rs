@@ -13,11 +13,11 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, Poisson};
 use serde::Serialize;
 
-use super::backtest::{CSV_RULES, Judge, RaisedAlert, run_counts, run_series};
-use super::baseline::Calendar;
-use super::detectors::{ShareParams, ShareWindow, Thresholds, share};
-use super::lifecycle::LifecycleParams;
-use super::severity::Measure;
+use crate::backtest::{CSV_RULES, Judge, RaisedAlert, run_counts, run_series};
+use crate::baseline::Calendar;
+use crate::detectors::{ShareParams, ShareWindow, Thresholds, share};
+use crate::lifecycle::LifecycleParams;
+use crate::severity::Measure;
 
 /// Windows per day at the benchmark's 5-minute windows.
 const PER_DAY: usize = 288;
@@ -141,8 +141,9 @@ pub fn run_shares(series: &[Vec<ShareWindow>], th: &Thresholds, life: LifecycleP
         rule: "negative_share",
         measure: Measure::Share,
         evaluate: Box::new(move |history: &[ShareWindow], cur: ShareWindow| share(history, cur, &params, th)),
+        life,
     };
-    run_series(series, &[rule], |w| ShareWindow { total: f64::NAN, ..w }, life)
+    run_series(series, &[rule], |w| ShareWindow { total: f64::NAN, ..w })
 }
 
 /// Where the benchmark's time went.
@@ -295,7 +296,7 @@ pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleP
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::detectors::Sensitivity;
+    use crate::detectors::Sensitivity;
 
     #[test]
     fn a_small_bench_finds_the_target_incidents_without_false_alerts() {

@@ -10,12 +10,13 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rtcx_schemas::AlertSeverity;
 use serde::Serialize;
 
-use super::baseline::{Calendar, Side};
-use super::detectors::{Evaluation, FDR_Q, Thresholds, VolumeParams, control_fdr, volume};
-use super::history::History;
-use super::lifecycle::{Incident, LifecycleParams, Tracker, Transition};
-use super::rules::{Rule, Scope, WindowStats};
-use super::severity::{Measure, severity};
+use crate::baseline::{Calendar, Side};
+use crate::detectors::{Evaluation, FDR_Q, Thresholds, VolumeParams, control_fdr, volume};
+use crate::history::History;
+use crate::lifecycle::{Incident, LifecycleParams, Tracker, Transition};
+use crate::rules::{Scope, WindowStats};
+use crate::settings::ConfiguredRule;
+use crate::severity::{Measure, severity};
 
 /// A named count rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +35,9 @@ pub const CSV_RULES: [CountRule; 2] = [
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RaisedAlert {
     pub rule: &'static str,
+    /// Index of the rule's judge (in the order given to [`run_series`]).
+    #[serde(skip)]
+    pub judge: usize,
     /// Index of the series (in the order given).
     pub series: usize,
     pub severity: AlertSeverity,
@@ -58,9 +62,10 @@ pub fn run_counts(
                 Side::Lower => Measure::Drop,
             },
             evaluate: Box::new(move |history: &[f64], x: f64| volume(history, x, cal, &rule.params, th)),
+            life,
         })
         .collect();
-    run_series(series, &judged, |_| f64::NAN, life)
+    run_series(series, &judged, |_| f64::NAN)
 }
 
 /// A detector with its parameters bound: `evaluate(history, current)`.
@@ -71,6 +76,8 @@ pub struct Judge<'a, T> {
     pub rule: &'static str,
     pub measure: Measure,
     pub evaluate: Evaluate<'a, T>,
+    /// The rule's lifecycle (pending, resolve and cooldown windows).
+    pub life: LifecycleParams,
 }
 
 /// Runs rules over series of windows of type `T`, window by window as the live evaluator
@@ -79,16 +86,11 @@ pub struct Judge<'a, T> {
 /// series' baseline for every rule — `blank` turns a window into a left-out one — up to the
 /// lifecycle's `max_masked_windows`; so neither the end of an outage looks like a surge nor
 /// the end of a surge like an outage.
-pub fn run_series<T: Copy>(
-    series: &[Vec<T>],
-    rules: &[Judge<'_, T>],
-    blank: impl Fn(T) -> T,
-    life: LifecycleParams,
-) -> Vec<RaisedAlert> {
+pub fn run_series<T: Copy>(series: &[Vec<T>], rules: &[Judge<'_, T>], blank: impl Fn(T) -> T) -> Vec<RaisedAlert> {
     let len = series.iter().map(Vec::len).max().unwrap_or(0);
     let mut raised: Vec<RaisedAlert> = Vec::new();
     let mut trackers: Vec<Vec<Tracker>> =
-        rules.iter().map(|_| series.iter().map(|_| Tracker::new(life)).collect()).collect();
+        rules.iter().map(|j| series.iter().map(|_| Tracker::new(j.life)).collect()).collect();
     // Index into `raised` of each (rule, series)' current incident.
     let mut current: Vec<Vec<Option<usize>>> = rules.iter().map(|_| vec![None; series.len()]).collect();
     // The series as their baselines see them: incidents' windows blanked.
@@ -112,6 +114,7 @@ pub fn run_series<T: Copy>(
                         current[r][i] = Some(raised.len());
                         raised.push(RaisedAlert {
                             rule: rule.rule,
+                            judge: r,
                             series: i,
                             severity: severity(rule.measure, &inc.at_fire),
                             incident: inc,
@@ -138,9 +141,9 @@ pub fn run_series<T: Copy>(
         for (i, s) in series.iter().enumerate() {
             let Some(x) = s.get(w) else { continue };
             base[i].push(*x);
-            for t in trackers.iter().map(|ts| &ts[i]) {
+            for (t, j) in trackers.iter().map(|ts| &ts[i]).zip(rules) {
                 if let (true, Some(inc)) = (t.firing(), t.incident()) {
-                    let until = (inc.first_window + life.max_masked_windows as usize).min(w + 1);
+                    let until = (inc.first_window + j.life.max_masked_windows as usize).min(w + 1);
                     for v in &mut base[i][inc.first_window.min(until)..until] {
                         *v = blank(*v);
                     }
@@ -166,43 +169,45 @@ fn masked<'h, T: Copy>(history: &'h [T], mask: Option<(usize, usize)>, blank: im
     }
 }
 
-/// An alert of a catalogue rule on one dimension.
+/// An alert of a configured rule on one dimension.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DimensionAlert {
-    pub rule: &'static Rule,
+    pub rule: ConfiguredRule,
     pub dimension: BTreeMap<String, String>,
     pub alert: RaisedAlert,
 }
 
-/// Runs the catalogue `rules` over every series of `history` (each scope's series together,
+/// Runs the configured `rules` over every series of `history` (each scope's series together,
 /// so that FDR control spans them), keeping the alerts that fire at or after window `from`
-/// (the windows before only build baselines and lifecycles).
-pub fn run_catalogue(
-    history: &History,
-    rules: &'static [Rule],
-    th: &Thresholds,
-    life: LifecycleParams,
-    from: usize,
-) -> Vec<DimensionAlert> {
+/// (the windows before only build baselines and lifecycles) on the dimensions each rule
+/// watches.
+pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -> Vec<DimensionAlert> {
     let cal = Calendar::for_window_secs(history.window_secs);
     let mut out = Vec::new();
     for scope in [Scope::Global, Scope::Channel, Scope::Topic] {
-        let scoped: Vec<&'static Rule> = rules.iter().filter(|r| r.scope == scope).collect();
+        let scoped: Vec<&ConfiguredRule> = rules.iter().filter(|r| r.rule.scope == scope).collect();
         let series = history.series(scope);
         if scoped.is_empty() || series.is_empty() {
             continue;
         }
         let data: Vec<Vec<WindowStats>> = series.iter().map(|(_, s)| (*s).clone()).collect();
-        let judges: Vec<Judge<'_, WindowStats>> = scoped.iter().map(|r| r.judge(cal, th)).collect();
-        for a in run_series(&data, &judges, WindowStats::blank, life) {
-            if a.incident.fired_window < from {
+        let judges: Vec<Judge<'_, WindowStats>> =
+            scoped.iter().map(|r| r.rule.judge(cal, &r.thresholds, r.lifecycle)).collect();
+        for a in run_series(&data, &judges, WindowStats::blank) {
+            let (Some(rule), Some((dimension, _))) = (scoped.get(a.judge), series.get(a.series)) else { continue };
+            if a.incident.fired_window < from || !rule.watches(dimension) {
                 continue;
             }
-            let Some(rule) = scoped.iter().find(|r| r.name == a.rule) else { continue };
-            out.push(DimensionAlert { rule, dimension: series[a.series].0.clone(), alert: a });
+            out.push(DimensionAlert { rule: (*rule).clone(), dimension: dimension.clone(), alert: a });
         }
     }
-    out.sort_by(|a, b| (a.alert.incident.fired_window, a.rule.name).cmp(&(b.alert.incident.fired_window, b.rule.name)));
+    out.sort_by(|a, b| {
+        (a.alert.incident.fired_window, &a.rule.name, &a.dimension).cmp(&(
+            b.alert.incident.fired_window,
+            &b.rule.name,
+            &b.dimension,
+        ))
+    });
     out
 }
 
@@ -320,7 +325,7 @@ pub fn rebucket(values: &[f64], factor: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::detectors::Sensitivity;
+    use crate::detectors::Sensitivity;
 
     #[test]
     fn csv_formats_gaps_and_headers() {
