@@ -17,7 +17,7 @@ use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
-use crate::{api_keys, dashboard, feedback, saved_dashboards, topics, users};
+use crate::{alerts, api_keys, dashboard, feedback, saved_dashboards, topics, users};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -30,6 +30,8 @@ pub struct AppState {
     pub refresh_ttl: chrono::Duration,
     pub self_registration: bool,
     pub trust_forwarded_for: bool,
+    /// How rule previews run (the evaluator's settings).
+    pub alerts: crate::config::AlertArgs,
     /// Dashboard answers, kept a few seconds.
     pub cache: crate::cache::AnswerCache,
     /// Browser origins allowed by CORS (none: no CORS headers).
@@ -90,6 +92,19 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(dashboard::journey_stages))
         .routes(routes!(dashboard::emotions))
         .routes(routes!(dashboard::drivers))
+        .routes(routes!(alerts::list, alerts::create))
+        .routes(routes!(alerts::stats))
+        .routes(routes!(alerts::get))
+        .routes(routes!(alerts::workflow::change_status))
+        .routes(routes!(alerts::workflow::assign))
+        .routes(routes!(alerts::workflow::change_severity))
+        .routes(routes!(alerts::workflow::comment))
+        .routes(routes!(alerts::rules::list, alerts::rules::create))
+        .routes(routes!(alerts::rules::preview_draft))
+        .routes(routes!(alerts::rules::get, alerts::rules::update, alerts::rules::delete))
+        .routes(routes!(alerts::rules::preview_stored))
+        .routes(routes!(alerts::silences::list, alerts::silences::create))
+        .routes(routes!(alerts::silences::expire))
 }
 
 /// The OpenAPI document served at `/v1/openapi.json`.

@@ -16,6 +16,8 @@ pub struct Config {
     pub clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
     /// How long dashboard answers are reused, in milliseconds (0 disables the cache).
     #[arg(long, env = "RTCX_QUERY_CACHE_TTL_MS", default_value_t = 5_000)]
     pub cache_ttl_ms: u64,
@@ -70,6 +72,40 @@ impl AuthArgs {
         }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
             return Err("login failure limits must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How rule previews run: the same settings as the processors' evaluator (same variables),
+/// so that a preview shows what the live evaluator would raise.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct AlertArgs {
+    /// Window width in seconds (whole minutes), as the evaluator's.
+    #[arg(long = "alert-window-secs", env = "RTCX_ALERT_WINDOW_SECS", default_value_t = 300)]
+    pub window_secs: u64,
+    /// Days of history the baselines are computed from, as the evaluator's.
+    #[arg(long = "alert-history-days", env = "RTCX_ALERT_HISTORY_DAYS", default_value_t = 8)]
+    pub history_days: i64,
+    /// Sensitivity of rules that do not set their own, as the evaluator's.
+    #[arg(long = "alert-sensitivity", env = "RTCX_ALERT_SENSITIVITY", value_enum, default_value_t = rtcx_detect::detectors::Sensitivity::Medium)]
+    pub sensitivity: rtcx_detect::detectors::Sensitivity,
+}
+
+impl Default for AlertArgs {
+    fn default() -> Self {
+        Self { window_secs: 300, history_days: 8, sensitivity: rtcx_detect::detectors::Sensitivity::Medium }
+    }
+}
+
+impl AlertArgs {
+    /// Checks the settings (the evaluator's own limits); the message names the offending flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if !((60..=86_400).contains(&self.window_secs) && self.window_secs.is_multiple_of(60)) {
+            return Err("--alert-window-secs must be whole minutes, 60..=86400".into());
+        }
+        if !(1..=35).contains(&self.history_days) {
+            return Err("--alert-history-days must be 1..=35".into());
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
-//! rtcx query API: auth, users and roles, topics, feedback and dashboard analytics.
+//! rtcx query API: auth, users and roles, topics, alerts, feedback and dashboard analytics.
 //!
 //! [`auth`] holds passwords (argon2id), access tokens (EdDSA JWTs), refresh-token sessions
 //! with rotation and reuse detection, and login throttling; [`app`] the state and router;
 //! [`error`] the one mapping from errors to HTTP statuses.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod app;
 pub mod auth;

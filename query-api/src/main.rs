@@ -79,6 +79,7 @@ enum Command {
 
 async fn state(cfg: &Config) -> anyhow::Result<AppState> {
     cfg.auth.validate().map_err(anyhow::Error::msg)?;
+    cfg.alerts.validate().map_err(anyhow::Error::msg)?;
     let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let tokens = TokenService::from_ed_pem(
         &read(&cfg.auth.jwt_private_key_file)?,
@@ -105,6 +106,7 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
         refresh_ttl: chrono::Duration::days(cfg.auth.refresh_token_ttl_days),
         self_registration: cfg.auth.allow_self_registration,
         trust_forwarded_for: cfg.auth.trust_forwarded_for,
+        alerts: cfg.alerts,
         cache: rtcx_query_api::cache::AnswerCache::new(Duration::from_millis(cfg.cache_ttl_ms)),
         cors_origins: cfg
             .cors_origins

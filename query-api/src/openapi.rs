@@ -39,7 +39,7 @@ pub const ACCESS_EXTENSION: &str = "x-rtcx-access";
     info(
         title = "rtcx query API",
         description = "Auth, users and roles, API keys, topics, feedback search and export, dashboard \
-analytics and saved dashboards of rtcx.\n\n\
+analytics, saved dashboards, and alerts (workflow, rules, silences, previews) of rtcx.\n\n\
 Authenticate with `POST /v1/auth/login` and send the access token as `Authorization: Bearer <token>`. \
 Every error answers `{\"error\": {\"code\", \"message\", \"details\"}}`, unknown routes and \
 unparsable path parameters included; `details` maps field paths to \
@@ -59,6 +59,9 @@ messages on `validation_failed`. Every answer carries an `x-request-id` header (
         (name = "feedback", description = "Search, read and export enriched feedback."),
         (name = "dashboard", description = "Dashboard analytics from the ClickHouse rollups."),
         (name = "saved-dashboards", description = "Each user's saved dashboard layouts."),
+        (name = "alerts", description = "Alerts raised by the detectors or by hand, and their workflow."),
+        (name = "alert-rules", description = "The rules the alert evaluator runs, and their preview over history."),
+        (name = "alert-silences", description = "Muting matching alerts for a while."),
     )
 )]
 pub struct ApiDoc;
@@ -143,6 +146,17 @@ pub const NAME_FIELDS: &[(&str, &str, usize)] = &[
     ("Accept", "category", crate::topics::CATEGORY_MAX),
     ("DashboardBody", "name", crate::saved_dashboards::NAME_MAX),
     ("CreateKey", "name", crate::api_keys::NAME_MAX),
+    ("NewAlert", "title", crate::alerts::TITLE_MAX),
+    ("NewComment", "text", crate::alerts::TEXT_MAX),
+    ("StatusChange", "resolution_notes", crate::alerts::TEXT_MAX),
+    ("ManualDimension", "customer_id", 256),
+    ("NewSilence", "comment", crate::alerts::silences::COMMENT_MAX),
+];
+/// Optional free text: at most this many characters. `(schema, property, max characters)`.
+pub const TEXT_FIELDS: &[(&str, &str, usize)] = &[
+    ("NewAlert", "description", crate::alerts::TEXT_MAX),
+    ("StatusChange", "note", crate::alerts::TEXT_MAX),
+    ("SeverityChange", "note", crate::alerts::TEXT_MAX),
 ];
 
 /// Email addresses checked by [`crate::auth::handlers::normalize_email`]: `(schema, property)`.
@@ -162,11 +176,43 @@ fn state_field_rules(doc: Document) -> Document {
     let Ok(mut v) = serde_json::to_value(&doc) else { return doc };
     let schemas = &mut v["components"]["schemas"];
     for (schema, property, max) in NAME_FIELDS {
-        if let Some(p) = schema_property(schemas, schema, property) {
+        patch_property(schemas, schema, property, |p| {
             p.insert("pattern".into(), json!(VISIBLE_MULTI_LINE_PATTERN));
             p.insert("minLength".into(), json!(1));
             p.insert("maxLength".into(), json!(max));
-        }
+        });
+    }
+    for (schema, property, max) in TEXT_FIELDS {
+        patch_property(schemas, schema, property, |p| {
+            p.insert("maxLength".into(), json!(max));
+        });
+    }
+    // Alert rules: detectors and channels from the lists the checks use.
+    let channels: Vec<&str> = rtcx_schemas::Channel::ALL.iter().map(|c| c.as_str()).collect();
+    for schema in ["RuleDraft", "RulePatch"] {
+        patch_property(schemas, schema, "channels", |p| {
+            p.insert("items".into(), json!({"type": "string", "enum": channels}));
+        });
+    }
+    patch_property(schemas, "RuleDraft", "detector", |p| {
+        p.insert("enum".into(), json!(crate::alerts::rules::detector_names()));
+    });
+    let types = crate::alerts::type_names();
+    for (schema, property) in [("NewAlert", "alert_type"), ("Matcher", "alert_type")] {
+        patch_property(schemas, schema, property, |p| {
+            p.insert("enum".into(), json!(types));
+        });
+    }
+    let severities = crate::alerts::severity_names();
+    for (schema, property) in [("NewAlert", "severity"), ("SeverityChange", "severity")] {
+        patch_property(schemas, schema, property, |p| {
+            p.insert("enum".into(), json!(severities));
+        });
+    }
+    for (schema, property) in [("Matcher", "channel"), ("ManualDimension", "channel")] {
+        patch_property(schemas, schema, property, |p| {
+            p.insert("enum".into(), json!(channels));
+        });
     }
     for (schema, property) in EMAIL_FIELDS {
         if let Some(p) = schema_property(schemas, schema, property) {
@@ -267,10 +313,35 @@ fn parameter_rule(path: &str, name: &str) -> Option<serde_json::Value> {
         "limit" if path == "/v1/feedback" => {
             Some(json!({"type": "integer", "minimum": 1, "maximum": crate::feedback::PAGE_MAX}))
         }
+        "alert_type" if path == "/v1/alerts" => names(crate::alerts::type_names()),
+        "severity" if path == "/v1/alerts" => names(crate::alerts::severity_names()),
+        "status" if path == "/v1/alerts" => names(crate::alerts::status_names()),
+        "limit" if path == "/v1/alerts" => {
+            Some(json!({"type": "integer", "minimum": 1, "maximum": crate::alerts::PAGE_MAX}))
+        }
         "limit" if path == "/v1/feedback/export" => {
             Some(json!({"type": "integer", "minimum": 1, "maximum": crate::feedback::EXPORT_MAX_ROWS}))
         }
         _ => None,
+    }
+}
+
+/// Applies `f` to the schema of `property` in the component schema `schema` and in each of its
+/// `oneOf` variants (a tagged enum), where they exist.
+fn patch_property(
+    schemas: &mut serde_json::Value,
+    schema: &str,
+    property: &str,
+    f: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    if let Some(p) = schema_property(schemas, schema, property) {
+        f(p);
+    }
+    let variants = schemas.pointer_mut(&format!("/{schema}/oneOf")).and_then(|v| v.as_array_mut());
+    for variant in variants.into_iter().flatten() {
+        if let Some(p) = variant.pointer_mut(&format!("/properties/{property}")).and_then(|p| p.as_object_mut()) {
+            f(p);
+        }
     }
 }
 

@@ -66,7 +66,7 @@ fn every_operation_is_documented_with_examples_and_error_answers() {
     let doc = doc();
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 43, "operations in the document");
+    assert_eq!(ops.len(), 61, "operations in the document");
     let mut ids = HashSet::new();
     // Every `$ref` anywhere in the document resolves.
     fn refs(doc: &Value, v: &Value) {
@@ -284,6 +284,16 @@ async fn answers_match_the_documented_schemas() {
     let (_, dashboards) = api.send(Method::GET, "/v1/dashboards", &token, None).await;
     let dashboard_id = dashboards[0]["id"].as_str().expect("a dashboard id").to_owned();
     let (_, me) = api.send(Method::GET, "/v1/auth/me", &token, None).await;
+    let (status, alert) = api
+        .send(
+            Method::POST,
+            "/v1/alerts",
+            &token,
+            Some(json!({"alert_type": "SYSTEM_ANOMALY", "severity": "LOW", "title": "schema check"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    let alert_id = alert["id"].as_str().expect("an alert id").to_owned();
 
     let mut checked = 0;
     for (path, method, op) in operations(&doc) {
@@ -295,6 +305,7 @@ async fn answers_match_the_documented_schemas() {
             p if p.starts_with("/v1/feedback/") => feedback_id.clone(),
             p if p.starts_with("/v1/dashboards/") => dashboard_id.clone(),
             p if p.starts_with("/v1/users/") => me["id"].as_str().expect("my id").to_owned(),
+            p if p.starts_with("/v1/alerts/") => alert_id.clone(),
             _ => String::new(),
         };
         let query = if path.starts_with("/v1/dashboard/") || path.ends_with("/stats") || path.ends_with("/trending") {
@@ -302,14 +313,14 @@ async fn answers_match_the_documented_schemas() {
         } else {
             ""
         };
-        let url = format!("{}{query}", path.replace("{id}", &id));
+        let url = format!("{}{query}", path.replace("{id}", &id).replace("{name}", "negative_share"));
         let (status, answer) = api.send(Method::GET, &url, &token, None).await;
         assert_eq!(status, StatusCode::OK, "GET {url}: {answer}");
         let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
         validate(&doc, schema, &answer, &format!("GET {url}"));
         checked += 1;
     }
-    assert_eq!(checked, 21, "JSON reads checked");
+    assert_eq!(checked, 28, "JSON reads checked");
 
     // A few error answers against the error schema, framework rejections included.
     let error_schema = json!({"$ref": "#/components/schemas/ErrorBody"});

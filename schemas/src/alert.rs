@@ -26,6 +26,20 @@ pub enum AlertType {
 }
 
 impl AlertType {
+    pub const ALL: [AlertType; 6] = [
+        AlertType::SentimentSpike,
+        AlertType::HighVolumeNegative,
+        AlertType::TrendingTopic,
+        AlertType::ChannelPerformance,
+        AlertType::CustomerChurnRisk,
+        AlertType::SystemAnomaly,
+    ];
+
+    /// The type of a wire name (`None` for anything else).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     /// The wire name, as stored in Postgres.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -161,6 +175,15 @@ mod tests {
         }
         assert_eq!(AlertSeverity::from_wire("high"), None);
         assert!(AlertSeverity::ALL.windows(2).all(|w| w[0] < w[1]), "ordered by urgency");
+    }
+
+    #[test]
+    fn types_read_back_from_their_wire_names_and_serde_agrees() {
+        for t in AlertType::ALL {
+            assert_eq!(AlertType::from_wire(t.as_str()), Some(t));
+            assert_eq!(serde_json::to_value(t).expect("json"), serde_json::json!(t.as_str()));
+        }
+        assert_eq!(AlertType::from_wire("spike"), None);
     }
 
     #[test]

@@ -28,16 +28,22 @@ pub enum Permission {
     ManageTopics,
     /// Create and revoke API keys.
     ManageApiKeys,
+    /// Work alerts: change their status, comment, take them (assign to oneself).
+    HandleAlerts,
+    /// Raise alerts by hand, change severities, assign anyone; alert rules, silences, previews.
+    ManageAlerts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::ManageOwnAccount,
         Permission::ReadUsers,
         Permission::ManageUsers,
         Permission::ReadAnalytics,
         Permission::ManageTopics,
         Permission::ManageApiKeys,
+        Permission::HandleAlerts,
+        Permission::ManageAlerts,
     ];
 
     /// The name used in docs/permissions.md and the OpenAPI document (`x-rtcx-permission`).
@@ -49,6 +55,8 @@ impl Permission {
             Permission::ReadAnalytics => "read_analytics",
             Permission::ManageTopics => "manage_topics",
             Permission::ManageApiKeys => "manage_api_keys",
+            Permission::HandleAlerts => "handle_alerts",
+            Permission::ManageAlerts => "manage_alerts",
         }
     }
 
@@ -75,8 +83,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Manager => matches!(p, ManageOwnAccount | ReadUsers | ReadAnalytics | ManageTopics),
-            Role::Agent => matches!(p, ManageOwnAccount | ReadAnalytics),
+            Role::Manager => {
+                matches!(p, ManageOwnAccount | ReadUsers | ReadAnalytics | ManageTopics | HandleAlerts | ManageAlerts)
+            }
+            Role::Agent => matches!(p, ManageOwnAccount | ReadAnalytics | HandleAlerts),
             Role::ApiUser => matches!(p, ManageOwnAccount | ReadAnalytics),
         }
     }
@@ -96,6 +106,8 @@ mod tests {
         }
         assert!(Role::Manager.allows(Permission::ManageTopics));
         assert!(!Role::Agent.allows(Permission::ManageTopics));
+        assert!(Role::Agent.allows(Permission::HandleAlerts) && !Role::Agent.allows(Permission::ManageAlerts));
+        assert!(!Role::ApiUser.allows(Permission::HandleAlerts));
         assert_eq!(Role::parse("root"), None);
     }
 

@@ -58,6 +58,7 @@ async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::C
         refresh_ttl: chrono::Duration::days(14),
         self_registration,
         trust_forwarded_for: false,
+        alerts: rtcx_query_api::config::AlertArgs::default(),
         // Tests check fresh answers after inserting rows.
         cache: rtcx_query_api::cache::AnswerCache::new(std::time::Duration::ZERO),
         cors_origins: vec!["https://dashboard.example.com".parse().expect("origin")],
