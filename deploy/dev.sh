@@ -6,6 +6,8 @@
 #   deploy/dev.sh test     start the data stores (if needed), run the lint gates and the whole test suite
 #   deploy/dev.sh fuzz     bounded Schemathesis campaign against query-api and ingest (deploy/fuzz.sh)
 #   deploy/dev.sh stack    install and start the data stores only, and migrate
+#   deploy/dev.sh spike    inject a complaint spike next to the demo traffic (after `up`): an alert
+#                          shows at /v1/alerts within minutes (deploy/dev.sh spike [CHANNEL] [SECONDS])
 #   deploy/dev.sh status   report every service (exit 1 when one is down)
 #   deploy/dev.sh down     stop everything this script started
 #   deploy/dev.sh env      print the environment (export lines) the services and tests use
@@ -422,6 +424,7 @@ start_service() {
 
 cmd_up() {
   cmd_stack
+  export RTCX_ALERT_WINDOW_SECS="${RTCX_ALERT_WINDOW_SECS:-$RTCX_DEMO_ALERT_WINDOW_SECS}"
   start_service ingest rtcx-ingest "http://127.0.0.1:$RTCX_INGEST_PORT/health/ready"
   # One single-threaded model instance per core (see processors/src/inference/pool.rs).
   RAYON_NUM_THREADS=1 start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
@@ -546,18 +549,39 @@ cmd_down() {
   fi
 }
 
+# A complaint spike on one channel next to the demo traffic: as many events again as the demo
+# sends, all on CHANNEL, 90 % negative, for SECONDS; then how to see the alert.
+cmd_spike() {
+  local channel="${1:-email}" secs="${2:-300}"
+  [[ -f "$ENV_FILE" ]] && pid_alive ingest && pid_alive processors || die "the pipeline is not up: run deploy/dev.sh up first"
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  log "complaint spike: $RTCX_DEMO_RATE events/s on $channel, 90 % negative, for $secs s (the demo traffic goes on)"
+  log "alert rules need 12 windows of history: start the spike at least 15 minutes after deploy/dev.sh up"
+  "$(bin_path rtcx-loadgen)" --mode batch --batch-size 10 --channel "$channel" --negative-share 0.9 \
+    --rate "$RTCX_DEMO_RATE" --count 0 --duration-secs "$secs" --no-progress
+  cat <<EOT
+
+Alerts close with their windows (${RTCX_ALERT_WINDOW_SECS:-$RTCX_DEMO_ALERT_WINDOW_SECS} s) plus the allowed lateness (2 min). See them with:
+  TOKEN=\$(curl -s http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/auth/login -H 'content-type: application/json' \\
+    -d '{"email":"$RTCX_DEMO_ADMIN_EMAIL","password":"$(demo_admin_password)"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -s "http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/alerts?channel=$channel" -H "authorization: Bearer \$TOKEN"
+EOT
+}
+
 cmd_env() {
   [[ -f "$ENV_FILE" ]] || write_env
   cat "$ENV_FILE"
 }
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd="${1:-help}"; shift || true
   mkdir -p "$RTCX_STATE_DIR" "$RUN" "$LOGS"
   case "$cmd" in
     up) cmd_up ;;
+    spike) cmd_spike "$@" ;;
     test) cmd_test "$@" ;;
     stack) cmd_stack ;;
     fuzz) cmd_fuzz ;;

@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: OK → PENDING → FIRING → cleared, with hysteresis and a cooldown, so one
 //!   incident is one alert;
 //! - [`severity`]: the severity table;
+//! - [`churn`]: CUSTOMER_CHURN_RISK thresholds and severity (per customer, not a time series);
 //! - [`rules`]: the default catalogue (which detector watches what, per alert type);
 //! - [`settings`]: rules as configured in Postgres (`alert_rules`: enabled, sensitivity,
 //!   minimum volume, pending windows, channel/topic scope) and silences;
@@ -20,6 +21,7 @@
 
 pub mod backtest;
 pub mod baseline;
+pub mod churn;
 pub mod detectors;
 pub mod history;
 pub mod lifecycle;

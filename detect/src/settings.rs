@@ -117,10 +117,11 @@ impl ConfiguredRule {
         Ok(out)
     }
 
-    /// The enabled rules of `rows`; rows that cannot run are reported and skipped.
+    /// The enabled time-series rules of `rows` (the churn rule is not one: [`crate::churn`]);
+    /// rows that cannot run are reported and skipped.
     pub fn enabled(rows: &[RuleSettings], default: Sensitivity) -> (Vec<Self>, Vec<(String, SettingsError)>) {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        for s in rows.iter().filter(|s| s.enabled) {
+        for s in rows.iter().filter(|s| s.enabled && s.detector != crate::churn::RULE) {
             match Self::from_settings(s, default) {
                 Ok(r) => ok.push(r),
                 Err(e) => bad.push((s.name.clone(), e)),

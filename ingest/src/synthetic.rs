@@ -57,11 +57,14 @@ pub struct Mix {
     pub duplicate_share: f64,
     /// Share of non-English texts, in [0, 1].
     pub foreign_share: f64,
+    /// Every event on this channel (`None`: all channels evenly), e.g. to inject a complaint
+    /// spike on one channel next to the demo traffic.
+    pub channel: Option<Channel>,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { negative_share: 0.3, duplicate_share: 0.02, foreign_share: 0.05 }
+        Self { negative_share: 0.3, duplicate_share: 0.02, foreign_share: 0.05, channel: None }
     }
 }
 
@@ -110,7 +113,7 @@ impl Generator {
             text.push(' ');
             text.push_str(FILLER.choose(rng).copied().unwrap_or(""));
         }
-        let channel = Channel::ALL[rng.random_range(0..Channel::ALL.len())];
+        let channel = self.mix.channel.unwrap_or_else(|| Channel::ALL[rng.random_range(0..Channel::ALL.len())]);
         FeedbackSubmission {
             channel,
             text,
@@ -157,5 +160,17 @@ mod tests {
         let dup_share = 1.0 - keys.len() as f64 / subs.len() as f64;
         assert!((0.05..0.15).contains(&dup_share), "duplicate share {dup_share}");
         assert!(subs.iter().any(|s| s.language.as_deref() != Some("en")));
+    }
+
+    #[test]
+    fn a_spike_mix_stays_on_its_channel_and_is_mostly_negative() {
+        let mut rng = rand::rng();
+        let mix = Mix { channel: Some(Channel::Email), negative_share: 0.9, foreign_share: 0.0, ..Mix::default() };
+        let mut g = Generator::new(mix, "spike");
+        let subs: Vec<_> = (0..1000).map(|_| g.next(&mut rng)).collect();
+        assert!(subs.iter().all(|s| s.channel == Channel::Email));
+        let prefixes: Vec<&str> = NEGATIVE.iter().filter_map(|t| t.split("{p}").next()).collect();
+        let negative = subs.iter().filter(|s| prefixes.iter().any(|p| s.text.starts_with(p))).count();
+        assert!(negative > 800, "{negative} negative texts of 1000");
     }
 }

@@ -120,8 +120,12 @@ async fn the_builtin_rules_are_seeded_by_the_migrations() {
             .fetch_all(&pg)
             .await
             .expect("rules");
-    let mut catalogue: Vec<(String, String)> =
-        DEFAULT_RULES.iter().map(|r| (r.name.to_owned(), r.name.to_owned())).collect();
+    let mut catalogue: Vec<(String, String)> = DEFAULT_RULES
+        .iter()
+        .map(|r| r.name)
+        .chain([rtcx_processors::detect::churn_rule::RULE])
+        .map(|n| (n.to_owned(), n.to_owned()))
+        .collect();
     catalogue.sort();
     assert_eq!(rows, catalogue, "migrations/postgres/0008 and rtcx_detect::rules::DEFAULT_RULES must agree");
 }
@@ -183,6 +187,71 @@ async fn rules_and_silences_apply_at_the_next_tick() {
     let ids: Vec<uuid::Uuid> = first.created.into_iter().chain(second.created).collect();
     sqlx::query("DELETE FROM alert_rules WHERE name = $1").bind(&rule).execute(&pg).await.expect("cleanup");
     sqlx::query("DELETE FROM alert_silences WHERE id = $1").bind(silence).execute(&pg).await.expect("cleanup");
+    sqlx::query("DELETE FROM alerts WHERE id = ANY($1)").bind(&ids).execute(&pg).await.expect("cleanup");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_customer_with_repeated_complaints_is_a_churn_risk_until_it_stops() {
+    let (db, pg, evaluator, now, closed_end) = spike_in(&unique("web").to_lowercase()).await;
+    let (risky, calm) = (unique("cust-risky"), unique("cust-calm"));
+    // Four negative feedback of one customer in the last closed window, two of another.
+    for (customer, n) in [(&risky, 4), (&calm, 2)] {
+        evaluator
+            .ch
+            .query(&format!(
+                "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label,
+                                       sentiment_score, model_name, customer_id)
+                 SELECT generateUUIDv4(), toDateTime64({} + number * 50, 3, 'UTC') AS t, t, t, 'email',
+                        concat('still broken ', toString(number)), 'negative', -0.8, 'rtcx', '{customer}'
+                 FROM numbers({n})",
+                closed_end - 240
+            ))
+            .execute()
+            .await
+            .expect("insert feedback");
+    }
+    let report = evaluator.tick(now).await.expect("tick");
+    let churn: Vec<(uuid::Uuid, String, String, serde_json::Value, f64)> = sqlx::query_as(
+        "SELECT id, alert_type, severity, evidence, observed FROM alerts WHERE id = ANY($1) AND rule = 'customer_churn'",
+    )
+    .bind(&report.created)
+    .fetch_all(&pg)
+    .await
+    .expect("alerts");
+    assert_eq!(churn.len(), 1, "{report:?}");
+    let (id, alert_type, severity, evidence, observed) = &churn[0];
+    assert_eq!((alert_type.as_str(), severity.as_str(), *observed), ("CUSTOMER_CHURN_RISK", "HIGH", 4.0));
+    assert_eq!(evidence["latest_signals"].as_array().map(Vec::len), Some(4));
+    let dimension: serde_json::Value =
+        sqlx::query_scalar("SELECT dimension FROM alerts WHERE id = $1").bind(id).fetch_one(&pg).await.expect("dim");
+    assert_eq!(dimension, serde_json::json!({"customer_id": risky}));
+
+    // Re-evaluating the same windows changes nothing.
+    sqlx::query("DELETE FROM detector_progress WHERE name = $1")
+        .bind(&evaluator.name)
+        .execute(&pg)
+        .await
+        .expect("reset");
+    let again = evaluator.tick(now).await.expect("tick");
+    assert!(!again.created.contains(id), "{again:?}");
+
+    // Eight days later the complaints have left the period: the alert is cleared, once.
+    let later = now + Duration::days(8);
+    evaluator.tick(later).await.expect("tick later");
+    let cleared: (Option<DateTime<Utc>>, i64) = sqlx::query_as(
+        "SELECT a.cleared_at, (SELECT count(*) FROM outbox o WHERE o.aggregate_id = a.id::text AND o.event_type = 'alert_cleared')
+         FROM alerts a WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pg)
+    .await
+    .expect("cleared");
+    assert!(cleared.0.is_some(), "cleared");
+    assert_eq!(cleared.1, 1);
+
+    let mut ids = report.created.clone();
+    ids.extend(again.created);
     sqlx::query("DELETE FROM alerts WHERE id = ANY($1)").bind(&ids).execute(&pg).await.expect("cleanup");
     db.drop().await;
 }

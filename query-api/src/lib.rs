@@ -23,3 +23,4 @@ pub mod text_input;
 pub mod topic_rollup;
 pub mod topics;
 pub mod users;
+pub mod whole_number;

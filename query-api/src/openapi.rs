@@ -209,6 +209,12 @@ fn state_field_rules(doc: Document) -> Document {
             p.insert("enum".into(), json!(severities));
         });
     }
+    // Tagged enums refuse unknown fields like the structs do (serde `deny_unknown_fields`).
+    if let Some(variants) = schemas.pointer_mut("/StatusChange/oneOf").and_then(|v| v.as_array_mut()) {
+        for v in variants.iter_mut().filter_map(|v| v.as_object_mut()) {
+            v.insert("additionalProperties".into(), json!(false));
+        }
+    }
     for (schema, property) in [("Matcher", "channel"), ("ManualDimension", "channel")] {
         patch_property(schemas, schema, property, |p| {
             p.insert("enum".into(), json!(channels));

@@ -217,7 +217,15 @@ async fn rules_silences_and_a_preview_over_history() {
     let (status, rules) = api.send(Method::GET, "/v1/alert-rules", &agent, None).await;
     assert_eq!(status, StatusCode::OK);
     let builtin: Vec<&Value> = rules.as_array().expect("rules").iter().filter(|r| r["builtin"] == true).collect();
-    assert_eq!(builtin.len(), 9);
+    assert_eq!(builtin.len(), 10);
+    let churn = builtin.iter().find(|r| r["name"] == "customer_churn").expect("customer_churn");
+    assert_eq!(
+        (churn["alert_type"].as_str(), churn["scope"].as_str()),
+        (Some("CUSTOMER_CHURN_RISK"), Some("customer"))
+    );
+    assert_eq!(churn["effective"]["min_volume"], 3);
+    let (status, _) = api.send(Method::GET, "/v1/alert-rules/customer_churn/preview", &manager, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no preview for the churn rule");
     let share = builtin.iter().find(|r| r["name"] == "channel_negative_share").expect("channel_negative_share");
     assert_eq!((share["alert_type"].as_str(), share["scope"].as_str()), (Some("SENTIMENT_SPIKE"), Some("channel")));
     assert_eq!(share["effective"]["min_volume"], 20);

@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rtcx_ingest::synthetic::{Generator, Mix};
-use rtcx_schemas::{FeedbackEvent, FeedbackSubmission, topics};
+use rtcx_schemas::{Channel, FeedbackEvent, FeedbackSubmission, topics};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +75,11 @@ struct Args {
     /// Share of negative texts, in [0, 1].
     #[arg(long, default_value_t = 0.3)]
     negative_share: f64,
+    /// Send every event on this channel (web, mobile_app, email, chat, social, survey,
+    /// call_center) instead of all channels evenly. With a high --negative-share, next to the
+    /// demo traffic, this is a complaint spike the alert rules catch (`deploy/dev.sh spike`).
+    #[arg(long, value_parser = parse_channel)]
+    channel: Option<Channel>,
     /// Share of events re-sent with the same idempotency key, in [0, 1].
     #[arg(long, default_value_t = 0.02)]
     duplicate_share: f64,
@@ -84,6 +89,10 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+fn parse_channel(s: &str) -> Result<Channel, String> {
+    s.parse::<Channel>().map_err(|e| e.to_string())
 }
 
 /// What one unit of work (a request or a Kafka message) came to.
@@ -271,7 +280,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let per_unit = if args.mode == Mode::Single { 1 } else { args.batch_size };
     let mut generator = Generator::new(
-        Mix { negative_share: args.negative_share, duplicate_share: args.duplicate_share, ..Mix::default() },
+        Mix {
+            negative_share: args.negative_share,
+            duplicate_share: args.duplicate_share,
+            channel: args.channel,
+            ..Mix::default()
+        },
         format!("{}-{}", args.source, uuid::Uuid::now_v7().simple()),
     );
     let stats = Arc::new(Mutex::new(Stats {

@@ -51,6 +51,8 @@ pub enum EvaluatorError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Settings(#[from] LoadError),
+    #[error("churn rule: {0}")]
+    Churn(#[from] super::churn::ChurnError),
 }
 
 /// What one tick did.
@@ -93,7 +95,8 @@ impl Evaluator {
                 .await?;
         let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
         // Rules and silences as they are now: changes apply at the next tick.
-        let (rules, invalid) = ConfiguredRule::enabled(&load_rules(&self.pg).await?, self.params.sensitivity);
+        let settings = load_rules(&self.pg).await?;
+        let (rules, invalid) = ConfiguredRule::enabled(&settings, self.params.sensitivity);
         for (rule, error) in &invalid {
             tracing::warn!(rule = %rule, error = %error, "alert rule skipped");
         }
@@ -118,6 +121,24 @@ impl Evaluator {
                 Written::Updated(_) => report.updated += 1,
                 Written::Unchanged => {}
             }
+        }
+        if let Some(params) = super::churn::params(&settings) {
+            let churn = super::churn::ChurnTick {
+                ch: &self.ch,
+                pg: &self.pg,
+                scope: &self.name,
+                params,
+                from,
+                until: closed_end,
+                window_secs: w,
+                now,
+                stale: self.params.stale,
+                silences: &silences,
+            }
+            .run()
+            .await?;
+            report.created.extend(churn.created);
+            report.updated += churn.updated;
         }
         sqlx::query(
             "INSERT INTO detector_progress (name, evaluated_until) VALUES ($1, $2)

@@ -2,6 +2,7 @@
 //! (re-exported here under their module names).
 //!
 //! - [`store`]: alerts, their history and outbox events in Postgres, idempotently;
+//! - [`churn`]: the customer churn rule (counts per customer over a period);
 //! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
 //! - [`relay`]: the outbox relay publishing alert events to `rtcx.alerts.v1`;
 //! - [`watermark`]: up to when every window is complete (emit on window close);
@@ -9,8 +10,11 @@
 //!
 //! The design, and what is measured, is in docs/alerts.md.
 
-pub use rtcx_detect::{backtest, baseline, detectors, history, lifecycle, rules, settings, severity, stats, synthetic};
+pub use rtcx_detect::{
+    backtest, baseline, churn as churn_rule, detectors, history, lifecycle, rules, settings, severity, stats, synthetic,
+};
 
+pub mod churn;
 pub mod command;
 pub mod evaluator;
 pub mod relay;

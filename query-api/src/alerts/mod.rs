@@ -245,7 +245,13 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<AlertPage>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    let Query(q) = query?;
+    let Query(mut q) = query?;
+    // An empty value is no filter (forms send them).
+    for v in [&mut q.assignee, &mut q.cursor, &mut q.rule, &mut q.q] {
+        if v.as_deref() == Some("") {
+            *v = None;
+        }
+    }
     let mut errors = Vec::new();
     let alert_type = one_of(&mut errors, "alert_type", q.alert_type.as_deref(), &type_names());
     let severity = one_of(&mut errors, "severity", q.severity.as_deref(), &severity_names());

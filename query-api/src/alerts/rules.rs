@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use rtcx_detect::backtest::run_catalogue;
+use rtcx_detect::churn;
 use rtcx_detect::detectors::Sensitivity;
 use rtcx_detect::rules::{DEFAULT_RULES, Scope};
 use rtcx_detect::settings::{ConfiguredRule, RuleSettings, detector, min_volume};
@@ -126,6 +127,9 @@ impl Row {
     }
 
     fn into_rule(self, default: Sensitivity) -> AlertRule {
+        if self.detector == churn::RULE {
+            return self.into_churn_rule(default);
+        }
         let s = self.settings();
         let configured = ConfiguredRule::from_settings(&s, default);
         let base = detector(&self.detector).ok();
@@ -153,6 +157,35 @@ impl Row {
             topic_ids: self.topic_ids,
             description: self.description,
             effective,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+        }
+    }
+}
+
+impl Row {
+    /// The churn rule: per customer, not a time series (`rtcx_detect::churn`).
+    fn into_churn_rule(self, default: Sensitivity) -> AlertRule {
+        let s = self.settings();
+        AlertRule {
+            alert_type: rtcx_schemas::AlertType::CustomerChurnRisk.as_str().to_owned(),
+            scope: "customer".to_owned(),
+            effective: Effective {
+                sensitivity: RuleSensitivity::from_detect(s.sensitivity.unwrap_or(default)),
+                min_volume: s.min_volume.unwrap_or(churn::ChurnParams::default().min_signals),
+                pending_windows: 1,
+            },
+            name: self.name,
+            detector: self.detector,
+            builtin: self.builtin,
+            enabled: self.enabled,
+            sensitivity: s.sensitivity.map(RuleSensitivity::from_detect),
+            min_volume: s.min_volume,
+            pending_windows: s.pending_windows,
+            channels: self.channels,
+            topic_ids: self.topic_ids,
+            description: self.description,
             created_at: self.created_at,
             updated_at: self.updated_at,
             updated_by: self.updated_by,
@@ -200,8 +233,10 @@ pub struct RuleDraft {
     #[serde(default = "yes")]
     pub enabled: bool,
     pub sensitivity: Option<RuleSensitivity>,
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub min_volume: Option<u64>,
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     #[schema(minimum = 1, maximum = 12)]
     pub pending_windows: Option<u32>,
     #[serde(default)]
@@ -228,10 +263,10 @@ pub struct RulePatch {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<RuleSensitivity>)]
     pub sensitivity: Option<Option<RuleSensitivity>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::whole_number::nullable")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 1000000)]
     pub min_volume: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "some")]
+    #[serde(default, deserialize_with = "crate::whole_number::nullable")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 12)]
     pub pending_windows: Option<Option<u32>>,
     #[schema(max_items = 7)]
@@ -500,15 +535,18 @@ pub struct Preview {
 }
 
 /// Longest history (range and baselines together) a preview reads: the minute rollups keep 35
-/// days, and `rtcx_detect::history::load` reads at most 40.
+/// days, and `rtcx_detect::history::load` reads at most 40 (after aligning both ends to
+/// windows, hence the two windows of margin below).
 pub const PREVIEW_HISTORY_MAX_DAYS: i64 = 40;
 
 async fn preview(app: &AppState, rule: ConfiguredRule, range: &RangeQuery) -> Result<Preview, ApiError> {
     let started = std::time::Instant::now();
     let r = TimeRange::resolve(range, Utc::now())?;
     let to = r.to;
-    let from = r.from.max(to - Duration::days(PREVIEW_HISTORY_MAX_DAYS - app.alerts.history_days));
     let window_secs = app.alerts.window_secs;
+    let longest =
+        Duration::days(PREVIEW_HISTORY_MAX_DAYS - app.alerts.history_days) - Duration::seconds(2 * window_secs as i64);
+    let from = r.from.max(to - longest);
     let history_from = from - Duration::days(app.alerts.history_days);
     let history = rtcx_detect::history::load(&app.ch, history_from, to, window_secs).await.map_err(|e| match e {
         rtcx_detect::history::HistoryError::ClickHouse(c) => ApiError::from(c),
@@ -562,9 +600,9 @@ async fn preview(app: &AppState, rule: ConfiguredRule, range: &RangeQuery) -> Re
     path = "/v1/alert-rules/{name}/preview",
     tag = "alert-rules",
     summary = "Preview a stored rule over history",
-    description = "Runs the rule (enabled or not) with the live evaluator's code over the minute rollups of the range (default 7 days; at most 40 days minus the baselines' history, `RTCX_ALERT_HISTORY_DAYS` (8), before `to`) and answers the alerts it would have raised. Nothing is stored.",
+    description = "Runs the rule (enabled or not) with the live evaluator's code over the minute rollups of the range (default 7 days; at most 40 days minus the baselines' history, `RTCX_ALERT_HISTORY_DAYS` (8), before `to`) and answers the alerts it would have raised. Nothing is stored. The churn rule (`customer_churn`, per customer) has no preview: 409.",
     params(("name" = String, Path, description = "Rule name"), RangeQuery),
-    responses((status = 200, body = Preview), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound)),
+    responses((status = 200, body = Preview), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
     extensions(("x-rtcx-permission" = json!("manage_alerts")))
 )]
 pub async fn preview_stored(
@@ -576,6 +614,9 @@ pub async fn preview_stored(
     user.require(Permission::ManageAlerts)?;
     let Query(range) = query?;
     let r = row(&app, &name).await?;
+    if r.detector == churn::RULE {
+        return Err(ApiError::Conflict("the churn rule counts per customer, not a time series: it has no preview"));
+    }
     let rule = ConfiguredRule::from_settings(&r.settings(), app.alerts.sensitivity)
         .map_err(|e| ApiError::Internal(format!("stored rule {name}: {e}")))?;
     preview(&app, rule, &with_default_range(range)).await.map(Json)

@@ -114,6 +114,7 @@ pub struct NewSilence {
     /// When it starts (default: now).
     pub starts_at: Option<DateTime<Utc>>,
     /// How long it lasts.
+    #[serde(deserialize_with = "crate::whole_number::whole")]
     #[schema(minimum = 1, maximum = 43200)]
     pub duration_minutes: u32,
     /// Why (required).
