@@ -74,6 +74,18 @@ async fn closed_windows_become_alerts_once() {
         assert!(dim.get("channel").is_none_or(|c| c == "email"), "{t} on {dim}");
     }
     assert!(rows.iter().any(|r| r.0 == "SENTIMENT_SPIKE" && r.2["channel"] == "email"), "{rows:?}");
+    // Evidence: the most negative feedback of the firing window, and what changed.
+    let evidence: serde_json::Value = sqlx::query_scalar(
+        "SELECT evidence FROM alerts WHERE id = ANY($1) AND alert_type = 'SENTIMENT_SPIKE' AND dimension->>'channel' = 'email'",
+    )
+    .bind(&report.created)
+    .fetch_one(&pg)
+    .await
+    .expect("evidence");
+    let worst = evidence["most_negative"].as_array().expect("samples");
+    assert_eq!(worst.len(), 5, "{evidence}");
+    assert!(worst.iter().all(|s| s["sentiment_score"].as_f64() == Some(-0.7) && s["text"] == "text"), "{evidence}");
+    assert!(evidence["what_changed"]["key_phrases"].is_array() && evidence["p_value"].is_number(), "{evidence}");
     let history: i64 =
         sqlx::query_scalar("SELECT count(*) FROM alert_history WHERE alert_id = ANY($1) AND action = 'CREATED'")
             .bind(&report.created)

@@ -322,6 +322,9 @@ fn parameter_rule(path: &str, name: &str) -> Option<serde_json::Value> {
         "alert_type" if path == "/v1/alerts" => names(crate::alerts::type_names()),
         "severity" if path == "/v1/alerts" => names(crate::alerts::severity_names()),
         "status" if path == "/v1/alerts" => names(crate::alerts::status_names()),
+        "assignee" if path == "/v1/alerts" => {
+            Some(json!({"type": "string", "pattern": crate::alerts::ASSIGNEE_PATTERN}))
+        }
         "limit" if path == "/v1/alerts" => {
             Some(json!({"type": "integer", "minimum": 1, "maximum": crate::alerts::PAGE_MAX}))
         }

@@ -116,6 +116,34 @@ impl Evaluator {
             }
             let mut write = AlertWrite::from_detection(&self.name, a, &history, now, self.params.stale);
             write.event.silenced = silenced(&silences, &a.rule.name, a.rule.alert_type(), &a.dimension, now);
+            let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM alerts WHERE id = $1")
+                .bind(write.event.id)
+                .fetch_optional(&self.pg)
+                .await?;
+            if known.is_none() {
+                // A new alert: what a person needs to act on (best effort).
+                let window = Duration::seconds(w);
+                let fired = history.window_start(inc.fired_window);
+                match super::evidence::gather(
+                    &self.ch,
+                    &a.dimension,
+                    fired,
+                    fired + window,
+                    history.window_start(inc.first_window),
+                    history.window_start(inc.last_breach_window + 1),
+                    self.params.history_days.min(7),
+                )
+                .await
+                {
+                    Ok(serde_json::Value::Object(extra)) => {
+                        if let serde_json::Value::Object(evidence) = &mut write.event.evidence {
+                            evidence.extend(extra);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, rule = %a.rule.name, "alert evidence unavailable"),
+                }
+            }
             match store.write(&write).await? {
                 Written::Created => report.created.push(write.event.id),
                 Written::Updated(_) => report.updated += 1,

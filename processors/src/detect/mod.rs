@@ -3,6 +3,7 @@
 //!
 //! - [`store`]: alerts, their history and outbox events in Postgres, idempotently;
 //! - [`churn`]: the customer churn rule (counts per customer over a period);
+//! - [`evidence`]: the most negative feedback and what changed, gathered for new alerts;
 //! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
 //! - [`relay`]: the outbox relay publishing alert events to `rtcx.alerts.v1`;
 //! - [`watermark`]: up to when every window is complete (emit on window close);
@@ -17,6 +18,7 @@ pub use rtcx_detect::{
 pub mod churn;
 pub mod command;
 pub mod evaluator;
+pub mod evidence;
 pub mod relay;
 pub mod store;
 pub mod watermark;

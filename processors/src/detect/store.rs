@@ -199,7 +199,8 @@ impl AlertStore {
                 };
                 sqlx::query(
                     "UPDATE alerts SET severity = $2, window_end = GREATEST(window_end, $3), last_window_end = $4,
-                            peak_observed = $5, cleared_at = $6, evidence = $7, silenced = $8, updated_at = now()
+                            peak_observed = $5, cleared_at = $6, evidence = alerts.evidence || $7, silenced = $8,
+                            updated_at = now()
                      WHERE id = $1",
                 )
                 .bind(e.id)

@@ -186,6 +186,10 @@ pub struct AlertPage {
 /// Largest page.
 pub const PAGE_MAX: u32 = 200;
 
+/// What `assignee` may be: `me`, `none` or a hyphenated user id.
+pub const ASSIGNEE_PATTERN: &str =
+    "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
+
 fn encode_cursor(a: &Alert) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", a.created_at.timestamp_micros(), a.id))
 }
@@ -263,8 +267,9 @@ pub async fn list(
         Some("none") => (None, true),
         Some("me") => (Some(user.id), false),
         Some(other) => match other.parse::<Uuid>() {
-            Ok(id) => (Some(id), false),
-            Err(_) => {
+            // The hyphenated form only, as the document's pattern says.
+            Ok(id) if other.len() == 36 => (Some(id), false),
+            _ => {
                 errors.push(("assignee".to_owned(), "a user id, `me` or `none`".to_owned()));
                 (None, false)
             }
