@@ -65,11 +65,11 @@ pub fn run_counts(
             life,
         })
         .collect();
-    run_series(series, &judged, |_| f64::NAN)
+    run_series(series, judged, |_| f64::NAN)
 }
 
 /// A detector with its parameters bound: `evaluate(history, current)`.
-pub type Evaluate<'a, T> = Box<dyn Fn(&[T], T) -> Option<Evaluation> + 'a>;
+pub type Evaluate<'a, T> = Box<dyn Fn(&[T], T) -> Option<Evaluation> + Send + Sync + 'a>;
 
 /// One rule as the runner applies it.
 pub struct Judge<'a, T> {
@@ -86,33 +86,102 @@ pub struct Judge<'a, T> {
 /// series' baseline for every rule — `blank` turns a window into a left-out one — up to the
 /// lifecycle's `max_masked_windows`; so neither the end of an outage looks like a surge nor
 /// the end of a surge like an outage.
-pub fn run_series<T: Copy>(series: &[Vec<T>], rules: &[Judge<'_, T>], blank: impl Fn(T) -> T) -> Vec<RaisedAlert> {
+pub fn run_series<T: Copy>(series: &[Vec<T>], rules: Vec<Judge<'_, T>>, blank: fn(T) -> T) -> Vec<RaisedAlert> {
     let len = series.iter().map(Vec::len).max().unwrap_or(0);
-    let mut raised: Vec<RaisedAlert> = Vec::new();
-    let mut trackers: Vec<Vec<Tracker>> =
-        rules.iter().map(|j| series.iter().map(|_| Tracker::new(j.life)).collect()).collect();
-    // Index into `raised` of each (rule, series)' current incident.
-    let mut current: Vec<Vec<Option<usize>>> = rules.iter().map(|_| vec![None; series.len()]).collect();
-    // The series as their baselines see them: incidents' windows blanked.
-    let mut base: Vec<Vec<T>> = series.iter().map(|s| Vec::with_capacity(s.len())).collect();
+    let mut run = SeriesRun::new(rules, blank, None);
+    for _ in series {
+        run.add_series(None);
+    }
     for w in 0..len {
-        for (r, rule) in rules.iter().enumerate() {
-            let mut evals: Vec<Option<Evaluation>> = series
+        let values: Vec<Option<T>> = series.iter().map(|s| s.get(w).copied()).collect();
+        run.step(&values);
+    }
+    run.into_raised()
+}
+
+/// [`run_series`] one window at a time, for the live evaluator: its state (lifecycles, the
+/// series as their baselines see them, the alerts raised) carries over from one tick to the
+/// next, so that a tick costs its new windows only.
+pub struct SeriesRun<'a, T> {
+    rules: Vec<Judge<'a, T>>,
+    blank: fn(T) -> T,
+    /// Evaluations see at most this many past windows (`None`: all), so that a long-running
+    /// state judges a window as a fresh run over that much history would.
+    max_history: Option<usize>,
+    trackers: Vec<Vec<Tracker>>,
+    /// Index into `raised` of each (rule, series)' current incident.
+    current: Vec<Vec<Option<usize>>>,
+    /// The series as their baselines see them: incidents' windows blanked.
+    base: Vec<Vec<T>>,
+    raised: Vec<RaisedAlert>,
+    len: usize,
+}
+
+impl<'a, T: Copy> SeriesRun<'a, T> {
+    pub fn new(rules: Vec<Judge<'a, T>>, blank: fn(T) -> T, max_history: Option<usize>) -> Self {
+        let n = rules.len();
+        Self {
+            rules,
+            blank,
+            max_history,
+            trackers: vec![Vec::new(); n],
+            current: vec![Vec::new(); n],
+            base: Vec::new(),
+            raised: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Adds a series; its windows before now read `filler` (a series first seen now, e.g. a new
+    /// topic, has had zero events so far), or nothing. Returns its index.
+    pub fn add_series(&mut self, filler: Option<T>) -> usize {
+        for (ts, j) in self.trackers.iter_mut().zip(&self.rules) {
+            ts.push(Tracker::new(j.life));
+        }
+        for c in &mut self.current {
+            c.push(None);
+        }
+        self.base.push(filler.map(|f| vec![f; self.len]).unwrap_or_default());
+        self.base.len() - 1
+    }
+
+    /// Windows stepped so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Series so far.
+    pub fn series(&self) -> usize {
+        self.base.len()
+    }
+
+    /// Judges the next window: one value per series (`None`: the series has no value here).
+    pub fn step(&mut self, values: &[Option<T>]) {
+        let w = self.len;
+        let blank = self.blank;
+        for (r, rule) in self.rules.iter().enumerate() {
+            let mut evals: Vec<Option<Evaluation>> = values
                 .iter()
-                .zip(&trackers[r])
-                .zip(&base)
-                .map(|((s, t), b)| {
-                    let x = *s.get(w)?;
-                    (rule.evaluate)(&masked(b, t.masked(w), &blank), x)
+                .zip(&self.trackers[r])
+                .zip(&self.base)
+                .map(|((x, t), b)| {
+                    let x = (*x)?;
+                    let from = self.max_history.map_or(0, |m| b.len().saturating_sub(m));
+                    let mask = t.masked(w).map(|(a, z)| (a.saturating_sub(from), z.saturating_sub(from)));
+                    (rule.evaluate)(&masked(&b[from..], mask, blank), x)
                 })
                 .collect();
             let mut refs: Vec<&mut Evaluation> = evals.iter_mut().flatten().collect();
             control_fdr(&mut refs, FDR_Q);
-            for (i, (t, e)) in trackers[r].iter_mut().zip(&evals).enumerate() {
+            for (i, (t, e)) in self.trackers[r].iter_mut().zip(&evals).enumerate() {
                 match t.step(w, e.as_ref()) {
                     Some(Transition::Opened(inc)) => {
-                        current[r][i] = Some(raised.len());
-                        raised.push(RaisedAlert {
+                        self.current[r][i] = Some(self.raised.len());
+                        self.raised.push(RaisedAlert {
                             rule: rule.rule,
                             judge: r,
                             series: i,
@@ -121,7 +190,7 @@ pub fn run_series<T: Copy>(series: &[Vec<T>], rules: &[Judge<'_, T>], blank: imp
                         });
                     }
                     Some(Transition::Updated(inc)) | Some(Transition::Resolved(inc)) => {
-                        if let Some(a) = current[r][i].and_then(|k| raised.get_mut(k)) {
+                        if let Some(a) = self.current[r][i].and_then(|k| self.raised.get_mut(k)) {
                             a.severity = a.severity.max(severity(rule.measure, &inc.peak));
                             a.incident = inc;
                         }
@@ -130,33 +199,43 @@ pub fn run_series<T: Copy>(series: &[Vec<T>], rules: &[Judge<'_, T>], blank: imp
                 }
                 // Keep the alert's incident as the tracker sees it (its last breaching window
                 // moves without a transition).
-                if let (Some(k), Some(inc)) = (current[r][i], t.incident())
-                    && let Some(a) = raised.get_mut(k)
+                if let (Some(k), Some(inc)) = (self.current[r][i], t.incident())
+                    && let Some(a) = self.raised.get_mut(k)
                     && a.incident.fired_window == inc.fired_window
                 {
                     a.incident = *inc;
                 }
             }
         }
-        for (i, s) in series.iter().enumerate() {
-            let Some(x) = s.get(w) else { continue };
-            base[i].push(*x);
-            for (t, j) in trackers.iter().map(|ts| &ts[i]).zip(rules) {
+        for (i, x) in values.iter().enumerate() {
+            let (Some(x), Some(base)) = (x, self.base.get_mut(i)) else { continue };
+            base.push(*x);
+            for (t, j) in self.trackers.iter().map(|ts| &ts[i]).zip(&self.rules) {
                 if let (true, Some(inc)) = (t.firing(), t.incident()) {
-                    let until = (inc.first_window + j.life.max_masked_windows as usize).min(w + 1);
-                    for v in &mut base[i][inc.first_window.min(until)..until] {
+                    let until = (inc.first_window + j.life.max_masked_windows as usize).min(w + 1).min(base.len());
+                    for v in &mut base[inc.first_window.min(until)..until] {
                         *v = blank(*v);
                     }
                 }
             }
         }
+        self.len += 1;
     }
-    raised.sort_by_key(|a| (a.incident.fired_window, a.series, a.rule));
-    raised
+
+    /// The alerts raised so far, in the order they fired.
+    pub fn raised(&self) -> &[RaisedAlert] {
+        &self.raised
+    }
+
+    /// The alerts raised, by firing window, series and rule.
+    pub fn into_raised(mut self) -> Vec<RaisedAlert> {
+        self.raised.sort_by_key(|a| (a.incident.fired_window, a.series, a.rule));
+        self.raised
+    }
 }
 
 /// `history` with the windows in `[from, to)` blanked.
-fn masked<'h, T: Copy>(history: &'h [T], mask: Option<(usize, usize)>, blank: impl Fn(T) -> T) -> Cow<'h, [T]> {
+fn masked<T: Copy>(history: &[T], mask: Option<(usize, usize)>, blank: fn(T) -> T) -> Cow<'_, [T]> {
     match mask {
         Some((from, to)) if from < to && from < history.len() => {
             let mut h = history.to_vec();
@@ -192,8 +271,8 @@ pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -
         }
         let data: Vec<Vec<WindowStats>> = series.iter().map(|(_, s)| (*s).clone()).collect();
         let judges: Vec<Judge<'_, WindowStats>> =
-            scoped.iter().map(|r| r.rule.judge(cal, &r.thresholds, r.lifecycle)).collect();
-        for a in run_series(&data, &judges, WindowStats::blank) {
+            scoped.iter().map(|r| r.rule.judge(cal, r.thresholds, r.lifecycle)).collect();
+        for a in run_series(&data, judges, WindowStats::blank) {
             let (Some(rule), Some((dimension, _))) = (scoped.get(a.judge), series.get(a.series)) else { continue };
             if a.incident.fired_window < from || !rule.watches(dimension) {
                 continue;

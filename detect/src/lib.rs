@@ -14,7 +14,8 @@
 //! - [`settings`]: rules as configured in Postgres (`alert_rules`: enabled, sensitivity,
 //!   minimum volume, pending windows, channel/topic scope) and silences;
 //! - [`history`]: window series read from the ClickHouse minute rollups;
-//! - [`backtest`]: runs rules over whole series;
+//! - [`backtest`]: runs rules over whole series ([`backtest::SeriesRun`]: window by window);
+//! - [`live`]: the catalogue run the live evaluator keeps between ticks;
 //! - [`synthetic`]: seasonal traffic with labelled incidents and the scores of a run over it.
 //!
 //! The design, and what is measured, is in docs/alerts.md.
@@ -25,6 +26,7 @@ pub mod churn;
 pub mod detectors;
 pub mod history;
 pub mod lifecycle;
+pub mod live;
 pub mod rules;
 pub mod settings;
 pub mod severity;

@@ -221,12 +221,12 @@ impl Rule {
     }
 
     /// The rule bound to a calendar and thresholds, for [`crate::backtest::run_series`].
-    pub fn judge<'a>(&'a self, cal: Calendar, th: &'a Thresholds, life: LifecycleParams) -> Judge<'a, WindowStats> {
+    pub fn judge(self, cal: Calendar, th: Thresholds, life: LifecycleParams) -> Judge<'static, WindowStats> {
         Judge {
             life,
             rule: self.name,
             measure: self.measure(),
-            evaluate: Box::new(move |h: &[WindowStats], cur: WindowStats| self.evaluate(h, cur, cal, th)),
+            evaluate: Box::new(move |h: &[WindowStats], cur: WindowStats| self.evaluate(h, cur, cal, &th)),
         }
     }
 }

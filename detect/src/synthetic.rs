@@ -143,7 +143,7 @@ pub fn run_shares(series: &[Vec<ShareWindow>], th: &Thresholds, life: LifecycleP
         evaluate: Box::new(move |history: &[ShareWindow], cur: ShareWindow| share(history, cur, &params, th)),
         life,
     };
-    run_series(series, &[rule], |w| ShareWindow { total: f64::NAN, ..w })
+    run_series(series, vec![rule], |w| ShareWindow { total: f64::NAN, ..w })
 }
 
 /// Where the benchmark's time went.

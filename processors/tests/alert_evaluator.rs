@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use rtcx_processors::detect::detectors::Sensitivity;
-use rtcx_processors::detect::evaluator::{Evaluator, EvaluatorParams};
+use rtcx_processors::detect::evaluator::{Evaluator, EvaluatorParams, Rebuild};
 use rtcx_processors::detect::rules::DEFAULT_RULES;
 use rtcx_processors::detect::watermark::WatermarkParams;
 use rtcx_processors::pipeline::watermarks::WatermarkStore;
@@ -47,7 +47,7 @@ async fn spike_in(channel: &str) -> (common::TempClickHouse, sqlx::PgPool, Evalu
         common::insert_windows(&ch, start, WINDOWS, 6, c, 1).await;
     }
     common::insert_windows(&ch, closed_end - 600, 2, 30, channel, 5).await;
-    let evaluator = Evaluator { name: unique("eval"), ch, pg: pg.clone(), watermarks, params };
+    let evaluator = Evaluator::new(unique("eval"), ch, pg.clone(), watermarks, params);
     (db, pg, evaluator, now, closed_end)
 }
 
@@ -58,6 +58,7 @@ async fn closed_windows_become_alerts_once() {
     let lock = Evaluator::try_lock(&pg, &name).await.expect("lock query").expect("nobody else holds this lock");
     let report = evaluator.tick(now).await.expect("tick");
     assert_eq!(report.evaluated_until.map(|t| t.timestamp()), Some(closed_end));
+    assert_eq!(report.rebuilt, Some(Rebuild::Cold), "a new instance builds its run from the history");
     assert!(report.created.len() >= 2, "{report:?}");
     let rows: Vec<(String, String, serde_json::Value, bool, Option<String>)> = sqlx::query_as(
         "SELECT alert_type, status, dimension, backfill, rule FROM alerts WHERE id = ANY($1) ORDER BY alert_type",
@@ -107,6 +108,7 @@ async fn closed_windows_become_alerts_once() {
     sqlx::query("DELETE FROM detector_progress WHERE name = $1").bind(&name).execute(&pg).await.expect("reset");
     let again = evaluator.tick(now).await.expect("tick again");
     assert!(again.created.is_empty() && again.updated == 0, "{again:?}");
+    assert_eq!(again.rebuilt, Some(Rebuild::Moved), "progress moved under it: rebuilt");
 
     // One lock holder at a time.
     assert!(Evaluator::try_lock(&pg, &name).await.expect("lock query").is_none(), "a second instance must wait");
@@ -250,7 +252,9 @@ async fn a_customer_with_repeated_complaints_is_a_churn_risk_until_it_stops() {
 
     // Eight days later the complaints have left the period: the alert is cleared, once.
     let later = now + Duration::days(8);
-    evaluator.tick(later).await.expect("tick later");
+    let moved_on = evaluator.tick(later).await.expect("tick later");
+    assert_eq!(moved_on.rebuilt, None, "the kept run is extended by the new windows");
+    assert!(moved_on.windows >= 8 * 288 - 2, "eight days of windows (the watermark trails the clock): {moved_on:?}");
     let cleared: (Option<DateTime<Utc>>, i64) = sqlx::query_as(
         "SELECT a.cleared_at, (SELECT count(*) FROM outbox o WHERE o.aggregate_id = a.id::text AND o.event_type = 'alert_cleared')
          FROM alerts a WHERE a.id = $1",

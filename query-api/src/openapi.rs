@@ -209,6 +209,14 @@ fn state_field_rules(doc: Document) -> Document {
             p.insert("enum".into(), json!(severities));
         });
     }
+    // A silence's matcher names keys with values: `null` is no value.
+    for property in ["rule", "alert_type", "channel", "topic_id"] {
+        patch_property(schemas, "Matcher", property, |p| {
+            if let Some(types) = p.get_mut("type").and_then(|t| t.as_array_mut()) {
+                types.retain(|t| t != "null");
+            }
+        });
+    }
     // Tagged enums refuse unknown fields like the structs do (serde `deny_unknown_fields`).
     if let Some(variants) = schemas.pointer_mut("/StatusChange/oneOf").and_then(|v| v.as_array_mut()) {
         for v in variants.iter_mut().filter_map(|v| v.as_object_mut()) {

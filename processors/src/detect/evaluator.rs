@@ -21,13 +21,17 @@ use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
 use tokio::sync::watch;
 
-use super::backtest::run_catalogue;
+use std::hash::{Hash as _, Hasher as _};
+
+use tokio::sync::Mutex;
+
 use super::detectors::Sensitivity;
 use super::history::{HistoryError, load};
 use super::settings::{ConfiguredRule, LoadError, load_rules, load_silences, silenced};
 use super::store::{AlertStore, AlertWrite, Written};
 use super::watermark::{WatermarkParams, watermark};
 use crate::pipeline::watermarks::WatermarkStore;
+use rtcx_detect::live::CatalogueRun;
 
 /// Evaluator settings.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +57,8 @@ pub enum EvaluatorError {
     Settings(#[from] LoadError),
     #[error("churn rule: {0}")]
     Churn(#[from] super::churn::ChurnError),
+    #[error("extending the kept run: {0}")]
+    Extend(#[from] rtcx_detect::live::ExtendError),
 }
 
 /// What one tick did.
@@ -63,6 +69,10 @@ pub struct TickReport {
     pub created: Vec<uuid::Uuid>,
     pub updated: usize,
     pub evaluated_until: Option<DateTime<Utc>>,
+    /// Whether (and why) the tick rebuilt its state from the whole history.
+    pub rebuilt: Option<Rebuild>,
+    /// Series the rules watched.
+    pub series: usize,
 }
 
 /// The evaluator of one processor instance.
@@ -72,9 +82,41 @@ pub struct Evaluator {
     pub pg: PgPool,
     pub watermarks: WatermarkStore,
     pub params: EvaluatorParams,
+    /// The catalogue run of the previous tick (a cache of the stores: see [`CatalogueRun`]).
+    state: Mutex<Option<LiveState>>,
+}
+
+/// The run kept between ticks, and what it was built from.
+struct LiveState {
+    run: CatalogueRun,
+    /// The rule settings and evaluator parameters it runs: a change rebuilds it.
+    fingerprint: u64,
+}
+
+/// Why a tick rebuilt its state from the whole history instead of extending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Nothing kept: the first tick of this instance, or a take-over.
+    Cold,
+    /// Another instance evaluated in between, or the previous tick failed midway.
+    Moved,
+    /// The rules changed.
+    Rules,
+    /// The state reached twice the history its evaluations see.
+    Outgrown,
 }
 
 impl Evaluator {
+    pub fn new(
+        name: String,
+        ch: clickhouse::Client,
+        pg: PgPool,
+        watermarks: WatermarkStore,
+        params: EvaluatorParams,
+    ) -> Self {
+        Self { name, ch, pg, watermarks, params, state: Mutex::new(None) }
+    }
+
     /// One evaluation at wall-clock time `now` (callers hold the lock).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, EvaluatorError> {
         let w = self.params.window_secs as i64;
@@ -90,10 +132,6 @@ impl Evaluator {
         if closed_end <= from {
             return Ok(TickReport::default());
         }
-        let history =
-            load(&self.ch, closed_end - Duration::days(self.params.history_days), closed_end, self.params.window_secs)
-                .await?;
-        let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
         // Rules and silences as they are now: changes apply at the next tick.
         let settings = load_rules(&self.pg).await?;
         let (rules, invalid) = ConfiguredRule::enabled(&settings, self.params.sensitivity);
@@ -101,19 +139,58 @@ impl Evaluator {
             tracing::warn!(rule = %rule, error = %error, "alert rule skipped");
         }
         let silences = load_silences(&self.pg, now).await?;
-        let alerts = run_catalogue(&history, &rules, 0);
+        let fingerprint = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            format!("{settings:?}|{:?}|{}|{}", self.params.sensitivity, w, self.params.history_days).hash(&mut h);
+            h.finish()
+        };
+        // Extend the kept run by the new windows, or rebuild it from the whole history.
+        let mut state = self.state.lock().await;
+        let rebuild = match state.as_ref() {
+            None => Some(Rebuild::Cold),
+            Some(s) if s.fingerprint != fingerprint => Some(Rebuild::Rules),
+            Some(s) if s.run.end() != from => Some(Rebuild::Moved),
+            Some(s) if s.run.outgrown() => Some(Rebuild::Outgrown),
+            Some(_) => None,
+        };
+        let live = match (rebuild, state.take()) {
+            (None, Some(mut s)) => {
+                let new = load(&self.ch, from, closed_end, self.params.window_secs).await?;
+                match s.run.extend(&new) {
+                    Ok(()) => s,
+                    Err(e) => return Err(EvaluatorError::Extend(e)),
+                }
+            }
+            _ => {
+                let history = load(
+                    &self.ch,
+                    closed_end - Duration::days(self.params.history_days),
+                    closed_end,
+                    self.params.window_secs,
+                )
+                .await?;
+                let max_history = (self.params.history_days * 86_400 / w) as usize;
+                let mut run = CatalogueRun::new(&rules, history.start, self.params.window_secs, max_history.max(1));
+                run.extend(&history)?;
+                LiveState { run, fingerprint }
+            }
+        };
+        let history = live.run.timeline();
+        let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
+        let alerts = live.run.alerts(first_new);
+        let series = live.run.series();
+        // Kept only once this tick's writes succeed (below): a failure rebuilds next time.
+        let kept = live;
         let store = AlertStore::new(self.pg.clone());
         let mut report = TickReport {
             windows: history.len.saturating_sub(first_new),
             evaluated_until: Some(closed_end),
+            rebuilt: rebuild,
+            series,
             ..TickReport::default()
         };
         for a in &alerts {
             let inc = &a.alert.incident;
-            let moved = inc.fired_window.max(inc.last_breach_window).max(inc.resolved_window.unwrap_or(0));
-            if moved < first_new {
-                continue;
-            }
             let mut write = AlertWrite::from_detection(&self.name, a, &history, now, self.params.stale);
             write.event.silenced = silenced(&silences, &a.rule.name, a.rule.alert_type(), &a.dimension, now);
             let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM alerts WHERE id = $1")
@@ -177,6 +254,7 @@ impl Evaluator {
         .bind(closed_end)
         .execute(&self.pg)
         .await?;
+        *state = Some(kept);
         Ok(report)
     }
 

@@ -12,7 +12,8 @@
 //! The design, and what is measured, is in docs/alerts.md.
 
 pub use rtcx_detect::{
-    backtest, baseline, churn as churn_rule, detectors, history, lifecycle, rules, settings, severity, stats, synthetic,
+    backtest, baseline, churn as churn_rule, detectors, history, lifecycle, live, rules, settings, severity, stats,
+    synthetic,
 };
 
 pub mod churn;

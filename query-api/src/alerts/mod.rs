@@ -250,8 +250,8 @@ pub async fn list(
 ) -> Result<Json<AlertPage>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
     let Query(mut q) = query?;
-    // An empty value is no filter (forms send them).
-    for v in [&mut q.assignee, &mut q.cursor, &mut q.rule, &mut q.q] {
+    // An empty value is no filter (forms send them); `assignee` has a pattern instead.
+    for v in [&mut q.cursor, &mut q.rule, &mut q.q] {
         if v.as_deref() == Some("") {
             *v = None;
         }

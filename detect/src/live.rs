@@ -1,0 +1,233 @@
+//! The catalogue run kept between the live evaluator's ticks ([`CatalogueRun`]): the same
+//! [`SeriesRun`]s as [`crate::backtest::run_catalogue`], extended by the windows each tick
+//! closed instead of re-run over the whole history, so a tick costs its new windows only —
+//! it scales with series, not with history or events. Evaluations see at most
+//! `max_history` windows, so a window is judged as a fresh run over that much history would
+//! judge it. The state is a cache of what the stores hold: the evaluator rebuilds it from the
+//! ClickHouse history when it takes over, when the rules change, and when it has grown to
+//! twice `max_history`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::backtest::{DimensionAlert, SeriesRun};
+use crate::baseline::Calendar;
+use crate::history::History;
+use crate::rules::{Scope, WindowStats};
+use crate::settings::ConfiguredRule;
+
+/// Why windows cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtendError {
+    #[error("the windows start at {got}, the run ends at {expected}")]
+    Gap { expected: DateTime<Utc>, got: DateTime<Utc> },
+    #[error("the windows are {got} s wide, the run's {expected} s")]
+    Width { expected: u64, got: u64 },
+}
+
+struct ScopeRun {
+    scope: Scope,
+    rules: Vec<ConfiguredRule>,
+    dims: Vec<BTreeMap<String, String>>,
+    index: HashMap<BTreeMap<String, String>, usize>,
+    run: SeriesRun<'static, WindowStats>,
+}
+
+/// The configured rules run over every dimension's windows, window after window.
+pub struct CatalogueRun {
+    start: DateTime<Utc>,
+    window_secs: u64,
+    max_history: usize,
+    scopes: Vec<ScopeRun>,
+    len: usize,
+}
+
+impl CatalogueRun {
+    /// A run of `rules` over windows of `window_secs` from `start`, evaluations seeing at most
+    /// `max_history` windows.
+    pub fn new(rules: &[ConfiguredRule], start: DateTime<Utc>, window_secs: u64, max_history: usize) -> Self {
+        let cal = Calendar::for_window_secs(window_secs);
+        let scopes = [Scope::Global, Scope::Channel, Scope::Topic]
+            .into_iter()
+            .filter_map(|scope| {
+                let scoped: Vec<ConfiguredRule> = rules.iter().filter(|r| r.rule.scope == scope).cloned().collect();
+                if scoped.is_empty() {
+                    return None;
+                }
+                let judges = scoped.iter().map(|r| r.rule.judge(cal, r.thresholds, r.lifecycle)).collect();
+                Some(ScopeRun {
+                    scope,
+                    rules: scoped,
+                    dims: Vec::new(),
+                    index: HashMap::new(),
+                    run: SeriesRun::new(judges, WindowStats::blank, Some(max_history)),
+                })
+            })
+            .collect();
+        Self { start, window_secs, max_history, scopes, len: 0 }
+    }
+
+    /// Start of window `w`.
+    pub fn window_start(&self, w: usize) -> DateTime<Utc> {
+        self.start + Duration::seconds((w as u64 * self.window_secs) as i64)
+    }
+
+    /// End of the last window added.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.window_start(self.len)
+    }
+
+    /// Windows added.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Series watched, all scopes together.
+    pub fn series(&self) -> usize {
+        self.scopes.iter().map(|s| s.dims.len()).sum()
+    }
+
+    /// Whether the state has grown to twice the history its evaluations see (time to rebuild
+    /// it, which bounds its memory).
+    pub fn outgrown(&self) -> bool {
+        self.len >= 2 * self.max_history
+    }
+
+    /// The time axis of the run (a [`History`] without series), for writing alerts.
+    pub fn timeline(&self) -> History {
+        History {
+            start: self.start,
+            window_secs: self.window_secs,
+            len: self.len,
+            global: Vec::new(),
+            channels: BTreeMap::new(),
+            topics: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the windows of `h`, which must start where the run ends. A dimension seen for
+    /// the first time joins with zero counts before; a known one absent from `h` counts zero.
+    pub fn extend(&mut self, h: &History) -> Result<(), ExtendError> {
+        if h.window_secs != self.window_secs {
+            return Err(ExtendError::Width { expected: self.window_secs, got: h.window_secs });
+        }
+        if h.len > 0 && h.start != self.end() {
+            return Err(ExtendError::Gap { expected: self.end(), got: h.start });
+        }
+        for s in &mut self.scopes {
+            let series = h.series(s.scope);
+            let mut columns: Vec<Option<&Vec<WindowStats>>> = vec![None; s.dims.len()];
+            for (dim, values) in series {
+                let i = match s.index.get(&dim) {
+                    Some(i) => *i,
+                    None => {
+                        let i = s.run.add_series(Some(WindowStats::default()));
+                        s.index.insert(dim.clone(), i);
+                        s.dims.push(dim);
+                        columns.push(None);
+                        i
+                    }
+                };
+                columns[i] = Some(values);
+            }
+            for w in 0..h.len {
+                let values: Vec<Option<WindowStats>> =
+                    columns.iter().map(|c| Some(c.and_then(|v| v.get(w).copied()).unwrap_or_default())).collect();
+                s.run.step(&values);
+            }
+        }
+        self.len += h.len;
+        Ok(())
+    }
+
+    /// The alerts raised so far whose incident moved (fired, breached, cleared) at or after
+    /// window `from`, on the dimensions their rule watches; ordered like
+    /// [`crate::backtest::run_catalogue`]'s.
+    pub fn alerts(&self, from: usize) -> Vec<DimensionAlert> {
+        let mut out = Vec::new();
+        for s in &self.scopes {
+            for a in s.run.raised() {
+                let inc = &a.incident;
+                let moved = inc.fired_window.max(inc.last_breach_window).max(inc.resolved_window.unwrap_or(0));
+                let (Some(rule), Some(dimension)) = (s.rules.get(a.judge), s.dims.get(a.series)) else { continue };
+                if moved < from || !rule.watches(dimension) {
+                    continue;
+                }
+                out.push(DimensionAlert { rule: rule.clone(), dimension: dimension.clone(), alert: a.clone() });
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.alert.incident.fired_window, &a.rule.name, &a.dimension).cmp(&(
+                b.alert.incident.fired_window,
+                &b.rule.name,
+                &b.dimension,
+            ))
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backtest::run_catalogue;
+    use crate::detectors::Sensitivity;
+
+    /// Two channels for two days of 5-minute windows (from a multiple of 300 s); email turns
+    /// negative at the end.
+    fn history(start: DateTime<Utc>, len: usize) -> History {
+        let w = |n: f64, neg: f64| WindowStats {
+            count: n,
+            negatives: neg,
+            sentiment_sum: n * 0.2,
+            sentiment_sq_sum: n * 0.3,
+            ..WindowStats::default()
+        };
+        let email: Vec<WindowStats> =
+            (0..len).map(|i| if i + 6 >= len { w(40.0, 30.0) } else { w(10.0 + (i % 3) as f64, 2.0) }).collect();
+        let chat: Vec<WindowStats> = (0..len).map(|i| w(12.0 + (i % 2) as f64, 2.0)).collect();
+        let global = email.iter().zip(&chat).map(|(a, b)| w(a.count + b.count, a.negatives + b.negatives)).collect();
+        History {
+            start,
+            window_secs: 300,
+            len,
+            global,
+            channels: BTreeMap::from([("email".to_owned(), email), ("chat".to_owned(), chat)]),
+            topics: BTreeMap::new(),
+        }
+    }
+
+    fn slice(h: &History, from: usize, to: usize) -> History {
+        let cut = |v: &Vec<WindowStats>| v[from..to].to_vec();
+        History {
+            start: h.window_start(from),
+            window_secs: h.window_secs,
+            len: to - from,
+            global: cut(&h.global),
+            channels: h.channels.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
+            topics: h.topics.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
+        }
+    }
+
+    #[test]
+    fn window_by_window_is_the_whole_run() {
+        let start = DateTime::from_timestamp(1_764_000_000, 0).expect("time");
+        let h = history(start, 576);
+        let rules = ConfiguredRule::catalogue(Sensitivity::Medium);
+        let whole = run_catalogue(&h, &rules, 0);
+        assert!(whole.iter().any(|a| a.dimension.get("channel").is_some_and(|c| c == "email")), "{whole:?}");
+        let mut live = CatalogueRun::new(&rules, start, 300, 576);
+        live.extend(&slice(&h, 0, 500)).expect("extend");
+        for w in 500..576 {
+            live.extend(&slice(&h, w, w + 1)).expect("one window");
+        }
+        assert_eq!((live.len(), live.end()), (576, h.window_start(576)));
+        assert_eq!(live.alerts(0), whole, "the same alerts, window by window");
+        assert!(matches!(live.extend(&slice(&h, 0, 1)), Err(ExtendError::Gap { .. })));
+    }
+}
