@@ -30,6 +30,9 @@ pub enum DetectCommand {
     Backtest(BacktestArgs),
     /// Score the detectors on synthetic seasonal traffic with labelled incidents.
     Bench(BenchArgs),
+    /// Time the live evaluator's ticks over many synthetic series in a throw-away ClickHouse
+    /// database (ClickHouse reads and detectors).
+    TickBench(super::tick_bench::TickBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +87,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<()> {
     match args.command {
         DetectCommand::Backtest(b) => backtest(b),
         DetectCommand::Bench(b) => bench(b),
+        DetectCommand::TickBench(t) => super::tick_bench::run(t),
     }
 }
 

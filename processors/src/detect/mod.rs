@@ -7,7 +7,7 @@
 //! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
 //! - [`relay`]: the outbox relay publishing alert events to `rtcx.alerts.v1`;
 //! - [`watermark`]: up to when every window is complete (emit on window close);
-//! - [`command`]: `rtcx-processors detect backtest | bench`.
+//! - [`command`]: `rtcx-processors detect backtest | bench | tick-bench` ([`tick_bench`]).
 //!
 //! The design, and what is measured, is in docs/alerts.md.
 
@@ -22,4 +22,5 @@ pub mod evaluator;
 pub mod evidence;
 pub mod relay;
 pub mod store;
+pub mod tick_bench;
 pub mod watermark;

@@ -24,17 +24,22 @@ use crate::error::ApiError;
 #[schema(min_properties = 1)]
 pub struct Matcher {
     /// A rule name.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub alert_type: Option<AlertType>,
     /// web, mobile_app, email, chat, social, survey or call_center.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "not_null", skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<Uuid>,
+}
+
+/// A key given with a value: absent is `None`, `null` is refused (it names nothing).
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 impl Matcher {
