@@ -47,6 +47,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
 : "${RTCX_QUERY_API_PORT:=8081}"
 : "${RTCX_PROCESSORS_PORT:=9101}"
 : "${RTCX_DEMO_RATE:=20}"
+# The quick start's alert windows: 1 minute, so that the baselines fill (12 windows) and a spike
+# shows within minutes; the services' own default is 5 minutes (docs/alerts.md).
+: "${RTCX_DEMO_ALERT_WINDOW_SECS:=60}"
 : "${RTCX_DEMO_ADMIN_EMAIL:=admin@rtcx.demo}"
 
 # Pinned artefacts (sha256 verified after download).
