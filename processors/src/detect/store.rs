@@ -90,6 +90,7 @@ impl AlertWrite {
                 "p_value": fire.p_value, "score": fire.score, "effect": fire.effect, "volume": fire.volume,
                 "peak": {"observed": inc.peak.observed, "expected": inc.peak.expected, "score": inc.peak.score},
                 "reopened": inc.reopened,
+                "evaluator": scope,
             }),
             created_at: now,
             change: AlertChange::Raised,
