@@ -161,9 +161,19 @@ impl<'a, T: Copy> SeriesRun<'a, T> {
 
     /// Judges the next window: one value per series (`None`: the series has no value here).
     pub fn step(&mut self, values: &[Option<T>]) {
+        self.step_window(values, true, true);
+    }
+
+    /// A window without data (see [`crate::backtest::run_catalogue`]): judged only when
+    /// `evaluate`, and left out of every baseline.
+    pub fn step_gap(&mut self, values: &[Option<T>], evaluate: bool) {
+        self.step_window(values, evaluate, false);
+    }
+
+    fn step_window(&mut self, values: &[Option<T>], evaluate: bool, learn: bool) {
         let w = self.len;
         let blank = self.blank;
-        for (r, rule) in self.rules.iter().enumerate() {
+        for (r, rule) in self.rules.iter().enumerate().filter(|_| evaluate) {
             let mut evals: Vec<Option<Evaluation>> = values
                 .iter()
                 .zip(&self.trackers[r])
@@ -209,7 +219,7 @@ impl<'a, T: Copy> SeriesRun<'a, T> {
         }
         for (i, x) in values.iter().enumerate() {
             let (Some(x), Some(base)) = (x, self.base.get_mut(i)) else { continue };
-            base.push(*x);
+            base.push(if learn { *x } else { blank(*x) });
             for (t, j) in self.trackers.iter().map(|ts| &ts[i]).zip(&self.rules) {
                 if let (true, Some(inc)) = (t.firing(), t.incident()) {
                     let until = (inc.first_window + j.life.max_masked_windows as usize).min(w + 1).min(base.len());
@@ -256,10 +266,19 @@ pub struct DimensionAlert {
     pub alert: RaisedAlert,
 }
 
+/// Whether window `w` of `history` holds no feedback at all: the pipeline was down or idle,
+/// which says nothing about any channel or topic. Such a window is judged on the global series
+/// only (where `intake_drop` sees it) and left out of every baseline, so traffic resuming after
+/// a gap is compared with the data before the gap (or, after more than the baseline's
+/// lookback, waits for a new baseline) instead of raising a surge on every series.
+pub fn no_data(history: &History, w: usize) -> bool {
+    history.global.get(w).is_some_and(|g| g.count <= 0.0)
+}
+
 /// Runs the configured `rules` over every series of `history` (each scope's series together,
 /// so that FDR control spans them), keeping the alerts that fire at or after window `from`
 /// (the windows before only build baselines and lifecycles) on the dimensions each rule
-/// watches.
+/// watches. Windows without any feedback are gaps ([`no_data`]).
 pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -> Vec<DimensionAlert> {
     let cal = Calendar::for_window_secs(history.window_secs);
     let mut out = Vec::new();
@@ -269,10 +288,20 @@ pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -
         if scoped.is_empty() || series.is_empty() {
             continue;
         }
-        let data: Vec<Vec<WindowStats>> = series.iter().map(|(_, s)| (*s).clone()).collect();
         let judges: Vec<Judge<'_, WindowStats>> =
             scoped.iter().map(|r| r.rule.judge(cal, r.thresholds, r.lifecycle)).collect();
-        for a in run_series(&data, judges, WindowStats::blank) {
+        let mut run = SeriesRun::new(judges, WindowStats::blank, None);
+        for _ in &series {
+            run.add_series(None);
+        }
+        for w in 0..history.len {
+            let values: Vec<Option<WindowStats>> = series.iter().map(|(_, s)| s.get(w).copied()).collect();
+            match no_data(history, w) {
+                true => run.step_gap(&values, scope == Scope::Global),
+                false => run.step(&values),
+            }
+        }
+        for a in run.into_raised() {
             let (Some(rule), Some((dimension, _))) = (scoped.get(a.judge), series.get(a.series)) else { continue };
             if a.incident.fired_window < from || !rule.watches(dimension) {
                 continue;

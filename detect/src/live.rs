@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::backtest::{DimensionAlert, SeriesRun};
+use crate::backtest::{DimensionAlert, SeriesRun, no_data};
 use crate::baseline::Calendar;
 use crate::history::History;
 use crate::rules::{Scope, WindowStats};
@@ -138,7 +138,10 @@ impl CatalogueRun {
             for w in 0..h.len {
                 let values: Vec<Option<WindowStats>> =
                     columns.iter().map(|c| Some(c.and_then(|v| v.get(w).copied()).unwrap_or_default())).collect();
-                s.run.step(&values);
+                match no_data(h, w) {
+                    true => s.run.step_gap(&values, s.scope == Scope::Global),
+                    false => s.run.step(&values),
+                }
             }
         }
         self.len += h.len;
@@ -212,6 +215,42 @@ mod tests {
             channels: h.channels.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
             topics: h.topics.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
         }
+    }
+
+    #[test]
+    fn traffic_resuming_after_a_gap_is_no_surge() {
+        // Steady traffic, three hours without any feedback (the pipeline down), then the same
+        // traffic again: nothing to report on any channel; the gap itself is an intake drop.
+        let start = DateTime::from_timestamp(1_764_000_000, 0).expect("time");
+        let steady = |i: usize, k: f64| WindowStats {
+            count: k * (40.0 + (i % 3) as f64),
+            negatives: k * 8.0,
+            sentiment_sum: k * 8.0,
+            sentiment_sq_sum: k * 16.0,
+            ..WindowStats::default()
+        };
+        let series = |k: f64| -> Vec<WindowStats> {
+            (0..576).map(|i| if (300..336).contains(&i) { WindowStats::default() } else { steady(i, k) }).collect()
+        };
+        let h = History {
+            start,
+            window_secs: 300,
+            len: 576,
+            global: series(2.0),
+            channels: BTreeMap::from([("email".to_owned(), series(1.0)), ("chat".to_owned(), series(1.0))]),
+            topics: BTreeMap::from([("t1".to_owned(), series(0.5))]),
+        };
+        let rules = ConfiguredRule::catalogue(Sensitivity::Medium);
+        let alerts = run_catalogue(&h, &rules, 0);
+        let after: Vec<&DimensionAlert> = alerts.iter().filter(|a| a.alert.incident.fired_window >= 336).collect();
+        assert!(after.is_empty(), "no storm when traffic resumes: {after:?}");
+        assert!(
+            alerts.iter().any(|a| a.rule.name == "intake_drop" && (300..303).contains(&a.alert.incident.fired_window)),
+            "the gap is an intake drop: {alerts:?}"
+        );
+        let mut live = CatalogueRun::new(&rules, start, 300, 576);
+        live.extend(&h).expect("extend");
+        assert_eq!(live.alerts(0), alerts, "the kept run treats gaps alike");
     }
 
     #[test]
