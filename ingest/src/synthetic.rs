@@ -121,7 +121,9 @@ impl Generator {
             rating: matches!(channel, Channel::Web | Channel::MobileApp).then_some(rating),
             nps: (channel == Channel::Survey).then(|| rng.random_range(0..=10)),
             csat: matches!(channel, Channel::Chat | Channel::CallCenter).then(|| rng.random_range(1..=5)),
-            customer_id: rng.random_bool(0.8).then(|| format!("cust-{}", rng.random_range(0..20_000))),
+            // A large pool, as in real traffic: repeated feedback from one customer (what the churn
+            // rule watches) stays rare.
+            customer_id: rng.random_bool(0.8).then(|| format!("cust-{}", rng.random_range(0..100_000_000))),
             segment: SEGMENTS.choose(rng).map(|s| (*s).to_owned()),
             journey_stage: STAGES.choose(rng).map(|s| (*s).to_owned()),
             language: Some(language.to_owned()),
