@@ -452,13 +452,20 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         rtcx_processors::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
     });
     let evaluator = match (&pg, &watermarks) {
-        (Some(pg), Some(w)) if cfg.alerts.enabled => Some(rtcx_processors::detect::evaluator::Evaluator::new(
-            format!("{}/{}", cfg.pipeline.group_id, cfg.pipeline.raw_topic),
-            ch.clone(),
-            pg.clone(),
-            w.clone(),
-            cfg.alerts.evaluator_params(),
-        )),
+        (Some(pg), Some(w)) if cfg.alerts.enabled => Some(
+            rtcx_processors::detect::evaluator::Evaluator::new(
+                format!("{}/{}", cfg.pipeline.group_id, cfg.pipeline.raw_topic),
+                ch.clone(),
+                pg.clone(),
+                w.clone(),
+                cfg.alerts.evaluator_params(),
+            )
+            .with_backlog(rtcx_processors::detect::backlog::KafkaBacklog::new(
+                &cfg.kafka_brokers,
+                &cfg.pipeline.group_id,
+                &cfg.pipeline.raw_topic,
+            )?),
+        ),
         _ => None,
     };
     let pipeline = Pipeline::new(

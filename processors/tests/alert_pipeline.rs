@@ -6,7 +6,8 @@
 //! mid-incident: the other takes over and updates the same alerts (no duplicate, no loss).
 //! Then both instances stop while traffic goes on with a spike on chat; when one comes back,
 //! the catch-up evaluates the missed windows in one tick and the chat alerts, found behind real
-//! time, are `backfill` (recorded, their events say not to notify).
+//! time, are `backfill` (recorded, their events say not to notify). Windows are one minute,
+//! the allowed lateness 10 s, the staleness limit 2 minutes; the test takes about 8 minutes.
 
 mod common;
 
@@ -80,7 +81,7 @@ fn alert_env(pg: &str) -> Vec<(&'static str, String)> {
         ("RTCX_ALERT_IDLE_TIMEOUT_SECS", "20".to_owned()),
         ("RTCX_ALERT_TICK_SECS", "2".to_owned()),
         ("RTCX_ALERT_HISTORY_DAYS", "1".to_owned()),
-        ("RTCX_ALERT_STALE_SECS", "90".to_owned()),
+        ("RTCX_ALERT_STALE_SECS", "120".to_owned()),
     ]
 }
 
@@ -171,8 +172,10 @@ async fn spikes_become_alerts_once_through_kills_and_catch_up() {
     keys.dedup();
     assert_eq!(keys.len(), n, "one alert per rule and dimension, take-over included: {rows:?}");
     for r in &rows {
-        // Email, and all feedback together (its negative share moved with email's).
-        assert!(r.dimension == json!({"channel": "email"}) || r.dimension == json!({}), "only email: {rows:?}");
+        // Email, all feedback together (its negative share moved with email's), and the
+        // catalogue topics the complaint's text matches; never chat or web.
+        let channel = r.dimension.get("channel").and_then(|c| c.as_str());
+        assert!(channel.is_none_or(|c| c == "email"), "only email: {rows:?}");
         assert!(!r.backfill, "found live: {r:?}");
     }
     assert!(
@@ -186,7 +189,7 @@ async fn spikes_become_alerts_once_through_kills_and_catch_up() {
     b.terminate();
     let down_at = Utc::now();
     live(down_at, 2, Some(("chat", 30))).await;
-    live(Utc::now(), 1, None).await;
+    live(Utc::now(), 2, None).await;
     let _c = t.spawn_processor("c", false, &extra);
     eventually("a backfill alert on chat", Duration::from_secs(180), async || {
         mine().await.iter().any(|r| r.dimension == json!({"channel": "chat"}))

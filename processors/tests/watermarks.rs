@@ -35,6 +35,6 @@ async fn marks_only_rise_and_the_slowest_active_partition_holds_the_watermark() 
     assert!((0..=3).contains(&age(1)), "partition 1: {}", age(1));
 
     let p = WatermarkParams::default();
-    let wm = watermark(&marks, now, p);
+    let wm = watermark(&marks, &std::collections::BTreeSet::new(), now, p);
     assert_eq!(wm, marks[0].max_event_time - p.lateness, "the slowest active partition holds it");
 }

@@ -84,6 +84,8 @@ pub struct Evaluator {
     pub params: EvaluatorParams,
     /// The catalogue run of the previous tick (a cache of the stores: see [`CatalogueRun`]).
     state: Mutex<Option<LiveState>>,
+    /// The consumer group's backlog on the raw topic (`None`: not read).
+    backlog: Option<super::backlog::KafkaBacklog>,
 }
 
 /// The run kept between ticks, and what it was built from.
@@ -114,13 +116,29 @@ impl Evaluator {
         watermarks: WatermarkStore,
         params: EvaluatorParams,
     ) -> Self {
-        Self { name, ch, pg, watermarks, params, state: Mutex::new(None) }
+        Self { name, ch, pg, watermarks, params, state: Mutex::new(None), backlog: None }
+    }
+
+    /// Reads the consumer group's backlog from Kafka at each tick, so that partitions still
+    /// catching up hold the watermark.
+    pub fn with_backlog(mut self, backlog: super::backlog::KafkaBacklog) -> Self {
+        self.backlog = Some(backlog);
+        self
     }
 
     /// One evaluation at wall-clock time `now` (callers hold the lock).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, EvaluatorError> {
         let w = self.params.window_secs as i64;
-        let wm = watermark(&self.watermarks.marks().await?, now, self.params.watermark);
+        // Partitions with unconsumed messages are never idle (best effort: without Kafka, the
+        // marks alone decide).
+        let backlog = match &self.backlog {
+            Some(b) => b.partitions().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "alert evaluator: cannot read the consumer group's backlog");
+                Default::default()
+            }),
+            None => Default::default(),
+        };
+        let wm = watermark(&self.watermarks.marks().await?, &backlog, now, self.params.watermark);
         let closed_end = wm.timestamp().div_euclid(w) * w;
         let closed_end = DateTime::from_timestamp(closed_end, 0).unwrap_or(wm);
         let progress: Option<DateTime<Utc>> =

@@ -6,7 +6,8 @@
 //! - [`evidence`]: the most negative feedback and what changed, gathered for new alerts;
 //! - [`evaluator`]: the live evaluator (one instance at a time, on window close);
 //! - [`relay`]: the outbox relay publishing alert events to `rtcx.alerts.v1`;
-//! - [`watermark`]: up to when every window is complete (emit on window close);
+//! - [`watermark`]: up to when every window is complete (emit on window close), with
+//!   [`backlog`]: partitions still catching up hold it;
 //! - [`command`]: `rtcx-processors detect backtest | bench | tick-bench` ([`tick_bench`]).
 //!
 //! The design, and what is measured, is in docs/alerts.md.
@@ -16,6 +17,7 @@ pub use rtcx_detect::{
     synthetic,
 };
 
+pub mod backlog;
 pub mod churn;
 pub mod command;
 pub mod evaluator;

@@ -4,11 +4,14 @@
 //! each ([`crate::pipeline::watermarks`]), minus an allowed lateness (default 2 minutes): a
 //! window is evaluated once the watermark passes its end ("emit on window close"). A
 //! partition that stored nothing for longer than the idle timeout stops holding the
-//! watermark back; when every partition is idle (no traffic at all — exactly when an intake
+//! watermark back — unless it has a backlog (messages the group has not consumed: a processor
+//! catching up after an outage), which holds the watermark at its mark; when every partition is idle (no traffic at all — exactly when an intake
 //! outage must still be detected) the watermark follows the wall clock: now minus the idle
 //! timeout and the lateness. Events later than the lateness are still stored and counted in the rollups;
 //! a window already evaluated is not evaluated again (a late event can only show in the
 //! windows that follow, through their baselines).
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -27,9 +30,19 @@ impl Default for WatermarkParams {
     }
 }
 
-/// The watermark at `now` from the partitions' marks.
-pub fn watermark(marks: &[PartitionMark], now: DateTime<Utc>, p: WatermarkParams) -> DateTime<Utc> {
-    let active = marks.iter().filter(|m| now - m.updated_at <= p.idle_timeout).map(|m| m.max_event_time.min(now)).min();
+/// The watermark at `now` from the partitions' marks; a partition in `backlog` (messages not
+/// consumed yet, [`super::backlog`]) is active however long ago it stored something.
+pub fn watermark(
+    marks: &[PartitionMark],
+    backlog: &BTreeSet<i32>,
+    now: DateTime<Utc>,
+    p: WatermarkParams,
+) -> DateTime<Utc> {
+    let active = marks
+        .iter()
+        .filter(|m| now - m.updated_at <= p.idle_timeout || backlog.contains(&m.kafka_partition))
+        .map(|m| m.max_event_time.min(now))
+        .min();
     active.unwrap_or(now - p.idle_timeout) - p.lateness
 }
 
@@ -50,7 +63,7 @@ mod tests {
         let now = Utc::now();
         let p = WatermarkParams::default();
         let marks = [mark(0, 10, 1, now), mark(1, 70, 2, now)];
-        assert_eq!(watermark(&marks, now, p), now - Duration::seconds(70) - p.lateness);
+        assert_eq!(watermark(&marks, &BTreeSet::new(), now, p), now - Duration::seconds(70) - p.lateness);
     }
 
     #[test]
@@ -58,21 +71,23 @@ mod tests {
         let now = Utc::now();
         let p = WatermarkParams::default();
         let marks = [mark(0, 10, 1, now), mark(1, 3600, 3600, now)];
-        assert_eq!(watermark(&marks, now, p), now - Duration::seconds(10) - p.lateness);
+        assert_eq!(watermark(&marks, &BTreeSet::new(), now, p), now - Duration::seconds(10) - p.lateness);
+        // Unless it has a backlog: a processor catching up holds the watermark at its mark.
+        assert_eq!(watermark(&marks, &BTreeSet::from([1]), now, p), now - Duration::seconds(3600) - p.lateness);
     }
 
     #[test]
     fn without_traffic_it_follows_the_wall_clock() {
         let now = Utc::now();
         let p = WatermarkParams::default();
-        assert_eq!(watermark(&[mark(0, 3600, 3600, now)], now, p), now - p.idle_timeout - p.lateness);
-        assert_eq!(watermark(&[], now, p), now - p.idle_timeout - p.lateness);
+        assert_eq!(watermark(&[mark(0, 3600, 3600, now)], &BTreeSet::new(), now, p), now - p.idle_timeout - p.lateness);
+        assert_eq!(watermark(&[], &BTreeSet::new(), now, p), now - p.idle_timeout - p.lateness);
     }
 
     #[test]
     fn an_event_time_ahead_of_now_does_not_move_it_past_now() {
         let now = Utc::now();
         let p = WatermarkParams::default();
-        assert_eq!(watermark(&[mark(0, -600, 0, now)], now, p), now - p.lateness);
+        assert_eq!(watermark(&[mark(0, -600, 0, now)], &BTreeSet::new(), now, p), now - p.lateness);
     }
 }
