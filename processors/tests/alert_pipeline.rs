@@ -26,7 +26,7 @@ const NEUTRAL: &str = "Where can I change my delivery address for the next order
 fn event(channel: &str, at: DateTime<Utc>, negative: bool, i: usize) -> (String, Vec<u8>) {
     let text = if negative {
         NEGATIVE
-    } else if i % 2 == 0 {
+    } else if i.is_multiple_of(2) {
         POSITIVE
     } else {
         NEUTRAL
