@@ -309,14 +309,19 @@ pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -
             out.push(DimensionAlert { rule: (*rule).clone(), dimension: dimension.clone(), alert: a });
         }
     }
-    out.sort_by(|a, b| {
+    sort_alerts(&mut out);
+    out
+}
+
+/// Orders alerts by firing window, rule name and dimension (the order backtests print).
+pub fn sort_alerts(alerts: &mut [DimensionAlert]) {
+    alerts.sort_by(|a, b| {
         (a.alert.incident.fired_window, &a.rule.name, &a.dimension).cmp(&(
             b.alert.incident.fired_window,
             &b.rule.name,
             &b.dimension,
         ))
     });
-    out
 }
 
 /// A count series read from CSV: fixed-width buckets from `start`, gaps filled with zeros.

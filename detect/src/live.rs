@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::backtest::{DimensionAlert, SeriesRun, no_data};
+use crate::backtest::{DimensionAlert, SeriesRun, no_data, sort_alerts};
 use crate::baseline::Calendar;
 use crate::history::History;
 use crate::rules::{Scope, WindowStats};
@@ -164,13 +164,7 @@ impl CatalogueRun {
                 out.push(DimensionAlert { rule: rule.clone(), dimension: dimension.clone(), alert: a.clone() });
             }
         }
-        out.sort_by(|a, b| {
-            (a.alert.incident.fired_window, &a.rule.name, &a.dimension).cmp(&(
-                b.alert.incident.fired_window,
-                &b.rule.name,
-                &b.dimension,
-            ))
-        });
+        sort_alerts(&mut out);
         out
     }
 }

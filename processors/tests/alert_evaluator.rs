@@ -44,9 +44,9 @@ async fn spike_in(channel: &str) -> (common::TempClickHouse, sqlx::PgPool, Evalu
     let closed_end = (now - params.watermark.lateness).timestamp().div_euclid(300) * 300;
     let start = closed_end - WINDOWS * 300;
     for c in [channel, "chat"] {
-        common::insert_windows(&ch, start, WINDOWS, 6, c, 1).await;
+        rtcx_service_kit::testing::insert_windows(&ch, start, WINDOWS, 6, c, 1).await;
     }
-    common::insert_windows(&ch, closed_end - 600, 2, 30, channel, 5).await;
+    rtcx_service_kit::testing::insert_windows(&ch, closed_end - 600, 2, 30, channel, 5).await;
     let evaluator = Evaluator::new(unique("eval"), ch, pg.clone(), watermarks, params);
     (db, pg, evaluator, now, closed_end)
 }

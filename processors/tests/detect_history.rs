@@ -23,10 +23,11 @@ async fn a_negative_spike_in_one_channel_is_found_there_and_nowhere_else() {
     let start = base.timestamp();
     // Steady traffic on two channels: 6 events per 5-minute window, one in five negative.
     for channel in ["email", "chat"] {
-        common::insert_windows(&ch, start, WINDOWS, 6, channel, 1).await;
+        rtcx_service_kit::testing::insert_windows(&ch, start, WINDOWS, 6, channel, 1).await;
     }
     // The incident: 30 more events per window on email for the last 30 minutes, four in five negative.
-    common::insert_windows(&ch, start + SPIKE_FROM * 300, WINDOWS - SPIKE_FROM, 30, "email", 4).await;
+    rtcx_service_kit::testing::insert_windows(&ch, start + SPIKE_FROM * 300, WINDOWS - SPIKE_FROM, 30, "email", 4)
+        .await;
 
     let to = base + Duration::seconds(WINDOWS * 300);
     let history = load(&ch, base, to, 300).await.expect("history");

@@ -275,20 +275,8 @@ async fn rules_silences_and_a_preview_over_history() {
     for (channel, from, windows, per_window, negatives_in_five) in
         [("email", start, 576, 10, 1), ("chat", start, 576, 10, 1), ("email", end - 1800, 6, 40, 5)]
     {
-        api.state
-            .ch
-            .query(&format!(
-                "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
-                 SELECT generateUUIDv4(),
-                        toDateTime64({from} + intDiv(number, {per_window}) * 300 + (number % {per_window}) * intDiv(300, {per_window}), 3, 'UTC') AS t,
-                        t, t, '{channel}', 'text',
-                        if(number % 5 < {negatives_in_five}, 'negative', 'positive'), if(number % 5 < {negatives_in_five}, -0.7, 0.6), 'rtcx'
-                 FROM numbers({})",
-                windows * per_window
-            ))
-            .execute()
-            .await
-            .expect("insert feedback");
+        rtcx_service_kit::testing::insert_windows(&api.state.ch, from, windows, per_window, channel, negatives_in_five)
+            .await;
     }
     let preview_draft = json!({"name": "try_it", "detector": "channel_negative_share", "channels": ["email"]});
     let (status, p) =

@@ -217,3 +217,30 @@ impl Drop for ClickHouseProcess {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Inserts synthetic feedback into the `feedback` table of `ch`: `per_window` events in each
+/// of `windows` consecutive 5-minute windows from Unix second `from`, on `channel`, of which
+/// `negatives_in_five` in five are negative (score −0.7) and the rest positive (0.6). The
+/// rollups' materialized views see them like the processors' inserts.
+#[cfg(feature = "clickhouse")]
+pub async fn insert_windows(
+    ch: &clickhouse::Client,
+    from: i64,
+    windows: i64,
+    per_window: i64,
+    channel: &str,
+    negatives_in_five: i64,
+) {
+    ch.query(&format!(
+        "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
+         SELECT generateUUIDv4(),
+                toDateTime64({from} + intDiv(number, {per_window}) * 300 + (number % {per_window}) * intDiv(300, {per_window}), 3, 'UTC') AS t,
+                t, t, '{channel}', 'text',
+                if(number % 5 < {negatives_in_five}, 'negative', 'positive'), if(number % 5 < {negatives_in_five}, -0.7, 0.6), 'rtcx'
+         FROM numbers({})",
+        windows * per_window
+    ))
+    .execute()
+    .await
+    .expect("insert feedback");
+}

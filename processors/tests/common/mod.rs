@@ -342,27 +342,3 @@ impl TempClickHouse {
         let _ = self.server.query(&format!("DROP DATABASE IF EXISTS {} SYNC", self.name)).execute().await;
     }
 }
-
-/// Inserts `windows × per_window` feedback rows on `channel`, spread evenly over 5-minute
-/// windows from `from` (Unix seconds); `negatives_in_five` of every five are negative.
-pub async fn insert_windows(
-    ch: &clickhouse::Client,
-    from: i64,
-    windows: i64,
-    per_window: i64,
-    channel: &str,
-    negatives_in_five: i64,
-) {
-    ch.query(&format!(
-        "INSERT INTO feedback (id, occurred_at, received_at, processed_at, channel, text, sentiment_label, sentiment_score, model_name)
-         SELECT generateUUIDv4(),
-                toDateTime64({from} + intDiv(number, {per_window}) * 300 + (number % {per_window}) * intDiv(300, {per_window}), 3, 'UTC') AS t,
-                t, t, '{channel}', 'text',
-                if(number % 5 < {negatives_in_five}, 'negative', 'positive'), if(number % 5 < {negatives_in_five}, -0.7, 0.6), 'rtcx'
-         FROM numbers({})",
-        windows * per_window
-    ))
-    .execute()
-    .await
-    .expect("insert feedback");
-}

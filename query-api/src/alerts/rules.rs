@@ -143,9 +143,26 @@ impl Row {
                 Effective { sensitivity: RuleSensitivity::from_detect(default), min_volume: 0, pending_windows: 0 }
             }
         };
+        let alert_type = base.map(|b| b.alert_type.as_str()).unwrap_or_default();
+        let scope = base.map(|b| scope_name(b.scope)).unwrap_or_default();
+        self.into_answer(&s, alert_type, scope, effective)
+    }
+
+    /// The churn rule: per customer, not a time series (`rtcx_detect::churn`).
+    fn into_churn_rule(self, default: Sensitivity) -> AlertRule {
+        let s = self.settings();
+        let effective = Effective {
+            sensitivity: RuleSensitivity::from_detect(s.sensitivity.unwrap_or(default)),
+            min_volume: s.min_volume.unwrap_or(churn::ChurnParams::default().min_signals),
+            pending_windows: 1,
+        };
+        self.into_answer(&s, rtcx_schemas::AlertType::CustomerChurnRisk.as_str(), "customer", effective)
+    }
+
+    fn into_answer(self, s: &RuleSettings, alert_type: &str, scope: &str, effective: Effective) -> AlertRule {
         AlertRule {
-            alert_type: base.map(|b| b.alert_type.as_str()).unwrap_or_default().to_owned(),
-            scope: base.map(|b| scope_name(b.scope)).unwrap_or_default().to_owned(),
+            alert_type: alert_type.to_owned(),
+            scope: scope.to_owned(),
             name: self.name,
             detector: self.detector,
             builtin: self.builtin,
@@ -157,35 +174,6 @@ impl Row {
             topic_ids: self.topic_ids,
             description: self.description,
             effective,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            updated_by: self.updated_by,
-        }
-    }
-}
-
-impl Row {
-    /// The churn rule: per customer, not a time series (`rtcx_detect::churn`).
-    fn into_churn_rule(self, default: Sensitivity) -> AlertRule {
-        let s = self.settings();
-        AlertRule {
-            alert_type: rtcx_schemas::AlertType::CustomerChurnRisk.as_str().to_owned(),
-            scope: "customer".to_owned(),
-            effective: Effective {
-                sensitivity: RuleSensitivity::from_detect(s.sensitivity.unwrap_or(default)),
-                min_volume: s.min_volume.unwrap_or(churn::ChurnParams::default().min_signals),
-                pending_windows: 1,
-            },
-            name: self.name,
-            detector: self.detector,
-            builtin: self.builtin,
-            enabled: self.enabled,
-            sensitivity: s.sensitivity.map(RuleSensitivity::from_detect),
-            min_volume: s.min_volume,
-            pending_windows: s.pending_windows,
-            channels: self.channels,
-            topic_ids: self.topic_ids,
-            description: self.description,
             created_at: self.created_at,
             updated_at: self.updated_at,
             updated_by: self.updated_by,
