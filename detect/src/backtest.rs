@@ -14,7 +14,7 @@ use crate::baseline::{Calendar, Side};
 use crate::detectors::{Evaluation, FDR_Q, Thresholds, VolumeParams, control_fdr, volume};
 use crate::history::History;
 use crate::lifecycle::{Incident, LifecycleParams, Tracker, Transition};
-use crate::rules::{Scope, WindowStats};
+use crate::live::CatalogueRun;
 use crate::settings::ConfiguredRule;
 use crate::severity::{Measure, severity};
 
@@ -280,37 +280,12 @@ pub fn no_data(history: &History, w: usize) -> bool {
 /// (the windows before only build baselines and lifecycles) on the dimensions each rule
 /// watches. Windows without any feedback are gaps ([`no_data`]).
 pub fn run_catalogue(history: &History, rules: &[ConfiguredRule], from: usize) -> Vec<DimensionAlert> {
-    let cal = Calendar::for_window_secs(history.window_secs);
-    let mut out = Vec::new();
-    for scope in [Scope::Global, Scope::Channel, Scope::Topic] {
-        let scoped: Vec<&ConfiguredRule> = rules.iter().filter(|r| r.rule.scope == scope).collect();
-        let series = history.series(scope);
-        if scoped.is_empty() || series.is_empty() {
-            continue;
-        }
-        let judges: Vec<Judge<'_, WindowStats>> =
-            scoped.iter().map(|r| r.rule.judge(cal, r.thresholds, r.lifecycle)).collect();
-        let mut run = SeriesRun::new(judges, WindowStats::blank, None);
-        for _ in &series {
-            run.add_series(None);
-        }
-        for w in 0..history.len {
-            let values: Vec<Option<WindowStats>> = series.iter().map(|(_, s)| s.get(w).copied()).collect();
-            match no_data(history, w) {
-                true => run.step_gap(&values, scope == Scope::Global),
-                false => run.step(&values),
-            }
-        }
-        for a in run.into_raised() {
-            let (Some(rule), Some((dimension, _))) = (scoped.get(a.judge), series.get(a.series)) else { continue };
-            if a.incident.fired_window < from || !rule.watches(dimension) {
-                continue;
-            }
-            out.push(DimensionAlert { rule: (*rule).clone(), dimension: dimension.clone(), alert: a });
-        }
+    // The live evaluator's run, over the whole history at once and seeing all of it.
+    let mut run = CatalogueRun::new(rules, history.start, history.window_secs, usize::MAX);
+    if run.extend(history).is_err() {
+        return Vec::new(); // unreachable: the run starts where the history does, at its width
     }
-    sort_alerts(&mut out);
-    out
+    run.alerts(0).into_iter().filter(|a| a.alert.incident.fired_window >= from).collect()
 }
 
 /// Orders alerts by firing window, rule name and dimension (the order backtests print).

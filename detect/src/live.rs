@@ -45,7 +45,7 @@ pub struct CatalogueRun {
 
 impl CatalogueRun {
     /// A run of `rules` over windows of `window_secs` from `start`, evaluations seeing at most
-    /// `max_history` windows.
+    /// `max_history` windows (`usize::MAX`: all of them, as [`crate::backtest::run_catalogue`]).
     pub fn new(rules: &[ConfiguredRule], start: DateTime<Utc>, window_secs: u64, max_history: usize) -> Self {
         let cal = Calendar::for_window_secs(window_secs);
         let scopes = [Scope::Global, Scope::Channel, Scope::Topic]
@@ -61,7 +61,7 @@ impl CatalogueRun {
                     rules: scoped,
                     dims: Vec::new(),
                     index: HashMap::new(),
-                    run: SeriesRun::new(judges, WindowStats::blank, Some(max_history)),
+                    run: SeriesRun::new(judges, WindowStats::blank, (max_history < usize::MAX).then_some(max_history)),
                 })
             })
             .collect();
@@ -95,7 +95,7 @@ impl CatalogueRun {
     /// Whether the state has grown to twice the history its evaluations see (time to rebuild
     /// it, which bounds its memory).
     pub fn outgrown(&self) -> bool {
-        self.len >= 2 * self.max_history
+        self.len >= self.max_history.saturating_mul(2)
     }
 
     /// The time axis of the run (a [`History`] without series), for writing alerts.
