@@ -357,18 +357,17 @@ pub(crate) async fn one(app: &AppState, id: Uuid) -> Result<Alert, ApiError> {
         .ok_or(ApiError::NotFound("alert"))
 }
 
+/// History entries with the name of who made them (a `WHERE` follows).
+pub(crate) const HISTORY: &str = "SELECT h.id, h.action, h.old_status, h.new_status, h.note, h.changed_by, \
+     u.display_name AS changed_by_name, h.changed_at FROM alert_history h LEFT JOIN users u ON u.id = h.changed_by";
+
 /// One alert and its history.
 pub(crate) async fn detail(app: &AppState, id: Uuid) -> Result<AlertDetail, ApiError> {
     let alert = one(app, id).await?;
-    let history = sqlx::query_as(
-        "SELECT h.id, h.action, h.old_status, h.new_status, h.note, h.changed_by, u.display_name AS changed_by_name,
-                h.changed_at
-         FROM alert_history h LEFT JOIN users u ON u.id = h.changed_by
-         WHERE h.alert_id = $1 ORDER BY h.changed_at, h.id",
-    )
-    .bind(id)
-    .fetch_all(&app.pg)
-    .await?;
+    let history = sqlx::query_as(&format!("{HISTORY} WHERE h.alert_id = $1 ORDER BY h.changed_at, h.id"))
+        .bind(id)
+        .fetch_all(&app.pg)
+        .await?;
     Ok(AlertDetail { alert, history })
 }
 

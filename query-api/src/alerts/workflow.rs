@@ -20,7 +20,7 @@ use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{AlertDetail, AlertStatus, HistoryEntry, TEXT_MAX, detail};
+use super::{AlertDetail, AlertStatus, HISTORY, HistoryEntry, TEXT_MAX, detail};
 use crate::app::AppState;
 use crate::auth::{AuthUser, Permission, Role};
 use crate::error::ApiError;
@@ -60,14 +60,21 @@ pub(crate) async fn publish(tx: &mut Transaction<'_, Postgres>, event: &AlertEve
     Ok(())
 }
 
-/// Locks the alert's row and reads its status.
-async fn lock_status(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<AlertStatus, ApiError> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM alerts WHERE id = $1 FOR UPDATE")
+/// What a workflow change reads from the alert's row, locked for the transaction.
+#[derive(sqlx::FromRow)]
+struct Locked {
+    status: String,
+    assignee_id: Option<Uuid>,
+    severity: String,
+}
+
+/// Locks the alert's row and reads what the workflow decides on.
+async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Locked, ApiError> {
+    sqlx::query_as("SELECT status, assignee_id, severity FROM alerts WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut **tx)
-        .await?;
-    let status = status.ok_or(ApiError::NotFound("alert"))?;
-    AlertStatus::from_wire(&status).ok_or_else(|| ApiError::Internal(format!("stored status {status:?}")))
+        .await?
+        .ok_or(ApiError::NotFound("alert"))
 }
 
 /// A status change. Resolving or dismissing needs resolution notes.
@@ -162,7 +169,9 @@ pub async fn change_status(
     }
     let note = change.note().map(str::trim);
     let mut tx = app.pg.begin().await?;
-    let from = lock_status(&mut tx, id).await?;
+    let stored = lock(&mut tx, id).await?.status;
+    let from =
+        AlertStatus::from_wire(&stored).ok_or_else(|| ApiError::Internal(format!("stored status {stored:?}")))?;
     if !allowed(from, to) {
         return Err(ApiError::Conflict("this status change is not allowed from the alert's current status"));
     }
@@ -215,9 +224,7 @@ pub async fn assign(
     user.require(Permission::HandleAlerts)?;
     let Json(a) = body?;
     let mut tx = app.pg.begin().await?;
-    lock_status(&mut tx, id).await?;
-    let current: Option<Uuid> =
-        sqlx::query_scalar("SELECT assignee_id FROM alerts WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+    let current = lock(&mut tx, id).await?.assignee_id;
     // Without ManageAlerts: only take it, or give back one's own.
     if !user.role.allows(Permission::ManageAlerts) {
         let own = match a.assignee_id {
@@ -291,9 +298,7 @@ pub async fn change_severity(
     }
     let note = c.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let mut tx = app.pg.begin().await?;
-    lock_status(&mut tx, id).await?;
-    let old: String =
-        sqlx::query_scalar("SELECT severity FROM alerts WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+    let old = lock(&mut tx, id).await?.severity;
     sqlx::query("UPDATE alerts SET severity = $2, severity_pinned = true, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(c.severity.as_str())
@@ -341,18 +346,11 @@ pub async fn comment(
         return Err(ApiError::invalid("text", format!("1..={TEXT_MAX} characters, something visible")));
     }
     let mut tx = app.pg.begin().await?;
-    lock_status(&mut tx, id).await?;
+    lock(&mut tx, id).await?;
     let entry = record(&mut tx, id, Some(user.id), "COMMENTED", None, None, Some(c.text.trim())).await?;
     sqlx::query("UPDATE alerts SET updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
-    let e = sqlx::query_as(
-        "SELECT h.id, h.action, h.old_status, h.new_status, h.note, h.changed_by, u.display_name AS changed_by_name,
-                h.changed_at
-         FROM alert_history h LEFT JOIN users u ON u.id = h.changed_by WHERE h.id = $1",
-    )
-    .bind(entry)
-    .fetch_one(&app.pg)
-    .await?;
+    let e = sqlx::query_as(&format!("{HISTORY} WHERE h.id = $1")).bind(entry).fetch_one(&app.pg).await?;
     Ok((StatusCode::CREATED, Json(e)))
 }
 
