@@ -3,27 +3,25 @@
 //! released and another instance takes over at its next tick).
 //!
 //! Each tick: the watermark ([`super::watermark`]) says which windows are complete; if some
-//! closed since the last evaluation (`detector_progress`), the rule catalogue runs over the
-//! minute rollups up to the last closed window, with `history_days` of history before it,
-//! and every alert whose incident moved in the new windows is written ([`super::store`]).
-//! The run is a pure function of the stored history, so it is exactly what `detect backtest
-//! --from/--to` prints for the same range; lifecycles are rebuilt from the history on every
-//! tick, so nothing lives only in memory. A first tick (no progress recorded) evaluates only
-//! the last closed window: a new deployment does not raise alerts for its whole history.
+//! closed since the last evaluation (`detector_progress`), they are read from the minute
+//! rollups and added to the catalogue run kept from the previous tick ([`CatalogueRun`]; rebuilt
+//! from `history_days` of history on a cold start, a take-over, a rule change, after a failed
+//! tick and when it has grown to twice its history), and every alert whose incident moved in
+//! the new windows is written ([`super::store`]). Each window is judged as `detect backtest
+//! --from/--to` judges it over the same history. A first tick (no progress recorded) evaluates
+//! only the last closed window: a new deployment does not raise alerts for its whole history.
 //! Windows that end more than `stale` before the wall clock are written as `backfill`. The
 //! rules (`alert_rules`) and silences (`alert_silences`) are read at every tick, so changes
 //! apply without a restart; an alert muted by a silence is written `silenced`.
 
+use std::hash::{Hash as _, Hasher as _};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use rtcx_detect::live::CatalogueRun;
 use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
-use tokio::sync::watch;
-
-use std::hash::{Hash as _, Hasher as _};
-
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use super::detectors::Sensitivity;
 use super::history::{HistoryError, load};
@@ -31,7 +29,6 @@ use super::settings::{ConfiguredRule, LoadError, load_rules, load_silences, sile
 use super::store::{AlertStore, AlertWrite, Written};
 use super::watermark::{WatermarkParams, watermark};
 use crate::pipeline::watermarks::WatermarkStore;
-use rtcx_detect::live::CatalogueRun;
 
 /// Evaluator settings.
 #[derive(Debug, Clone, Copy)]
@@ -173,11 +170,8 @@ impl Evaluator {
         };
         let live = match (rebuild, state.take()) {
             (None, Some(mut s)) => {
-                let new = load(&self.ch, from, closed_end, self.params.window_secs).await?;
-                match s.run.extend(&new) {
-                    Ok(()) => s,
-                    Err(e) => return Err(EvaluatorError::Extend(e)),
-                }
+                s.run.extend(&load(&self.ch, from, closed_end, self.params.window_secs).await?)?;
+                s
             }
             _ => {
                 let history = load(
@@ -197,8 +191,6 @@ impl Evaluator {
         let first_new = ((from - history.start).num_seconds().max(0) / w) as usize;
         let alerts = live.run.alerts(first_new);
         let series = live.run.series();
-        // Kept only once this tick's writes succeed (below): a failure rebuilds next time.
-        let kept = live;
         let store = AlertStore::new(self.pg.clone());
         let mut report = TickReport {
             windows: history.len.saturating_sub(first_new),
@@ -272,7 +264,8 @@ impl Evaluator {
         .bind(closed_end)
         .execute(&self.pg)
         .await?;
-        *state = Some(kept);
+        // Kept only now that this tick's writes succeeded: a failure rebuilds next time.
+        *state = Some(live);
         Ok(report)
     }
 
