@@ -131,8 +131,31 @@ impl AlertStore {
 
     /// Creates the alert, or brings it up to date when `w` covers a later window.
     pub async fn write(&self, w: &AlertWrite) -> Result<Written, sqlx::Error> {
-        let e = &w.event;
         let mut tx = self.pg.begin().await?;
+        // An incident of the same evaluator, rule and dimension whose alert has not cleared is
+        // this one going on, even where its firing window is another (an instance that took
+        // over rebuilt its run from history holding events the previous one had not seen yet):
+        // it is updated, not raised twice.
+        let ongoing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM alerts
+             WHERE rule = $1 AND dimension = $2 AND evidence->>'evaluator' = $3 AND id <> $4
+               AND cleared_at IS NULL AND status IN ('OPEN', 'IN_PROGRESS') AND last_window_end >= $5
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(&w.event.rule)
+        .bind(serde_json::to_value(&w.event.dimension).unwrap_or_default())
+        .bind(w.event.evidence.get("evaluator").and_then(|v| v.as_str()))
+        .bind(w.event.id)
+        .bind(w.fired_window_start)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut same = None;
+        if let Some(id) = ongoing {
+            let mut event = w.event.clone();
+            event.id = id;
+            same = Some(event);
+        }
+        let e = same.as_ref().unwrap_or(&w.event);
         let created = sqlx::query(
             "INSERT INTO alerts (id, alert_type, severity, title, description, dimension, window_start, window_end,
                                  metric, observed, baseline, evidence, rule, fired_window_start, last_window_end,
