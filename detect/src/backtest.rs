@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use rayon::prelude::*;
 use rtcx_schemas::AlertSeverity;
 use serde::Serialize;
 
@@ -86,11 +87,15 @@ pub struct Judge<'a, T> {
 /// series' baseline for every rule — `blank` turns a window into a left-out one — up to the
 /// lifecycle's `max_masked_windows`; so neither the end of an outage looks like a surge nor
 /// the end of a surge like an outage.
-pub fn run_series<T: Copy>(series: &[Vec<T>], rules: Vec<Judge<'_, T>>, blank: fn(T) -> T) -> Vec<RaisedAlert> {
+pub fn run_series<T: Copy + Send + Sync>(
+    series: &[Vec<T>],
+    rules: Vec<Judge<'_, T>>,
+    blank: fn(T) -> T,
+) -> Vec<RaisedAlert> {
     let len = series.iter().map(Vec::len).max().unwrap_or(0);
     let mut run = SeriesRun::new(rules, blank, None);
     for _ in series {
-        run.add_series(None);
+        run.add_series(Vec::new());
     }
     for w in 0..len {
         let values: Vec<Option<T>> = series.iter().map(|s| s.get(w).copied()).collect();
@@ -117,7 +122,16 @@ pub struct SeriesRun<'a, T> {
     len: usize,
 }
 
-impl<'a, T: Copy> SeriesRun<'a, T> {
+/// Threads judging the series of a window in parallel (`RAYON_NUM_THREADS`, default: one per
+/// core).
+pub fn judging_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Fewest series a parallel task judges (fewer cost more to hand out than to judge).
+const PARALLEL_MIN_SERIES: usize = 64;
+
+impl<'a, T: Copy + Send + Sync> SeriesRun<'a, T> {
     pub fn new(rules: Vec<Judge<'a, T>>, blank: fn(T) -> T, max_history: Option<usize>) -> Self {
         let n = rules.len();
         Self {
@@ -132,16 +146,18 @@ impl<'a, T: Copy> SeriesRun<'a, T> {
         }
     }
 
-    /// Adds a series; its windows before now read `filler` (a series first seen now, e.g. a new
-    /// topic, has had zero events so far), or nothing. Returns its index.
-    pub fn add_series(&mut self, filler: Option<T>) -> usize {
+    /// Adds a series whose windows before now read `past`, one value per window stepped so
+    /// far (a series first seen now, e.g. a new topic, has had zero events so far). Returns
+    /// its index.
+    pub fn add_series(&mut self, past: Vec<T>) -> usize {
+        debug_assert_eq!(past.len(), self.len, "one past value per window stepped");
         for (ts, j) in self.trackers.iter_mut().zip(&self.rules) {
             ts.push(Tracker::new(j.life));
         }
         for c in &mut self.current {
             c.push(None);
         }
-        self.base.push(filler.map(|f| vec![f; self.len]).unwrap_or_default());
+        self.base.push(past);
         self.base.len() - 1
     }
 
@@ -174,10 +190,13 @@ impl<'a, T: Copy> SeriesRun<'a, T> {
         let w = self.len;
         let blank = self.blank;
         for (r, rule) in self.rules.iter().enumerate().filter(|_| evaluate) {
+            // The series of a window are independent until FDR control: judged in parallel
+            // (the take-over rebuild and a tick over many series use every core).
             let mut evals: Vec<Option<Evaluation>> = values
-                .iter()
-                .zip(&self.trackers[r])
-                .zip(&self.base)
+                .par_iter()
+                .zip(self.trackers[r].par_iter())
+                .zip(self.base.par_iter())
+                .with_min_len(PARALLEL_MIN_SERIES)
                 .map(|((x, t), b)| {
                     let x = (*x)?;
                     let from = self.max_history.map_or(0, |m| b.len().saturating_sub(m));

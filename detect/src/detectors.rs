@@ -180,7 +180,21 @@ pub fn volume(
     params: &VolumeParams,
     th: &Thresholds,
 ) -> Option<Evaluation> {
-    let exp = expected_count(history, cal, params.side)?;
+    volume_scaled(history, observed, cal, params, th, 1.0)
+}
+
+/// [`volume`] with the expectation multiplied by `scale`: the part of a surge that the
+/// traffic around the series explains (a topic's mentions grow with all feedback).
+pub fn volume_scaled(
+    history: &[f64],
+    observed: f64,
+    cal: Calendar,
+    params: &VolumeParams,
+    th: &Thresholds,
+    scale: f64,
+) -> Option<Evaluation> {
+    let mut exp = expected_count(history, cal, params.side)?;
+    exp.mean *= scale.max(f64::MIN_POSITIVE);
     let x = observed.max(0.0).round() as u64;
     let min_ratio = 1.0 + (params.min_ratio - 1.0) * th.effect_scale;
     let (p, effect, effect_ok, half_ok, volume_ok) = match params.side {

@@ -71,6 +71,7 @@ impl Row {
             csat_sum: self.csat_sum,
             csat_sq_sum: self.csat_sq_sum,
             lexicon: self.lexicon,
+            others: 0.0,
         }
     }
 }
@@ -84,6 +85,7 @@ fn add(a: &mut WindowStats, b: &WindowStats) {
     a.csat_sum += b.csat_sum;
     a.csat_sq_sum += b.csat_sq_sum;
     a.lexicon += b.lexicon;
+    a.others += b.others;
 }
 
 /// Errors reading history.

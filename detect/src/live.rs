@@ -40,6 +40,8 @@ pub struct CatalogueRun {
     window_secs: u64,
     max_history: usize,
     scopes: Vec<ScopeRun>,
+    /// All feedback of each window so far (a topic's `others`, and the gaps: zero).
+    totals: Vec<f64>,
     len: usize,
 }
 
@@ -65,7 +67,7 @@ impl CatalogueRun {
                 })
             })
             .collect();
-        Self { start, window_secs, max_history, scopes, len: 0 }
+        Self { start, window_secs, max_history, scopes, totals: Vec::new(), len: 0 }
     }
 
     /// Start of window `w`.
@@ -111,7 +113,9 @@ impl CatalogueRun {
     }
 
     /// Adds the windows of `h`, which must start where the run ends. A dimension seen for
-    /// the first time joins with zero counts before; a known one absent from `h` counts zero.
+    /// the first time joins with zero counts before (as a run over the whole history would
+    /// have seen it); a known one absent from `h` counts zero. Topic series read the rest of
+    /// the feedback of each window as their `others`.
     pub fn extend(&mut self, h: &History) -> Result<(), ExtendError> {
         if h.window_secs != self.window_secs {
             return Err(ExtendError::Width { expected: self.window_secs, got: h.window_secs });
@@ -122,11 +126,23 @@ impl CatalogueRun {
         for s in &mut self.scopes {
             let series = h.series(s.scope);
             let mut columns: Vec<Option<&Vec<WindowStats>>> = vec![None; s.dims.len()];
+            let with_others = |v: WindowStats, total: f64| match s.scope {
+                Scope::Topic => WindowStats { others: (total - v.count).max(0.0), ..v },
+                _ => v,
+            };
             for (dim, values) in series {
                 let i = match s.index.get(&dim) {
                     Some(i) => *i,
                     None => {
-                        let i = s.run.add_series(Some(WindowStats::default()));
+                        let past = self
+                            .totals
+                            .iter()
+                            .map(|t| match with_others(WindowStats::default(), *t) {
+                                v if *t <= 0.0 => v.blank(),
+                                v => v,
+                            })
+                            .collect();
+                        let i = s.run.add_series(past);
                         s.index.insert(dim.clone(), i);
                         s.dims.push(dim);
                         columns.push(None);
@@ -136,14 +152,18 @@ impl CatalogueRun {
                 columns[i] = Some(values);
             }
             for w in 0..h.len {
-                let values: Vec<Option<WindowStats>> =
-                    columns.iter().map(|c| Some(c.and_then(|v| v.get(w).copied()).unwrap_or_default())).collect();
+                let total = h.global.get(w).map_or(0.0, |g| g.count);
+                let values: Vec<Option<WindowStats>> = columns
+                    .iter()
+                    .map(|c| Some(with_others(c.and_then(|v| v.get(w).copied()).unwrap_or_default(), total)))
+                    .collect();
                 match no_data(h, w) {
                     true => s.run.step_gap(&values, s.scope == Scope::Global),
                     false => s.run.step(&values),
                 }
             }
         }
+        self.totals.extend((0..h.len).map(|w| h.global.get(w).map_or(0.0, |g| g.count)));
         self.len += h.len;
         Ok(())
     }
@@ -176,7 +196,8 @@ mod tests {
     use crate::detectors::Sensitivity;
 
     /// Two channels for two days of 5-minute windows (from a multiple of 300 s); email turns
-    /// negative at the end.
+    /// negative at the end. Topic t1 is steady; t2 is first mentioned near the end, and
+    /// bursts.
     fn history(start: DateTime<Utc>, len: usize) -> History {
         let w = |n: f64, neg: f64| WindowStats {
             count: n,
@@ -189,25 +210,34 @@ mod tests {
             (0..len).map(|i| if i + 6 >= len { w(40.0, 30.0) } else { w(10.0 + (i % 3) as f64, 2.0) }).collect();
         let chat: Vec<WindowStats> = (0..len).map(|i| w(12.0 + (i % 2) as f64, 2.0)).collect();
         let global = email.iter().zip(&chat).map(|(a, b)| w(a.count + b.count, a.negatives + b.negatives)).collect();
+        let t1 = (0..len).map(|i| w(4.0 + (i % 2) as f64, 1.0)).collect();
+        let t2 = (0..len).map(|i| if i + 4 >= len { w(15.0, 10.0) } else { w(0.0, 0.0) }).collect();
         History {
             start,
             window_secs: 300,
             len,
             global,
             channels: BTreeMap::from([("email".to_owned(), email), ("chat".to_owned(), chat)]),
-            topics: BTreeMap::new(),
+            topics: BTreeMap::from([("t1".to_owned(), t1), ("t2".to_owned(), t2)]),
         }
     }
 
+    /// Windows `[from, to)` of `h`, as the rollups return them: a series without feedback in
+    /// them is absent.
     fn slice(h: &History, from: usize, to: usize) -> History {
-        let cut = |v: &Vec<WindowStats>| v[from..to].to_vec();
+        let cut = |m: &BTreeMap<String, Vec<WindowStats>>| {
+            m.iter()
+                .filter(|(_, v)| v[from..to].iter().any(|w| w.count > 0.0))
+                .map(|(k, v)| (k.clone(), v[from..to].to_vec()))
+                .collect()
+        };
         History {
             start: h.window_start(from),
             window_secs: h.window_secs,
             len: to - from,
-            global: cut(&h.global),
-            channels: h.channels.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
-            topics: h.topics.iter().map(|(k, v)| (k.clone(), cut(v))).collect(),
+            global: h.global[from..to].to_vec(),
+            channels: cut(&h.channels),
+            topics: cut(&h.topics),
         }
     }
 
@@ -254,6 +284,9 @@ mod tests {
         let rules = ConfiguredRule::catalogue(Sensitivity::Medium);
         let whole = run_catalogue(&h, &rules, 0);
         assert!(whole.iter().any(|a| a.dimension.get("channel").is_some_and(|c| c == "email")), "{whole:?}");
+        let trending: Vec<&str> =
+            whole.iter().filter_map(|a| a.dimension.get("topic_id").map(String::as_str)).collect();
+        assert_eq!(trending, ["t2"], "the new topic's burst, not the steady one: {whole:?}");
         let mut live = CatalogueRun::new(&rules, start, 300, 576);
         live.extend(&slice(&h, 0, 500)).expect("extend");
         for w in 500..576 {

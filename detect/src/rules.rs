@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use rtcx_schemas::AlertType;
 
 use crate::backtest::Judge;
-use crate::baseline::{Calendar, Side};
+use crate::baseline::{Calendar, Side, expected_count};
 use crate::detectors::{
     Evaluation, MeanParams, MeanWindow, ShareParams, ShareWindow, Thresholds, VolumeParams, mean_drop, share, volume,
+    volume_scaled,
 };
 use crate::lifecycle::LifecycleParams;
 use crate::severity::Measure;
@@ -29,6 +30,9 @@ pub struct WindowStats {
     pub csat_sq_sum: f64,
     /// Feedback analysed by the lexicon fallback instead of the model.
     pub lexicon: f64,
+    /// Feedback of the same window outside this dimension (topic series: all feedback
+    /// without the topic's; see [`Check::TopicVolume`]).
+    pub others: f64,
 }
 
 impl WindowStats {
@@ -44,6 +48,7 @@ impl WindowStats {
             csat_sum: nan,
             csat_sq_sum: nan,
             lexicon: nan,
+            others: nan,
         }
     }
 }
@@ -64,6 +69,10 @@ pub enum Scope {
 pub enum Check {
     /// Feedback volume against its expectation (surges or drops).
     Volume(VolumeParams),
+    /// A topic's mentions against their expectation, scaled up by as much as the rest of the
+    /// feedback surged (`others` against its own expectation): a topic trends when its share
+    /// of all feedback grows, not when everything grows together.
+    TopicVolume(VolumeParams),
     /// Negative feedback volume (surges).
     Negatives(VolumeParams),
     /// Feedback analysed by the lexicon fallback (surges).
@@ -87,6 +96,17 @@ pub struct Rule {
 
 /// Topic bursts need a few more reports than other surges (topics are many and small).
 const TOPIC_SURGE: VolumeParams = VolumeParams { min_count: 10, ..VolumeParams::SURGE };
+
+/// Events a traffic surge estimate is shrunk by (a quiet rest of the traffic moving by a
+/// few events is noise, not a surge).
+const SURGE_PRIOR: f64 = 10.0;
+
+/// How far the traffic `others` stands above its expectation (at least 1: a general drop
+/// does not make the topics that kept their volume trend).
+fn traffic_surge(history: &[f64], observed: f64, cal: Calendar) -> f64 {
+    expected_count(history, cal, Side::Upper)
+        .map_or(1.0, |e| ((observed.max(0.0) + SURGE_PRIOR) / (e.mean + SURGE_PRIOR)).max(1.0))
+}
 
 /// The default catalogue.
 pub const DEFAULT_RULES: &[Rule] = &[
@@ -112,7 +132,7 @@ pub const DEFAULT_RULES: &[Rule] = &[
         name: "topic_volume",
         alert_type: AlertType::TrendingTopic,
         scope: Scope::Topic,
-        check: Check::Volume(TOPIC_SURGE),
+        check: Check::TopicVolume(TOPIC_SURGE),
     },
     Rule {
         name: "channel_volume_drop",
@@ -150,7 +170,7 @@ impl Rule {
     /// How severity is read for this rule.
     pub fn measure(&self) -> Measure {
         match self.check {
-            Check::Volume(p) | Check::Negatives(p) | Check::Fallback(p) => match p.side {
+            Check::Volume(p) | Check::TopicVolume(p) | Check::Negatives(p) | Check::Fallback(p) => match p.side {
                 Side::Upper => Measure::Surge,
                 Side::Lower => Measure::Drop,
             },
@@ -170,6 +190,10 @@ impl Rule {
         let counts = |f: fn(&WindowStats) -> f64| history.iter().map(f).collect::<Vec<f64>>();
         match self.check {
             Check::Volume(p) => volume(&counts(|w| w.count), cur.count, cal, &p, th),
+            Check::TopicVolume(p) => {
+                let scale = traffic_surge(&counts(|w| w.others), cur.others, cal);
+                volume_scaled(&counts(|w| w.count), cur.count, cal, &p, th, scale)
+            }
             Check::Negatives(p) => volume(&counts(|w| w.negatives), cur.negatives, cal, &p, th),
             Check::Fallback(p) => volume(&counts(|w| w.lexicon), cur.lexicon, cal, &p, th),
             Check::NegativeShare(p) => {
@@ -207,7 +231,7 @@ impl Rule {
             ),
             (Check::Negatives(_), _) => format!("Negative feedback surge on {on}: {counts}"),
             (Check::Fallback(_), _) => format!("Model fallback: {observed:.0} texts analysed by the lexicon"),
-            (Check::Volume(p), Scope::Topic) if p.side == Side::Upper => {
+            (Check::TopicVolume(_), _) => {
                 format!("Trending {on}: {observed:.0} mentions against {expected:.1} expected")
             }
             (Check::Volume(p), _) if p.side == Side::Upper => format!("Volume surge on {on}: {counts}"),
@@ -274,6 +298,27 @@ mod tests {
             let t = r.title(&email, 1.0, 2.0);
             assert!(t.contains("channel email") || r.scope == Scope::Global, "{}: {t}", r.name);
         }
+    }
+
+    #[test]
+    fn a_topic_trends_when_its_share_grows_not_when_all_feedback_does() {
+        let th = Sensitivity::Medium.thresholds();
+        let cal = Calendar::for_window_secs(300);
+        let w = |topic: f64, others: f64| WindowStats { count: topic, others, ..WindowStats::default() };
+        let history: Vec<WindowStats> = (0..288).map(|i| w(10.0 + (i % 3) as f64, 200.0 + (i % 5) as f64)).collect();
+        let rule = DEFAULT_RULES.iter().find(|r| r.name == "topic_volume").expect("rule");
+        let burst = rule.evaluate(&history, w(40.0, 200.0), cal, &th).expect("baseline");
+        assert_eq!(burst.level, Level::Strong, "{burst:?}");
+        // Everything tripled (a campaign, an outage elsewhere): the topic kept its share.
+        let surge = rule.evaluate(&history, w(33.0, 600.0), cal, &th).expect("baseline");
+        assert_eq!(surge.level, Level::None, "{surge:?}");
+        assert!((surge.expected - 33.0).abs() < 4.0, "expected scaled with the traffic: {surge:?}");
+        // A topic rising faster than a general surge still trends.
+        let both = rule.evaluate(&history, w(120.0, 600.0), cal, &th).expect("baseline");
+        assert_eq!(both.level, Level::Strong, "{both:?}");
+        // The rest of the traffic falling does not make a steady topic trend.
+        let drop = rule.evaluate(&history, w(11.0, 20.0), cal, &th).expect("baseline");
+        assert_eq!(drop.level, Level::None, "{drop:?}");
     }
 
     #[test]

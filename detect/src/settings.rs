@@ -147,6 +147,7 @@ impl ConfiguredRule {
 pub fn with_min_volume(mut rule: Rule, v: u64) -> Rule {
     rule.check = match rule.check {
         Check::Volume(p) => Check::Volume(crate::detectors::VolumeParams { min_count: v, ..p }),
+        Check::TopicVolume(p) => Check::TopicVolume(crate::detectors::VolumeParams { min_count: v, ..p }),
         Check::Negatives(p) => Check::Negatives(crate::detectors::VolumeParams { min_count: v, ..p }),
         Check::Fallback(p) => Check::Fallback(crate::detectors::VolumeParams { min_count: v, ..p }),
         Check::NegativeShare(p) => Check::NegativeShare(crate::detectors::ShareParams { min_volume: v, ..p }),
@@ -159,7 +160,7 @@ pub fn with_min_volume(mut rule: Rule, v: u64) -> Rule {
 /// The minimum volume per window of a detector.
 pub fn min_volume(rule: &Rule) -> u64 {
     match rule.check {
-        Check::Volume(p) | Check::Negatives(p) | Check::Fallback(p) => p.min_count,
+        Check::Volume(p) | Check::TopicVolume(p) | Check::Negatives(p) | Check::Fallback(p) => p.min_count,
         Check::NegativeShare(p) => p.min_volume,
         Check::Sentiment(p) | Check::Csat(p) => p.min_volume,
     }

@@ -7,6 +7,11 @@
 //! week: a volume surge (2×, 3× or 5× for 10–120 minutes), an outage (volume down to 0–10 %
 //! for 30–120 minutes) or, in the negative-share series, a jump of the negative share (20 %
 //! to 35 % or 50 % for 30–60 minutes).
+//!
+//! Topic series ride on the traffic around them (the rest of the feedback, 10 to 100 times
+//! the topic's volume): some carry a topic burst (the topic alone 3× or 5× for 10–60
+//! minutes), others a general surge (topic and rest 3× together for 30–120 minutes: a
+//! campaign, an outage elsewhere), which must not make the topic trend.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -17,6 +22,7 @@ use crate::backtest::{CSV_RULES, Judge, RaisedAlert, run_counts, run_series};
 use crate::baseline::Calendar;
 use crate::detectors::{ShareParams, ShareWindow, Thresholds, share};
 use crate::lifecycle::LifecycleParams;
+use crate::rules::{DEFAULT_RULES, WindowStats};
 use crate::severity::Measure;
 
 /// Windows per day at the benchmark's 5-minute windows.
@@ -29,6 +35,8 @@ pub enum Shape {
     Surge { factor: f64 },
     Outage { factor: f64 },
     ShareJump { to: f64 },
+    TopicBurst { factor: f64 },
+    GeneralSurge { factor: f64 },
 }
 
 /// One labelled incident.
@@ -49,6 +57,9 @@ pub struct Traffic {
     pub shares: Vec<Vec<ShareWindow>>,
     pub count_labels: Vec<Label>,
     pub share_labels: Vec<Label>,
+    /// Topic series: `count` the topic's mentions, `others` the rest of the feedback.
+    pub topics: Vec<Vec<WindowStats>>,
+    pub topic_labels: Vec<Label>,
     pub days: usize,
 }
 
@@ -68,8 +79,15 @@ fn rate_at(base_per_window: f64, amplitude: f64, phase: f64, weekend: f64, w: us
 pub fn generate(n: usize, days: usize, incident_share: f64, seed: u64) -> Traffic {
     let mut rng = StdRng::seed_from_u64(seed);
     let len = days * PER_DAY;
-    let mut t =
-        Traffic { counts: Vec::new(), shares: Vec::new(), count_labels: Vec::new(), share_labels: Vec::new(), days };
+    let mut t = Traffic {
+        counts: Vec::new(),
+        shares: Vec::new(),
+        count_labels: Vec::new(),
+        share_labels: Vec::new(),
+        topics: Vec::new(),
+        topic_labels: Vec::new(),
+        days,
+    };
     for kind in [0, 1] {
         let count = if kind == 0 { n } else { n / 2 };
         for i in 0..count {
@@ -131,6 +149,39 @@ pub fn generate(n: usize, days: usize, incident_share: f64, seed: u64) -> Traffi
             if kind == 0 { t.counts.push(counts) } else { t.shares.push(shares) }
         }
     }
+    for i in 0..n / 2 {
+        let per_min = 10f64.powf(rng.random_range(-1.0..2.0));
+        let rest = 10f64.powf(rng.random_range(1.0..2.0));
+        let (amp, phase, weekend) = (rng.random_range(0.2..0.67), rng.random::<f64>(), rng.random_range(0.5..1.0));
+        let incident = rng.random_bool(incident_share) && days >= 8;
+        let start = rng.random_range(7 * PER_DAY..len - 30);
+        let (shape, dur) = if rng.random_bool(0.5) {
+            (Shape::TopicBurst { factor: [3.0, 5.0][rng.random_range(0..2)] }, [2, 6, 12][rng.random_range(0..3)])
+        } else {
+            (Shape::GeneralSurge { factor: 3.0 }, [6, 12, 24][rng.random_range(0..3)])
+        };
+        let end = (start + dur).min(len);
+        let windows = (0..len)
+            .map(|w| {
+                let mean = rate_at(per_min * 5.0, amp, phase, weekend, w);
+                let (topic, others) = match (incident && (start..end).contains(&w), shape) {
+                    (true, Shape::TopicBurst { factor }) => (factor, 1.0),
+                    (true, Shape::GeneralSurge { factor }) => (factor, factor),
+                    _ => (1.0, 1.0),
+                };
+                WindowStats {
+                    count: poisson(&mut rng, mean * topic),
+                    others: poisson(&mut rng, mean * rest * others),
+                    ..WindowStats::default()
+                }
+            })
+            .collect();
+        if incident {
+            let rate_per_min = rate_at(per_min * 5.0, amp, phase, weekend, start) / 5.0;
+            t.topic_labels.push(Label { series: i, shape, start, end, rate_per_min });
+        }
+        t.topics.push(windows);
+    }
     t
 }
 
@@ -144,6 +195,22 @@ pub fn run_shares(series: &[Vec<ShareWindow>], th: &Thresholds, life: LifecycleP
         life,
     };
     run_series(series, vec![rule], |w| ShareWindow { total: f64::NAN, ..w })
+}
+
+/// Runs the default `topic_volume` rule over topic series.
+pub fn run_topics(series: &[Vec<WindowStats>], th: &Thresholds, life: LifecycleParams) -> Vec<RaisedAlert> {
+    let rule = DEFAULT_RULES.iter().find(|r| r.name == "topic_volume").copied();
+    let judges = rule.map(|r| r.judge(Calendar::for_window_secs(300), *th, life)).into_iter().collect();
+    run_series(series, judges, WindowStats::blank)
+}
+
+/// Incidents a rule must not alert on (e.g. a general surge for `topic_volume`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Confounders {
+    pub what: String,
+    pub incidents: usize,
+    /// Of them, those during which the rule fired on the series.
+    pub alerted: usize,
 }
 
 /// Where the benchmark's time went.
@@ -179,6 +246,8 @@ pub struct Score {
     pub series_days: f64,
     /// The alerts outside any incident (`detect bench --list-false`).
     pub false_alerts: Vec<RaisedAlert>,
+    /// Incidents of another kind the rule must stay quiet on (their alerts are false ones).
+    pub confounders: Option<Confounders>,
 }
 
 /// Scores `alerts` of `rule` against `labels` whose shape `kind` picks; `target` selects the
@@ -236,7 +305,29 @@ pub fn score_rule(
         false_per_1000_series_days: false_alerts as f64 * 1000.0 / series_days.max(1e-9),
         series_days,
         false_alerts: false_list,
+        confounders: None,
     }
+}
+
+/// `score` with the `labels` of shape `kind` it must not alert on counted.
+fn with_confounders(
+    mut score: Score,
+    alerts: &[RaisedAlert],
+    labels: &[Label],
+    what: &str,
+    kind: impl Fn(&Shape) -> bool,
+) -> Score {
+    let labels: Vec<&Label> = labels.iter().filter(|l| kind(&l.shape)).collect();
+    let alerted = labels
+        .iter()
+        .filter(|l| {
+            alerts.iter().any(|a| {
+                a.rule == score.rule && a.series == l.series && (l.start..l.end + 6).contains(&a.incident.fired_window)
+            })
+        })
+        .count();
+    score.confounders = Some(Confounders { what: what.to_owned(), incidents: labels.len(), alerted });
+    score
 }
 
 /// Generates traffic, runs every rule over it and scores them.
@@ -247,13 +338,15 @@ pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleP
     let cal = Calendar::for_window_secs(300);
     let count_alerts = run_counts(&t.counts, cal, &CSV_RULES, th, life);
     let share_alerts = run_shares(&t.shares, th, life);
+    let topic_alerts = run_topics(&t.topics, th, life);
     let timing = Timing {
         generate_secs: generated.as_secs_f64(),
         detect_secs: (started.elapsed() - generated).as_secs_f64(),
-        evaluations: ((t.counts.len() * CSV_RULES.len() + t.shares.len()) * days * PER_DAY) as u64,
+        evaluations: ((t.counts.len() * CSV_RULES.len() + t.shares.len() + t.topics.len()) * days * PER_DAY) as u64,
     };
     let count_days = (t.counts.len() * days) as f64;
     let share_days = (t.shares.len() * days) as f64;
+    let topic_days = (t.topics.len() * days) as f64;
     let scores = vec![
         score_rule(
             "volume_surge",
@@ -289,6 +382,22 @@ pub fn bench(n: usize, days: usize, seed: u64, th: &Thresholds, life: LifecycleP
             3,
             share_days,
         ),
+        with_confounders(
+            score_rule(
+                "topic_volume",
+                &topic_alerts,
+                &t.topic_labels,
+                |s| matches!(s, Shape::TopicBurst { .. }),
+                "topic 3x or more, >= 10 min, >= 5 mentions/min",
+                |l| l.end - l.start >= 2 && l.rate_per_min >= 5.0,
+                3,
+                topic_days,
+            ),
+            &topic_alerts,
+            &t.topic_labels,
+            "general 3x surges (topic and the rest together)",
+            |s| matches!(s, Shape::GeneralSurge { .. }),
+        ),
     ];
     (scores, timing)
 }
@@ -306,5 +415,8 @@ mod tests {
             assert!(s.recall >= 0.9, "{s:?}");
             assert!(s.false_per_1000_series_days <= 10.0, "{s:?}");
         }
+        let topics = scores.iter().find(|s| s.rule == "topic_volume").expect("topic score");
+        let general = topics.confounders.as_ref().expect("general surges");
+        assert!(general.incidents > 0 && general.alerted == 0, "{general:?}");
     }
 }

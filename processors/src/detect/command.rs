@@ -247,10 +247,11 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
     let (scores, timing) = super::synthetic::bench(b.series, b.days, b.seed, &th, life);
     let per_eval_us = timing.detect_secs * 1e6 / timing.evaluations.max(1) as f64;
     println!(
-        "{} count series + {} negative-share series × {} days of 5-minute windows, seed {}, sensitivity {}: \
-         generated in {:.1} s; {} evaluations in {:.1} s, {:.2} µs each (one core), so 10 000 series × 3 rules \
-         take {:.0} ms of CPU per tick\n",
+        "{} count series + {} negative-share series + {} topic series × {} days of 5-minute windows, seed {}, \
+         sensitivity {}: generated in {:.1} s; {} evaluations in {:.1} s, {:.2} µs each ({} threads judging \
+         series), so 10 000 series × 3 rules take {:.0} ms per tick\n",
         b.series,
+        b.series / 2,
         b.series / 2,
         b.days,
         b.seed,
@@ -259,6 +260,7 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
         timing.evaluations,
         timing.detect_secs,
         per_eval_us,
+        rtcx_detect::backtest::judging_threads(),
         per_eval_us * 30_000.0 / 1000.0
     );
     println!(
@@ -282,6 +284,11 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
             s.false_per_1000_series_days,
             s.series_days
         );
+    }
+    for s in &scores {
+        if let Some(c) = &s.confounders {
+            println!("\n{}: {} of {} {} alerted on (must be 0).", s.rule, c.alerted, c.incidents, c.what);
+        }
     }
     if b.list_false {
         for s in &scores {

@@ -92,6 +92,16 @@ struct LiveState {
     fingerprint: u64,
 }
 
+/// Runs the detectors' CPU-bound work (minutes for a rebuild over many series) without
+/// stalling the runtime's other tasks: on a multi-threaded runtime the worker hands its
+/// tasks over first.
+fn cpu_bound<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Why a tick rebuilt its state from the whole history instead of extending it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rebuild {
@@ -170,7 +180,8 @@ impl Evaluator {
         };
         let live = match (rebuild, state.take()) {
             (None, Some(mut s)) => {
-                s.run.extend(&load(&self.ch, from, closed_end, self.params.window_secs).await?)?;
+                let windows = load(&self.ch, from, closed_end, self.params.window_secs).await?;
+                cpu_bound(|| s.run.extend(&windows))?;
                 s
             }
             _ => {
@@ -183,7 +194,7 @@ impl Evaluator {
                 .await?;
                 let max_history = (self.params.history_days * 86_400 / w) as usize;
                 let mut run = CatalogueRun::new(&rules, history.start, self.params.window_secs, max_history.max(1));
-                run.extend(&history)?;
+                cpu_bound(|| run.extend(&history))?;
                 LiveState { run, fingerprint }
             }
         };

@@ -127,11 +127,13 @@ async fn bench(a: TickBenchArgs) -> anyhow::Result<()> {
         }
         let ms = |s: f64| format!("{:.0}", s * 1000.0);
         println!(
-            "{} series ({} topics, 7 channels, all feedback), {} days of 5-minute history, {} rules, one core\n",
+            "{} series ({} topics, 7 channels, all feedback), {} days of 5-minute history, {} rules, {} threads \
+             judging series\n",
             series,
             a.topics,
             a.days,
-            rules.len()
+            rules.len(),
+            rtcx_detect::backtest::judging_threads()
         );
         println!("| phase | ClickHouse read (ms) | detectors (ms) | total (ms) |");
         println!("|---|---|---|---|");
