@@ -187,6 +187,41 @@ async fn manual_alerts_filters_pages_and_the_workflow() {
         ["CREATED", "ASSIGNED", "STATUS_CHANGED", "STATUS_CHANGED", "STATUS_CHANGED", "COMMENTED", "SEVERITY_CHANGED"]
     );
     assert!(a["history"][1]["changed_by_name"].is_string());
+    // Every change went to `rtcx.alerts.v1` through the outbox, in order, with who made it
+    // and the workflow state after it.
+    let events: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT event_type, payload FROM outbox WHERE aggregate_type = 'alert' AND aggregate_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&api.state.pg)
+    .await
+    .expect("outbox");
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "alert_raised",
+            "alert_assigned",
+            "alert_status_changed",
+            "alert_status_changed",
+            "alert_status_changed",
+            "alert_commented",
+            "alert_severity_changed"
+        ]
+    );
+    for (_, e) in &events {
+        let parsed: rtcx_schemas::AlertEvent = serde_json::from_value(e.clone()).expect("an AlertEvent");
+        assert!(parsed.workflow.is_some(), "{e}");
+    }
+    let resolved = &events[3].1;
+    assert_eq!(
+        (resolved["change"].as_str(), resolved["workflow"]["status"].as_str()),
+        (Some("STATUS_CHANGED"), Some("RESOLVED"))
+    );
+    assert_eq!(resolved["workflow"]["note"], "Widget redeployed");
+    assert_eq!(resolved["workflow"]["by"].as_str(), Some(my_id(&api, &agent).await.as_str()));
+    assert_eq!(events[1].1["workflow"]["assignee_id"].as_str(), Some(agent_id.as_str()));
+    assert_eq!(events[6].1["severity"], "CRITICAL");
     let (status, _) = api.send(Method::GET, &format!("/v1/alerts/{}", uuid::Uuid::now_v7()), &agent, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

@@ -83,6 +83,39 @@ impl AlertSeverity {
     }
 }
 
+/// Where an alert is in its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertStatus {
+    Open,
+    InProgress,
+    Resolved,
+    Dismissed,
+}
+
+impl AlertStatus {
+    pub const ALL: [AlertStatus; 4] =
+        [AlertStatus::Open, AlertStatus::InProgress, AlertStatus::Resolved, AlertStatus::Dismissed];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "OPEN",
+            AlertStatus::InProgress => "IN_PROGRESS",
+            AlertStatus::Resolved => "RESOLVED",
+            AlertStatus::Dismissed => "DISMISSED",
+        }
+    }
+
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the alert is closed (resolved or dismissed).
+    pub const fn closed(self) -> bool {
+        matches!(self, AlertStatus::Resolved | AlertStatus::Dismissed)
+    }
+}
+
 /// What happened to the alert that this event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -96,9 +129,28 @@ pub enum AlertChange {
     Cleared,
     /// The condition came back during the cooldown: the same alert again.
     Reopened,
+    /// A person moved it through the workflow (`workflow.status`).
+    StatusChanged,
+    /// A person assigned or unassigned it (`workflow.assignee_id`).
+    Assigned,
+    /// A person set its severity.
+    SeverityChanged,
+    /// A person commented on it (`workflow.note`).
+    Commented,
 }
 
 impl AlertChange {
+    pub const ALL: [AlertChange; 8] = [
+        AlertChange::Raised,
+        AlertChange::Updated,
+        AlertChange::Cleared,
+        AlertChange::Reopened,
+        AlertChange::StatusChanged,
+        AlertChange::Assigned,
+        AlertChange::SeverityChanged,
+        AlertChange::Commented,
+    ];
+
     /// The outbox event type of this change, e.g. `alert_raised`.
     pub const fn event_type(self) -> &'static str {
         match self {
@@ -106,8 +158,24 @@ impl AlertChange {
             AlertChange::Updated => "alert_updated",
             AlertChange::Cleared => "alert_cleared",
             AlertChange::Reopened => "alert_reopened",
+            AlertChange::StatusChanged => "alert_status_changed",
+            AlertChange::Assigned => "alert_assigned",
+            AlertChange::SeverityChanged => "alert_severity_changed",
+            AlertChange::Commented => "alert_commented",
         }
     }
+}
+
+/// A change a person made through the alert API: who, and the alert's workflow state after
+/// it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkflowChange {
+    /// The user who made the change.
+    pub by: Uuid,
+    pub status: AlertStatus,
+    pub assignee_id: Option<Uuid>,
+    /// The status note, resolution notes, severity note or comment, when there is one.
+    pub note: Option<String>,
 }
 
 /// An alert raised by a detector over an event-time window.
@@ -154,6 +222,10 @@ pub struct AlertEvent {
     /// be notified.
     #[serde(default)]
     pub silenced: bool,
+    /// Set for the changes people make (`STATUS_CHANGED`, `ASSIGNED`, `SEVERITY_CHANGED`,
+    /// `COMMENTED`, and `RAISED` by hand); absent for the detectors' own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowChange>,
 }
 
 impl AlertEvent {
@@ -188,7 +260,7 @@ mod tests {
 
     #[test]
     fn change_event_types_follow_the_wire_names() {
-        for c in [AlertChange::Raised, AlertChange::Updated, AlertChange::Cleared, AlertChange::Reopened] {
+        for c in AlertChange::ALL {
             let wire = serde_json::to_value(c).expect("json");
             let name = wire.as_str().expect("string").to_lowercase();
             assert_eq!(c.event_type(), format!("alert_{name}"));

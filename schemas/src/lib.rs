@@ -30,7 +30,7 @@ pub mod text;
 pub mod topics;
 pub mod validation;
 
-pub use alert::{AlertChange, AlertEvent, AlertSeverity, AlertType};
+pub use alert::{AlertChange, AlertEvent, AlertSeverity, AlertStatus, AlertType, WorkflowChange};
 pub use channel::Channel;
 pub use dead_letter::{DeadLetter, DeadLetterReason, SourceCoordinates};
 pub use emotion::{Emotion, EmotionScores};

@@ -94,6 +94,7 @@ fn messages_validate_against_their_schemas() {
         score: Some(7.5),
         backfill: false,
         silenced: false,
+        workflow: None,
     };
     assert!(alert.notify());
     let alert_json = serde_json::to_value(&alert).expect("json");

@@ -217,6 +217,7 @@ impl ChurnTick<'_> {
             score: None,
             backfill: self.now - self.until > self.stale,
             silenced: silenced(self.silences, RULE, AlertType::CustomerChurnRisk, &dimension, self.now),
+            workflow: None,
         };
         AlertWrite {
             event,

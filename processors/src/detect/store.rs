@@ -98,6 +98,7 @@ impl AlertWrite {
             score: Some(fire.score),
             backfill: now - (fired_start + window) > stale,
             silenced: false,
+            workflow: None,
         };
         Self {
             event,

@@ -23,38 +23,7 @@ use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 
-/// Where an alert is in its workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AlertStatus {
-    Open,
-    InProgress,
-    Resolved,
-    Dismissed,
-}
-
-impl AlertStatus {
-    pub const ALL: [AlertStatus; 4] =
-        [AlertStatus::Open, AlertStatus::InProgress, AlertStatus::Resolved, AlertStatus::Dismissed];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Open => "OPEN",
-            AlertStatus::InProgress => "IN_PROGRESS",
-            AlertStatus::Resolved => "RESOLVED",
-            AlertStatus::Dismissed => "DISMISSED",
-        }
-    }
-
-    pub fn from_wire(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// Whether the alert is closed (resolved or dismissed).
-    pub const fn closed(self) -> bool {
-        matches!(self, AlertStatus::Resolved | AlertStatus::Dismissed)
-    }
-}
+pub use rtcx_schemas::AlertStatus;
 
 /// An alert as stored.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -569,6 +538,12 @@ pub async fn create(
         score: None,
         backfill: false,
         silenced: false,
+        workflow: Some(rtcx_schemas::WorkflowChange {
+            by: user.id,
+            status: AlertStatus::Open,
+            assignee_id: None,
+            note: None,
+        }),
     };
     let mut tx = app.pg.begin().await?;
     sqlx::query(

@@ -1,6 +1,7 @@
 //! The alert workflow: status (OPEN → IN_PROGRESS → RESOLVED | DISMISSED, and re-opening),
 //! assignment, severity and comments. Each change is one transaction that also writes its
-//! `alert_history` entry; an invalid transition is refused with 409.
+//! `alert_history` entry and its `rtcx.alerts.v1` event (through the outbox, so every
+//! query-api instance and the notifier hear of it); an invalid transition is refused with 409.
 //!
 //! | from \ to | OPEN | IN_PROGRESS | RESOLVED | DISMISSED |
 //! |---|---|---|---|---|
@@ -15,7 +16,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rtcx_schemas::{AlertEvent, AlertSeverity};
+use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity, AlertType, WorkflowChange};
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -58,6 +59,76 @@ pub(crate) async fn publish(tx: &mut Transaction<'_, Postgres>, event: &AlertEve
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The alert's row as its events carry it.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    alert_type: String,
+    severity: String,
+    status: String,
+    title: String,
+    description: String,
+    dimension: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
+    window_start: chrono::DateTime<chrono::Utc>,
+    window_end: chrono::DateTime<chrono::Utc>,
+    metric: String,
+    observed: Option<f64>,
+    baseline: Option<f64>,
+    evidence: serde_json::Value,
+    created_at: chrono::DateTime<chrono::Utc>,
+    rule: Option<String>,
+    score: Option<f64>,
+    backfill: bool,
+    silenced: bool,
+    assignee_id: Option<Uuid>,
+}
+
+/// Queues the event of a change `by` made: the alert as it stands now in this transaction.
+async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    change: AlertChange,
+    by: Uuid,
+    note: Option<&str>,
+) -> Result<(), ApiError> {
+    let r: EventRow = sqlx::query_as(
+        "SELECT id, alert_type, severity, status, title, description, dimension, window_start, window_end, metric,
+                observed, baseline, evidence, created_at, rule, score, backfill, silenced, assignee_id
+         FROM alerts WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let stored = |what: &str, v: &str| ApiError::Internal(format!("stored {what} {v:?}"));
+    let event = AlertEvent {
+        id: r.id,
+        alert_type: AlertType::from_wire(&r.alert_type).ok_or_else(|| stored("type", &r.alert_type))?,
+        severity: AlertSeverity::from_wire(&r.severity).ok_or_else(|| stored("severity", &r.severity))?,
+        title: r.title,
+        description: r.description,
+        dimension: r.dimension.0,
+        window_start: r.window_start,
+        window_end: r.window_end,
+        metric: r.metric,
+        observed: r.observed.unwrap_or_default(),
+        baseline: r.baseline.unwrap_or_default(),
+        evidence: r.evidence,
+        created_at: r.created_at,
+        change,
+        rule: r.rule,
+        score: r.score,
+        backfill: r.backfill,
+        silenced: r.silenced,
+        workflow: Some(WorkflowChange {
+            by,
+            status: AlertStatus::from_wire(&r.status).ok_or_else(|| stored("status", &r.status))?,
+            assignee_id: r.assignee_id,
+            note: note.map(str::to_owned),
+        }),
+    };
+    publish(tx, &event).await
 }
 
 /// What a workflow change reads from the alert's row, locked for the transaction.
@@ -190,6 +261,7 @@ pub async fn change_status(
     .await?;
     let note = note.filter(|n| !n.is_empty());
     record(&mut tx, id, Some(user.id), "STATUS_CHANGED", Some(from.as_str()), Some(to.as_str()), note).await?;
+    announce(&mut tx, id, AlertChange::StatusChanged, user.id, note).await?;
     tx.commit().await?;
     detail(&app, id).await.map(Json)
 }
@@ -256,6 +328,7 @@ pub async fn assign(
             None => "unassigned".to_owned(),
         };
         record(&mut tx, id, Some(user.id), "ASSIGNED", None, None, Some(&note)).await?;
+        announce(&mut tx, id, AlertChange::Assigned, user.id, None).await?;
     }
     tx.commit().await?;
     detail(&app, id).await.map(Json)
@@ -310,6 +383,7 @@ pub async fn change_severity(
             None => format!("{old} -> {}", c.severity.as_str()),
         };
         record(&mut tx, id, Some(user.id), "SEVERITY_CHANGED", None, None, Some(&text)).await?;
+        announce(&mut tx, id, AlertChange::SeverityChanged, user.id, note).await?;
     }
     tx.commit().await?;
     detail(&app, id).await.map(Json)
@@ -349,6 +423,7 @@ pub async fn comment(
     lock(&mut tx, id).await?;
     let entry = record(&mut tx, id, Some(user.id), "COMMENTED", None, None, Some(c.text.trim())).await?;
     sqlx::query("UPDATE alerts SET updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    announce(&mut tx, id, AlertChange::Commented, user.id, Some(c.text.trim())).await?;
     tx.commit().await?;
     let e = sqlx::query_as(&format!("{HISTORY} WHERE h.id = $1")).bind(entry).fetch_one(&app.pg).await?;
     Ok((StatusCode::CREATED, Json(e)))
