@@ -35,6 +35,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
 : "${RTCX_PG_USER:=rtcx}"
 : "${RTCX_PG_PASSWORD:=rtcx}"
 : "${RTCX_PG_DATABASE:=rtcx}"
+: "${RTCX_PG_TEST_DATABASE:=rtcx_test}"
 : "${RTCX_KAFKA_PORT:=9092}"
 : "${RTCX_KAFKA_CONTROLLER_PORT:=9093}"
 : "${RTCX_KAFKA_HEAP:=512m}"
@@ -467,6 +468,17 @@ cmd_test() {
   cargo fmt --all --check || die "code is not formatted: run cargo fmt"
   log "cargo clippy --workspace --all-targets -- -D warnings"
   cargo clippy --locked --workspace --all-targets -- -D warnings || die "clippy found warnings"
+  # The tests' Postgres: a database of their own, recreated each run, so that what they
+  # create (topics, users, alerts) never reaches the demo's database and no run inherits the
+  # last one's leftovers. (ClickHouse: each test makes and drops its own database.)
+  log "recreating the test database $RTCX_PG_TEST_DATABASE"
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$RTCX_PG_PORT" -d postgres \
+    -v user="$RTCX_PG_USER" -v db="$RTCX_PG_TEST_DATABASE" <<'SQL' >/dev/null
+SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user') \gexec
+SQL
+  export RTCX_POSTGRES_URL="${RTCX_POSTGRES_URL%/*}/$RTCX_PG_TEST_DATABASE"
+  "$(bin_path rtcx-migrate)" postgres >/dev/null
   log "running the test suite against the local stack"
   cargo test --locked --workspace --all-targets "$@"
 }
