@@ -386,11 +386,15 @@ bin_path() {
   echo "$CARGO_TARGET_DIR/$d/$1"
 }
 
+# Test-only features (fault injection), in every workspace build so that the dev stack, clippy
+# and the tests share one feature set (one build). Release images never have them.
+TEST_FEATURES=(--features rtcx-processors/fault-injection)
+
 # Builds the whole workspace, tests included: one cargo invocation with the same package
 # selection as `cargo test --workspace --all-targets`, so dependencies are compiled once with
 # one feature set (a narrower `-p` build would unify features differently and rebuild them).
 build_workspace() {
-  cargo_build --workspace --all-targets
+  cargo_build --workspace --all-targets "${TEST_FEATURES[@]}"
 }
 
 migrate() {
@@ -467,7 +471,7 @@ cmd_test() {
   log "cargo fmt --check"
   cargo fmt --all --check || die "code is not formatted: run cargo fmt"
   log "cargo clippy --workspace --all-targets -- -D warnings"
-  cargo clippy --locked --workspace --all-targets -- -D warnings || die "clippy found warnings"
+  cargo clippy --locked --workspace --all-targets "${TEST_FEATURES[@]}" -- -D warnings || die "clippy found warnings"
   # The tests' Postgres: a database of their own, recreated each run, so that what they
   # create (topics, users, alerts) never reaches the demo's database and no run inherits the
   # last one's leftovers. (ClickHouse: each test makes and drops its own database.)
@@ -480,7 +484,7 @@ SQL
   export RTCX_POSTGRES_URL="${RTCX_POSTGRES_URL%/*}/$RTCX_PG_TEST_DATABASE"
   "$(bin_path rtcx-migrate)" postgres >/dev/null
   log "running the test suite against the local stack"
-  cargo test --locked --workspace --all-targets "$@"
+  cargo test --locked --workspace --all-targets "${TEST_FEATURES[@]}" "$@"
 }
 
 cmd_fuzz() {

@@ -12,5 +12,4 @@ pub mod jwt;
 pub mod openapi;
 pub mod rate_limit;
 pub mod sink;
-pub mod synthetic;
 pub mod usage;

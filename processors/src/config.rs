@@ -89,7 +89,8 @@ pub struct PipelineArgs {
     #[arg(long, env = "RTCX_TOPIC_THRESHOLD", default_value_t = 0.5)]
     pub topic_threshold: f32,
     /// Fault injection for tests: abort after this many ClickHouse inserts, before their
-    /// offsets are committed.
+    /// offsets are committed (only with the `fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     #[arg(long, env = "RTCX_TEST_CRASH_AFTER_INSERTS", hide = true)]
     pub crash_after_inserts: Option<u64>,
 }
@@ -145,6 +146,7 @@ impl PipelineArgs {
             max_attempts: self.max_attempts,
             session_timeout: Duration::from_millis(self.session_timeout_ms),
             catalogue_refresh: Duration::from_secs(self.topic_refresh_secs),
+            #[cfg(feature = "fault-injection")]
             crash_after_inserts: self.crash_after_inserts,
         }
     }

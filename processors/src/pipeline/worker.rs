@@ -67,7 +67,8 @@ pub struct PipelineConfig {
     /// How often the topic catalogue is checked for changes.
     pub catalogue_refresh: Duration,
     /// Fault injection for tests: abort the process right after this many ClickHouse
-    /// inserts, before their offsets are committed.
+    /// inserts, before their offsets are committed (`fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
     pub crash_after_inserts: Option<u64>,
 }
 
@@ -510,6 +511,7 @@ impl Pipeline {
             metrics::counter!("rtcx_processors_watermark_failures_total").increment(1);
             tracing::warn!(error = %e, "recording event-time watermarks failed; alert evaluation waits for the next batch");
         }
+        #[cfg(feature = "fault-injection")]
         if self.cfg.crash_after_inserts.is_some_and(|n| self.status.batches.load(Ordering::SeqCst) + 1 >= n) {
             tracing::error!("fault injection: aborting after the insert, before the offset commit");
             std::process::abort();

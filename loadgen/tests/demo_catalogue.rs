@@ -1,7 +1,7 @@
 //! The demo's topic catalogue (deploy/demo/topics.json, seeded by `deploy/dev.sh up`) covers
 //! what the demo's generator writes, so trending topics and drivers show data from the start.
 
-use rtcx_ingest::synthetic::{Generator, Mix};
+use rtcx_loadgen::synthetic::{Generator, Mix};
 use rtcx_schemas::text::contains_words;
 
 #[derive(serde::Deserialize)]

@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rtcx_ingest::synthetic::{Generator, Mix};
+use rtcx_loadgen::synthetic::{Generator, Mix};
 use rtcx_schemas::{Channel, FeedbackEvent, FeedbackSubmission, topics};
 use tokio::sync::Semaphore;
 
