@@ -14,11 +14,9 @@
 //!
 //! Bad input never yields a 5xx; a 500 (`internal`) would mean a bug.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rtcx_schemas::ValidationErrors;
-use serde::Serialize;
 
 /// An error answered to the client.
 #[derive(Debug, thiserror::Error)]
@@ -45,19 +43,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The JSON error body: `{"error": {"code", "message", "details"}}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    pub error: ErrorDetail<'a>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ErrorDetail<'a> {
-    pub code: &'a str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
-}
+pub use rtcx_service_kit::ErrorBody;
 
 impl ApiError {
     /// HTTP status of this error.
@@ -116,12 +102,6 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %self, "request failed");
         }
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), details: self.details() } };
-        let mut resp = (status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after() {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        resp
+        ErrorBody::new(self.code(), self.to_string(), self.details()).response(status, self.retry_after())
     }
 }

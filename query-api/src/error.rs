@@ -17,10 +17,8 @@
 //!
 //! A 500 (`internal`) would mean a bug; its message never carries internals.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 /// An error answered to the client.
 #[derive(Debug, thiserror::Error)]
@@ -45,27 +43,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The body of every error answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code: `malformed_json`, `validation_failed`, `unauthorized`,
-    /// `forbidden`, `not_found`, `conflict`, `rate_limited`, `method_not_allowed`,
-    /// `payload_too_large`, `unsupported_media_type`, `unavailable`, `internal`.
-    #[schema(value_type = String, example = "validation_failed")]
-    pub code: &'static str,
-    /// Human-readable explanation.
-    pub message: String,
-    /// On `validation_failed`: field path → message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
+pub use rtcx_service_kit::{ErrorBody, ErrorDetail, uniform_error_bodies};
 
 impl ApiError {
     /// One validation failure.
@@ -160,58 +138,11 @@ impl IntoResponse for ApiError {
             )),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), details } };
-        let mut resp = (status, Json(body)).into_response();
         let retry = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             ApiError::Unavailable(_) => Some(5),
             _ => None,
         };
-        if let Some(secs) = retry {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
+        ErrorBody::new(self.code(), self.to_string(), details).response(status, retry)
     }
-}
-
-/// Gives the framework's own rejections (a path parameter that does not parse, an unknown
-/// route, a wrong method, a body over the limit, a request past the timeout) the same error
-/// body as [`ApiError`], keeping their status and headers (`Allow`, `Retry-After`).
-pub async fn uniform_error_bodies(resp: Response) -> Response {
-    let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let (parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-    let text = text.unwrap_or_default();
-    let or = |fallback: &str| if text.is_empty() { fallback.to_owned() } else { text.clone() };
-    let (code, message, details) = match status {
-        StatusCode::BAD_REQUEST => (
-            "validation_failed",
-            "validation failed".to_owned(),
-            Some(serde_json::json!({"path": or("invalid path parameter")})),
-        ),
-        StatusCode::NOT_FOUND => ("not_found", or("no such route"), None),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", or("method not allowed on this route"), None),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", or("request body too large"), None),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", or("expected application/json"), None),
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
-            ("unavailable", or("the request took too long"), None)
-        }
-        s if s.is_client_error() => ("bad_request", or("bad request"), None),
-        _ => ("internal", "internal error".to_owned(), None),
-    };
-    let mut out = (status, Json(ErrorBody { error: ErrorDetail { code, message, details } })).into_response();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            out.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    out
 }

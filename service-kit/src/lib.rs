@@ -6,6 +6,7 @@ pub mod checks;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse_args;
 pub mod client_ip;
+pub mod error_body;
 pub mod health;
 pub mod periodic;
 pub mod serve;
@@ -17,6 +18,7 @@ pub mod testing;
 #[cfg(feature = "clickhouse")]
 pub use clickhouse_args::ClickHouseArgs;
 pub use client_ip::client_ip;
+pub use error_body::{ErrorBody, ErrorDetail, uniform_error_bodies};
 pub use health::{HealthCheck, HealthRegistry, ops_router};
 pub use periodic::spawn_every;
 pub use serve::serve;
