@@ -145,7 +145,10 @@ impl Evaluator {
             }),
             None => Default::default(),
         };
-        let wm = watermark(&self.watermarks.marks().await?, &backlog, now, self.params.watermark);
+        let Some(wm) = watermark(&self.watermarks.marks().await?, &backlog, now, self.params.watermark) else {
+            tracing::debug!(?backlog, "alert evaluation waits: a partition with a backlog has stored nothing yet");
+            return Ok(TickReport::default());
+        };
         let closed_end = wm.timestamp().div_euclid(w) * w;
         let closed_end = DateTime::from_timestamp(closed_end, 0).unwrap_or(wm);
         let progress: Option<DateTime<Utc>> =
