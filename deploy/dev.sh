@@ -462,6 +462,18 @@ Environment: source $ENV_FILE    Logs: $LOGS    Status: deploy/dev.sh status    
 EOF
 }
 
+# cargo-machete, pinned, built once into the cache (a minute or two on 2 cores).
+MACHETE_VERSION="0.9.2"
+install_machete() {
+  local bin="$RTCX_CACHE_DIR/tools/bin/cargo-machete"
+  if [[ ! -x "$bin" ]] || ! "$bin" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
+    log "installing cargo-machete $MACHETE_VERSION"
+    CARGO_TARGET_DIR="$RTCX_CACHE_DIR/tools/target" cargo install --locked --quiet --root "$RTCX_CACHE_DIR/tools" \
+      cargo-machete --version "$MACHETE_VERSION" || die "could not install cargo-machete"
+  fi
+  export PATH="$RTCX_CACHE_DIR/tools/bin:$PATH"
+}
+
 cmd_test() {
   cmd_stack
   # shellcheck disable=SC1090
@@ -472,6 +484,9 @@ cmd_test() {
   cargo fmt --all --check || die "code is not formatted: run cargo fmt"
   log "cargo clippy --workspace --all-targets -- -D warnings"
   cargo clippy --locked --workspace --all-targets "${TEST_FEATURES[@]}" -- -D warnings || die "clippy found warnings"
+  log "cargo machete (unused dependencies)"
+  install_machete
+  cargo machete || die "cargo machete found unused dependencies (or list an intended one in [package.metadata.cargo-machete])"
   # The tests' Postgres: a database of their own, recreated each run, so that what they
   # create (topics, users, alerts) never reaches the demo's database and no run inherits the
   # last one's leftovers. (ClickHouse: each test makes and drops its own database.)
