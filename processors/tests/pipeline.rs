@@ -154,7 +154,10 @@ async fn a_crash_after_the_insert_and_before_the_commit_counts_once() {
     // Aborts right after its second insert: those rows are in ClickHouse, their offsets are not
     // committed, so the next processor gets the same messages again.
     let mut crashing = t.spawn_processor("crashing", true, &[("RTCX_TEST_CRASH_AFTER_INSERTS", "2")]);
-    common::eventually("the fault-injected abort", Duration::from_secs(60), async || {
+    // The hook exists with the `fault-injection` feature only (`deploy/dev.sh test` builds with
+    // it): without it, this times out.
+    let what = "the fault-injected abort (rtcx-processors built with --features rtcx-processors/fault-injection)";
+    common::eventually(what, Duration::from_secs(60), async || {
         crashing.get("/health/live").await.0 == 0 && t.counts().await.ids > 0
     })
     .await;
@@ -267,47 +270,12 @@ async fn a_broker_restart_loses_and_duplicates_nothing() {
     t.cleanup().await;
 }
 
-/// A binary of the workspace, built next to this test (`cargo test --workspace` builds them).
-fn workspace_bin(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let path = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join(name)).expect("target dir");
-    assert!(path.exists(), "{} is missing: build the workspace first (cargo build --workspace)", path.display());
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_posted_to_ingest_are_counted_once_per_channel_and_label() {
-    use sha2::Digest as _;
-
     let _serial = SERIAL.lock().await;
     let t = stack_env(3).await;
     let pg = pg().await;
-    let key = format!("rtcx_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query("INSERT INTO api_keys (name, source, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, '{ingest}')")
-        .bind("pipeline e2e test")
-        .bind("e2e")
-        .bind(&key[..9])
-        .bind(sha2::Sha256::digest(key.as_bytes()).to_vec())
-        .execute(&pg)
-        .await
-        .expect("insert API key");
-    let port = rtcx_service_kit::testing::free_port();
-    let ingest_log = std::fs::File::create(t.logs.join("ingest.log")).expect("log");
-    let mut ingest = std::process::Command::new(workspace_bin("rtcx-ingest"))
-        .env("RTCX_INGEST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RTCX_INGEST_TOPIC", &t.raw)
-        .env("RTCX_KAFKA_BROKERS", &t.brokers)
-        .env("RTCX_POSTGRES_URL", env("RTCX_POSTGRES_URL"))
-        .stdout(ingest_log.try_clone().expect("log"))
-        .stderr(ingest_log)
-        .spawn()
-        .expect("start rtcx-ingest");
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    common::eventually("ingest ready", Duration::from_secs(30), async || {
-        http.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    let ingest = common::Ingest::start(&t, &pg).await;
     let mut p = t.spawn_processor("e2e", false, &[]);
 
     let channels = ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"];
@@ -328,18 +296,7 @@ async fn events_posted_to_ingest_are_counted_once_per_channel_and_label() {
             .collect();
         // Every batch is sent twice (a client retry): same idempotency keys, same ids.
         for _ in 0..2 {
-            let r = http
-                .post(format!("{base}/v1/feedback/batch"))
-                .bearer_auth(&key)
-                .json(&items)
-                .send()
-                .await
-                .expect("post batch");
-            assert_eq!(r.status(), 202);
-            let body: serde_json::Value = r.json().await.expect("json");
-            for a in body["accepted"].as_array().expect("accepted") {
-                ids.insert(a["id"].as_str().expect("id").to_owned());
-            }
+            ids.extend(ingest.post(&items).await);
         }
         for item in &items {
             *expected.entry(item["channel"].as_str().expect("channel").to_owned()).or_default() += 1;
@@ -368,7 +325,6 @@ async fn events_posted_to_ingest_are_counted_once_per_channel_and_label() {
     }
     assert_eq!(per_channel, expected, "per channel: what ingest accepted");
     p.terminate();
-    let _ = ingest.kill();
-    let _ = ingest.wait();
+    drop(ingest);
     t.cleanup().await;
 }

@@ -123,7 +123,7 @@ impl KafkaProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("starting Kafka: {e}"));
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
         loop {
             let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
             if log.contains("Kafka Server started") && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {

@@ -174,6 +174,85 @@ pub async fn produce_to(brokers: &str, topic: &str, messages: &[(String, Vec<u8>
     }
 }
 
+/// A running `rtcx-ingest` publishing to a test's raw topic, with an API key of its own.
+pub struct Ingest {
+    child: Child,
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Ingest {
+    /// Registers an ingest API key in `pg` and starts ingest on `t`'s raw topic.
+    pub async fn start(t: &TestEnv, pg: &sqlx::PgPool) -> Self {
+        use sha2::Digest as _;
+        let key = format!("rtcx_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO api_keys (name, source, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4, '{ingest}')",
+        )
+        .bind(format!("test {}", t.group))
+        .bind("e2e")
+        .bind(&key[..9])
+        .bind(sha2::Sha256::digest(key.as_bytes()).to_vec())
+        .execute(pg)
+        .await
+        .expect("insert API key");
+        let port = free_port();
+        let log = std::fs::File::create(t.logs.join("ingest.log")).expect("log");
+        let child = Command::new(workspace_bin("rtcx-ingest"))
+            .env("RTCX_INGEST_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RTCX_INGEST_TOPIC", &t.raw)
+            .env("RTCX_KAFKA_BROKERS", &t.brokers)
+            .env("RTCX_POSTGRES_URL", env("RTCX_POSTGRES_URL"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start rtcx-ingest");
+        let ingest = Self { child, base: format!("http://127.0.0.1:{port}"), key, http: reqwest::Client::new() };
+        eventually("ingest ready", Duration::from_secs(30), async || {
+            ingest.http.get(format!("{}/health/ready", ingest.base)).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        ingest
+    }
+
+    /// POSTs `items` to `/v1/feedback/batch` (at most 1 000 per request); the accepted ids.
+    pub async fn post(&self, items: &[serde_json::Value]) -> Vec<String> {
+        let mut ids = Vec::new();
+        for chunk in items.chunks(1000) {
+            let r = self
+                .http
+                .post(format!("{}/v1/feedback/batch", self.base))
+                .bearer_auth(&self.key)
+                .json(chunk)
+                .send()
+                .await
+                .expect("post batch");
+            assert_eq!(r.status(), 202, "batch accepted");
+            let body: serde_json::Value = r.json().await.expect("json");
+            for a in body["accepted"].as_array().expect("accepted") {
+                ids.push(a["id"].as_str().expect("id").to_owned());
+            }
+        }
+        ids
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A binary of the workspace, built next to this test (`cargo test --workspace` builds them).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let path = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join(name)).expect("target dir");
+    assert!(path.exists(), "{} is missing: build the workspace first (cargo build --workspace)", path.display());
+    path
+}
+
 /// A running processor.
 pub struct Processor {
     child: Option<Child>,
