@@ -123,6 +123,8 @@ impl CatalogueRun {
         if h.len > 0 && h.start != self.end() {
             return Err(ExtendError::Gap { expected: self.end(), got: h.start });
         }
+        // All feedback of each new window: a topic's `others`, and (zero) the gaps.
+        let totals: Vec<f64> = (0..h.len).map(|w| h.global.get(w).map_or(0.0, |g| g.count)).collect();
         for s in &mut self.scopes {
             let series = h.series(s.scope);
             let mut columns: Vec<Option<&Vec<WindowStats>>> = vec![None; s.dims.len()];
@@ -151,11 +153,10 @@ impl CatalogueRun {
                 };
                 columns[i] = Some(values);
             }
-            for w in 0..h.len {
-                let total = h.global.get(w).map_or(0.0, |g| g.count);
+            for (w, total) in totals.iter().enumerate() {
                 let values: Vec<Option<WindowStats>> = columns
                     .iter()
-                    .map(|c| Some(with_others(c.and_then(|v| v.get(w).copied()).unwrap_or_default(), total)))
+                    .map(|c| Some(with_others(c.and_then(|v| v.get(w).copied()).unwrap_or_default(), *total)))
                     .collect();
                 match no_data(h, w) {
                     true => s.run.step_gap(&values, s.scope == Scope::Global),
@@ -163,7 +164,7 @@ impl CatalogueRun {
                 }
             }
         }
-        self.totals.extend((0..h.len).map(|w| h.global.get(w).map_or(0.0, |g| g.count)));
+        self.totals.extend(totals);
         self.len += h.len;
         Ok(())
     }
