@@ -119,10 +119,11 @@ async fn manual_alerts_filters_pages_and_the_workflow() {
     let (status, _) =
         api.send(Method::PUT, &format!("/v1/alerts/{id}/assignee"), &manager, assign(json!(integration_id))).await;
     assert_eq!(status, StatusCode::CONFLICT, "API users do not handle alerts");
-    let (status, _) = api
+    let (status, body) = api
         .send(Method::PUT, &format!("/v1/alerts/{id}/assignee"), &manager, assign(json!(uuid::Uuid::now_v7())))
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an unknown assignee is bad input, the alert exists: {body}");
+    assert!(body["error"]["details"]["assignee_id"].is_string(), "{body}");
     let (_, mine) = api.send(Method::GET, &format!("/v1/alerts?q={q}&assignee=me"), &agent, None).await;
     assert_eq!(mine["items"].as_array().map(Vec::len), Some(1));
     let (_, unassigned) = api.send(Method::GET, &format!("/v1/alerts?q={q}&assignee=none"), &agent, None).await;
