@@ -281,7 +281,7 @@ pub struct Assignment {
     path = "/v1/alerts/{id}/assignee",
     tag = "alerts",
     summary = "Assign or unassign an alert",
-    description = "Managers and admins assign anyone who may handle alerts (ADMIN, MANAGER, AGENT); agents may take an alert (assign it to themselves) and give back their own. An unknown or inactive assignee is a validation failure (400 on `assignee_id`), one whose role may not handle alerts 409; 404 means no such alert.",
+    description = "Managers and admins assign anyone who may handle alerts (ADMIN, MANAGER, AGENT); agents may take an alert (assign it to themselves) and give back their own. An assignee who is not an active user, or whose role may not handle alerts, answers 409; 404 means no such alert.",
     params(("id" = Uuid, Path, description = "Alert id")),
     request_body = Assignment,
     responses((status = 200, body = AlertDetail), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
@@ -312,7 +312,7 @@ pub async fn assign(
             .bind(to)
             .fetch_optional(&mut *tx)
             .await?;
-        let role = role.ok_or_else(|| ApiError::invalid("assignee_id", "no active user has this id"))?;
+        let role = role.ok_or(ApiError::Conflict("the assignee is not an active user"))?;
         if !Role::parse(&role).is_some_and(|r| r.allows(Permission::HandleAlerts)) {
             return Err(ApiError::Conflict("the assignee's role may not handle alerts"));
         }
