@@ -43,6 +43,10 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Score a labelled file: accuracy, macro-F1, per-class F1, confusion matrix.
     Eval(EvalArgs),
+    /// Adapt the sentiment head to this deployment's rated feedback (ratings, CSAT, NPS as
+    /// weak labels); writes a new model version only if it is better on that feedback and
+    /// no worse elsewhere. Exit status 0: accepted, 3: refused.
+    Adapt(AdaptArgs),
     /// Measure throughput and latency at several batch sizes.
     Bench(BenchArgs),
     /// Cluster recent feedback that no topic claimed and store topic suggestions in Postgres.
@@ -86,6 +90,11 @@ enum EvalFormat {
     Goemotions,
     /// `labels \t text`, labels as ids or names, comma-separated (task from --task).
     TsvLabel,
+    /// The hand-written challenge set (`processors/tests/data/challenge.tsv`; task from --task).
+    Challenge,
+    /// A customer-review set's `reviews.csv` (../shared/data/customer-reviews): its `test`
+    /// rows, 1–2 stars negative, 3 neutral, 4–5 positive (sentiment).
+    Reviews,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,7 +146,8 @@ struct AnalyzeArgs {
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// Folder with the labelled data sets (GoEmotions, brand-tweets, tweeteval, rt-polarity).
+    /// Folder with the labelled data sets (GoEmotions, brand-tweets, tweeteval, rt-polarity,
+    /// customer-reviews).
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
     /// Base encoder folder (Hugging Face layout).
@@ -152,6 +162,9 @@ struct TrainArgs {
     /// Also write ≤400-row held-out samples per source here (for the regression test).
     #[arg(long)]
     samples: Option<PathBuf>,
+    /// The hand-written challenge set to evaluate (never trained on); empty to skip.
+    #[arg(long, default_value = "processors/tests/data/challenge.tsv")]
+    challenge: PathBuf,
     /// Hidden layer width of both heads (0: linear heads).
     #[arg(long, default_value_t = 256)]
     hidden: usize,
@@ -187,6 +200,64 @@ struct TrainArgs {
     /// encoder's, which topic matching relies on.
     #[arg(long, default_value_t = 0.5)]
     keep_similarity: f64,
+}
+
+#[derive(Debug, clap::Args)]
+struct AdaptArgs {
+    /// Feedback that occurred at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    from: String,
+    /// Feedback that occurred before this time (RFC 3339); default: now.
+    #[arg(long)]
+    to: Option<String>,
+    /// Read at most this many rated rows (the most recent).
+    #[arg(long, default_value_t = 200_000)]
+    limit: u64,
+    /// Fewest weakly labelled rows of each class (negative, positive) needed.
+    #[arg(long, default_value_t = 200)]
+    min_per_class: usize,
+    /// The model in use, the starting point (heads.safetensors, manifest.json).
+    #[arg(long, env = "RTCX_HEADS_DIR", default_value = "processors/models/rtcx-heads")]
+    heads_dir: PathBuf,
+    /// Base encoder folder (Hugging Face layout).
+    #[arg(long, env = "RTCX_MODEL_DIR")]
+    model_dir: PathBuf,
+    /// Versions are written to OUT/<version>/ and OUT/current points at the accepted one
+    /// (point RTCX_HEADS_DIR at OUT/current; the processors load it on restart).
+    #[arg(long, default_value = "/var/lib/rtcx/models")]
+    out: PathBuf,
+    /// Committed held-out samples (sentiment-*.tsv) and challenge.tsv: the "elsewhere" sets.
+    #[arg(long, default_value = "processors/tests/data")]
+    samples: PathBuf,
+    /// The most macro-F1 any other evaluation set may lose.
+    #[arg(long, default_value_t = 0.01)]
+    max_loss: f64,
+    /// The least macro-F1 the new head must gain on the deployment's held-out feedback.
+    #[arg(long, default_value_t = 0.02)]
+    min_gain: f64,
+    /// Refuse ratings the model in use agrees with below this macro-F1 (they look unrelated to
+    /// the texts, e.g. a scale read backwards).
+    #[arg(long, default_value_t = 0.4)]
+    min_agreement: f64,
+    /// Head training epochs.
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Head learning rate (AdamW).
+    #[arg(long, default_value_t = 0.0003)]
+    learning_rate: f64,
+    /// Strengths of the pull towards the starting head's weights (L2-SP) to try, comma-
+    /// separated; the accepted candidate best on the deployment's feedback is kept.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.3,1")]
+    anchor: Vec<f64>,
+    /// Weight of each rated text without a weak label (three stars, passive NPS), trained to
+    /// keep the model's current answer.
+    #[arg(long, default_value_t = 1.0)]
+    keep: f64,
+    /// Random seed (shuffling).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    #[command(flatten)]
+    clickhouse: rtcx_service_kit::ClickHouseArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -233,6 +304,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Train(t)) => train(t),
         Some(Command::Analyze(a)) => analyze(a),
         Some(Command::Eval(e)) => eval(e),
+        Some(Command::Adapt(a)) => adapt(a),
         Some(Command::Bench(b)) => bench(b),
         Some(Command::SuggestTopics(s)) => suggest_topics(s),
         Some(Command::Detect(d)) => rtcx_processors::detect::command::run(d),
@@ -243,16 +315,38 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
     use rtcx_processors::training::metrics::evaluate;
     use rtcx_processors::training::train::{EMOTION_LABELS, SENTIMENT_LABELS};
 
-    let content = std::fs::read_to_string(&e.data).with_context(|| format!("reading {}", e.data.display()))?;
-    let task = if e.format == EvalFormat::Goemotions { EvalTask::Emotion } else { e.task };
+    use rtcx_processors::training::datasets::{Split, Task, challenge_set, customer_reviews};
+
+    let task = match e.format {
+        EvalFormat::Goemotions => EvalTask::Emotion,
+        EvalFormat::Reviews => EvalTask::Sentiment,
+        _ => e.task,
+    };
     let labels: &[&str] = if task == EvalTask::Sentiment { &SENTIMENT_LABELS } else { &EMOTION_LABELS };
     let mut texts = Vec::new();
     let mut gold = Vec::new();
+    let examples = match e.format {
+        EvalFormat::Challenge => challenge_set(&e.data, &EMOTION_LABELS)?,
+        EvalFormat::Reviews => customer_reviews(&e.data, "reviews")?,
+        _ => Vec::new(),
+    };
+    let want = if task == EvalTask::Sentiment { Task::Sentiment } else { Task::Emotion };
+    for x in examples.into_iter().filter(|x| x.task == want && x.split == Split::Holdout) {
+        texts.push(x.text);
+        gold.push(x.labels);
+    }
+    let content = match e.format {
+        EvalFormat::Goemotions | EvalFormat::TsvLabel => {
+            std::fs::read_to_string(&e.data).with_context(|| format!("reading {}", e.data.display()))?
+        }
+        _ => String::new(),
+    };
     for (n, line) in content.lines().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
         let (text, label_col) = match (e.format, cols.as_slice()) {
             (EvalFormat::Goemotions, [t, ids, ..]) => (*t, *ids),
             (EvalFormat::TsvLabel, [ids, t, ..]) => (*t, *ids),
+            (EvalFormat::Challenge | EvalFormat::Reviews, _) => continue,
             _ => anyhow::bail!("{}:{}: expected at least two tab-separated columns", e.data.display(), n + 1),
         };
         let g: Vec<usize> = label_col
@@ -286,6 +380,21 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
         .collect();
     let report = evaluate(labels, &gold, &predicted);
     print!("{}", report.render(&format!("{} ({:?})", e.data.display(), task).to_lowercase()));
+    if e.format == EvalFormat::Reviews {
+        // Without the three-star rows: how the 1–2 and 4–5-star reviews are read.
+        let polar: Vec<usize> = (0..gold.len()).filter(|&i| gold[i] != [1]).collect();
+        let g: Vec<Vec<usize>> = polar.iter().map(|&i| gold[i].clone()).collect();
+        let p: Vec<usize> = polar.iter().map(|&i| predicted[i]).collect();
+        let r = evaluate(labels, &g, &p);
+        let recall = |c: usize| r.classes[c].recall;
+        println!(
+            "without 3-star reviews: n={} macro-F1={:.4}; 1–2 stars called negative {:.4}, 4–5 stars called positive {:.4}",
+            r.n,
+            r.macro_f1,
+            recall(0),
+            recall(2)
+        );
+    }
     Ok(())
 }
 
@@ -398,6 +507,7 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         out_dir: t.out.clone(),
         cache_dir: t.cache,
         samples_dir: t.samples,
+        challenge: (!t.challenge.as_os_str().is_empty()).then_some(t.challenge),
         sentiment: params(t.epochs),
         emotion: params(t.epochs),
         tune: TuneParams {
@@ -417,6 +527,44 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
     }
     println!("wrote {}", t.out.display());
     Ok(())
+}
+
+fn adapt(a: AdaptArgs) -> anyhow::Result<()> {
+    use rtcx_processors::training::adapt::{AdaptConfig, adapt, fetch_rated};
+    use rtcx_processors::training::fit::FitParams;
+    let to = a.to.clone().unwrap_or_else(|| chrono::Utc::now().to_rfc3339());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rated = runtime.block_on(fetch_rated(&a.clickhouse.client(), &a.from, &to, a.limit))?;
+    eprintln!("read {} rated feedback rows from {} to {to}", rated.len(), a.from);
+    let cfg = AdaptConfig {
+        model_dir: a.model_dir,
+        heads_dir: a.heads_dir,
+        out_root: a.out,
+        samples_dir: a.samples,
+        min_per_class: a.min_per_class,
+        max_loss: a.max_loss,
+        min_gain: a.min_gain,
+        min_agreement: a.min_agreement,
+        fit: FitParams {
+            hidden: Vec::new(),
+            epochs: a.epochs,
+            batch_size: 64,
+            learning_rate: a.learning_rate,
+            weight_decay: 0.0,
+            seed: a.seed,
+        },
+        anchors: a.anchor,
+        keep: a.keep,
+    };
+    let report = adapt(&cfg, &rated)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.accepted {
+        eprintln!("accepted: version {}", report.version.as_deref().unwrap_or("?"));
+        Ok(())
+    } else {
+        eprintln!("refused: {}", report.reasons.join("; "));
+        std::process::exit(3)
+    }
 }
 
 #[tokio::main]

@@ -80,6 +80,20 @@ fn mini_data(dir: &Path) {
         let body = rt.iter().filter(|(l, _)| l == want).map(|(_, t)| format!("{t}\n")).collect();
         write(&dir.join("rt-polarity").join(file), body);
     }
+    // Customer reviews (text, stars, the set's own split): the committed clothing sample's
+    // texts with stars from its labels, in each of the four folders.
+    let reviews = sample("sentiment-reviews-clothing.tsv");
+    for folder in ["restaurant-app-reviews", "pet-insurance-trustpilot", "womens-ecommerce-clothing", "amazon-alexa"] {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["rating", "text", "split"]).expect("header");
+        for (i, (l, t)) in reviews.iter().enumerate() {
+            let stars = ["1", "3", "5"][l.parse::<usize>().unwrap_or(1).min(2)];
+            let split = ["train", "train", "train", "train", "train", "train", "train", "dev", "test", "test"][i % 10];
+            w.write_record([stars, t.as_str(), split]).expect("row");
+        }
+        let path = dir.join("customer-reviews").join(folder).join("reviews.csv");
+        write(&path, String::from_utf8(w.into_inner().expect("csv")).expect("utf-8"));
+    }
 }
 
 fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
@@ -92,6 +106,8 @@ fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
         .arg(cache)
         .arg("--out")
         .arg(out)
+        .arg("--challenge")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/challenge.tsv"))
         .args(["--epochs", "2", "--tune-epochs", "1", "--tune-layers", "2"])
         .output()
         .expect("run train");
@@ -121,8 +137,20 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
         serde_json::from_slice(&std::fs::read(second.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["metrics"], again["metrics"]);
     assert_eq!(manifest["tuned"]["layers"], serde_json::json!([4, 5]));
-    assert_eq!(manifest["metrics"].as_object().map(|m| m.len()), Some(6), "{}", manifest["metrics"]);
-    assert_eq!(manifest["frozen_metrics"].as_object().map(|m| m.len()), Some(6));
+    // Six sources as before, four review sets, and the challenge set for both tasks.
+    assert_eq!(manifest["metrics"].as_object().map(|m| m.len()), Some(12), "{}", manifest["metrics"]);
+    assert_eq!(manifest["frozen_metrics"].as_object().map(|m| m.len()), Some(12));
+    assert_eq!(manifest["metrics"]["sentiment/challenge"]["n"], 339, "every challenge row is scored");
+    let polar_train = sample("sentiment-reviews-clothing.tsv")
+        .iter()
+        .enumerate()
+        .filter(|(i, (l, _))| i % 10 < 7 && l != "1")
+        .count();
+    assert_eq!(manifest["data"]["reviews-alexa"]["train"], polar_train, "three-star and dev rows are not trained on");
+    // replay.txt (the texts `adapt` keeps the model's answers on) is written, the same each run.
+    let replay = std::fs::read_to_string(first.join("replay.txt")).expect("replay.txt written");
+    assert!(replay.lines().count() >= 50, "{} replay texts", replay.lines().count());
+    assert_eq!(replay, std::fs::read_to_string(second.join("replay.txt")).expect("second replay"));
     let cos = manifest["tuned"]["heldout_cosine_to_base"].as_f64().expect("cosine");
     assert!(cos > 0.8 && cos < 1.0, "tuned embeddings stay near the base ones but move: {cos}");
 

@@ -110,7 +110,12 @@ fn sentiment_rows(rows: Vec<(String, Option<usize>)>, source: &'static str) -> V
 }
 
 fn csv_rows(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<(String, String)>, DataError> {
-    let content = latin1(&read_bytes(path)?);
+    csv_columns(path, &latin1(&read_bytes(path)?), [text_col, label_col])
+        .map(|rows| rows.into_iter().map(|[t, l]| (t, l)).collect())
+}
+
+/// The named columns of every record of the CSV `content` (read from `path`).
+fn csv_columns<const N: usize>(path: &Path, content: &str, names: [&str; N]) -> Result<Vec<[String; N]>, DataError> {
     let mut reader = csv::Reader::from_reader(content.as_bytes());
     let fmt = |e: csv::Error| DataError::Format { path: path.to_owned(), message: e.to_string() };
     let headers = reader.headers().map_err(fmt)?.clone();
@@ -120,13 +125,86 @@ fn csv_rows(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<(String,
             .position(|h| h == name)
             .ok_or_else(|| DataError::Format { path: path.to_owned(), message: format!("column {name} missing") })
     };
-    let (ti, li) = (col(text_col)?, col(label_col)?);
+    let mut at = [0usize; N];
+    for (slot, name) in at.iter_mut().zip(names) {
+        *slot = col(name)?;
+    }
     let mut out = Vec::new();
     for rec in reader.records() {
         let rec = rec.map_err(fmt)?;
-        out.push((rec.get(ti).unwrap_or("").to_owned(), rec.get(li).unwrap_or("").to_owned()));
+        out.push(at.map(|i| rec.get(i).unwrap_or("").to_owned()));
     }
     Ok(out)
+}
+
+/// The customer-review sets under `customer-reviews/`: folder and source name. Only the
+/// clothing set (CC0) may be republished; the others are read at training time and no text of
+/// theirs is written into the repository (see [`may_republish`]).
+pub const REVIEW_SETS: [(&str, &str); 4] = [
+    ("restaurant-app-reviews", "reviews-restaurant-apps"),
+    ("pet-insurance-trustpilot", "reviews-pet-insurance"),
+    ("womens-ecommerce-clothing", "reviews-clothing"),
+    ("amazon-alexa", "reviews-alexa"),
+];
+
+/// Most training rows kept per review set and class (the positive classes of three sets are
+/// 15–20 k rows of mostly generic praise; the cap bounds training time, the class weights do
+/// the balancing).
+pub const REVIEW_TRAIN_CAP: usize = 5000;
+
+/// Whether committed samples may carry this source's texts (licence; see
+/// `../shared/data/customer-reviews/README.md`).
+pub fn may_republish(source: &str) -> bool {
+    !matches!(source, "reviews-restaurant-apps" | "reviews-pet-insurance" | "reviews-alexa")
+}
+
+/// Sentiment from a customer's own 1–5 stars: 1–2 negative, 4–5 positive, 3 neutral.
+pub fn rating_sentiment(stars: u8) -> Option<usize> {
+    match stars {
+        1 | 2 => Some(NEGATIVE),
+        3 => Some(NEUTRAL),
+        4 | 5 => Some(POSITIVE),
+        _ => None,
+    }
+}
+
+/// One customer-review set (`reviews.csv`: `text`, `rating`, `split`). The set's own fixed
+/// split decides: `train` rows train, `test` rows are held out, `dev` rows are left alone.
+/// Three-star reviews are mostly mixed opinions or mild complaints, not neutral statements:
+/// they are **not trained on** (the negative/positive boundary learns from 1–2 vs 4–5 stars,
+/// neutral from the other sources) but stay in the held-out part as `neutral`, so the 3-way
+/// figures count them. Training rows are capped per class at [`REVIEW_TRAIN_CAP`], chosen by
+/// a hash of the text.
+pub fn customer_reviews(path: &Path, source: &'static str) -> Result<Vec<Example>, DataError> {
+    let content = String::from_utf8(read_bytes(path)?)
+        .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
+    let mut held = Vec::new();
+    let mut train: [Vec<(Vec<u8>, String)>; 3] = Default::default();
+    for [text, rating, split] in csv_columns(path, &content, ["text", "rating", "split"])? {
+        let text = text.trim().to_owned();
+        let Some(label) = rating.trim().parse::<u8>().ok().and_then(rating_sentiment) else { continue };
+        if text.is_empty() {
+            continue;
+        }
+        match split.as_str() {
+            "test" => {
+                held.push(Example { text, source, task: Task::Sentiment, labels: vec![label], split: Split::Holdout })
+            }
+            "train" if label != NEUTRAL => train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text)),
+            _ => {}
+        }
+    }
+    for (label, mut class) in train.into_iter().enumerate() {
+        class.sort_unstable();
+        held.extend(class.into_iter().take(REVIEW_TRAIN_CAP).map(|(_, text)| Example {
+            labels: vec![label],
+            text,
+            source,
+            task: Task::Sentiment,
+            split: Split::Train,
+        }));
+    }
+    Ok(held)
 }
 
 /// Every labelled example under `data_dir` (the `../shared/data` folder).
@@ -205,5 +283,48 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Example>, DataError> {
         }
     }
     all.extend(sentiment_rows(polarity, "rt-polarity"));
+    for (folder, source) in REVIEW_SETS {
+        all.extend(customer_reviews(&data_dir.join("customer-reviews").join(folder).join("reviews.csv"), source)?);
+    }
     Ok(all)
+}
+
+/// The hand-written challenge set (`processors/tests/data/challenge.tsv`: a header, then
+/// `sentiment \t emotion \t domain \t shape \t text`, labels by name): customer messages in
+/// the shapes general-purpose sentiment misreads (matter-of-fact failure reports, questions
+/// that carry a complaint, dry irony) and neutral and positive ones across many domains.
+/// **Never trained on**: only evaluated. Returns one sentiment and one emotion example per
+/// row, source `challenge`, held out.
+pub fn challenge_set(path: &Path, emotions: &[&str]) -> Result<Vec<Example>, DataError> {
+    let content = String::from_utf8(read_bytes(path)?)
+        .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
+    let bad = |line: usize, message: String| DataError::Format {
+        path: path.to_owned(),
+        message: format!("line {line}: {message}"),
+    };
+    let mut out = Vec::new();
+    for (i, line) in content.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [sentiment, emotion, _domain, _shape, text] = cols[..] else {
+            return Err(bad(i + 1, format!("{} columns, want 5", cols.len())));
+        };
+        let sentiment = ["negative", "neutral", "positive"]
+            .iter()
+            .position(|l| *l == sentiment)
+            .ok_or_else(|| bad(i + 1, format!("unknown sentiment {sentiment:?}")))?;
+        let emotion = emotions
+            .iter()
+            .position(|l| *l == emotion)
+            .ok_or_else(|| bad(i + 1, format!("unknown emotion {emotion:?}")))?;
+        for (task, label) in [(Task::Sentiment, sentiment), (Task::Emotion, emotion)] {
+            out.push(Example {
+                text: text.to_owned(),
+                source: "challenge",
+                task,
+                labels: vec![label],
+                split: Split::Holdout,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -96,19 +96,62 @@ pub fn fit(
     (y, w): (&[f32], &[f32]),
     p: &FitParams,
 ) -> Result<Head, InferenceError> {
-    let (n, d) = x.dims2()?;
-    let k = labels.len();
-    let y = Tensor::from_slice(y, (n, k), &Device::Cpu)?;
-    let w = Tensor::from_slice(w, n, &Device::Cpu)?;
+    let d = x.dim(1)?;
     let mut rng = StdRng::seed_from_u64(p.seed);
     let mut dims = vec![d];
     dims.extend(&p.hidden);
-    dims.push(k);
+    dims.push(labels.len());
     let mut vars = Vec::new();
     for pair in dims.windows(2) {
         vars.push(init(&mut rng, pair[1], pair[0])?);
     }
-    let (head, params) = trainable_head(name, labels.iter().map(|s| (*s).to_owned()).collect(), vars);
+    let labels = labels.iter().map(|s| (*s).to_owned()).collect();
+    train_vars(name, labels, vars, x, (y, w), p, &mut rng, None)
+}
+
+/// Continues training `start` (same shape) on `x` with soft targets and weights `(y, w)`,
+/// pulled towards its starting weights by `anchor × Σ‖W − W₀‖²` (L2-SP), so a few epochs
+/// on a narrow domain adjust the head instead of replacing it. `p.hidden` is ignored.
+pub fn refit(
+    start: &Head,
+    x: &Tensor,
+    (y, w): (&[f32], &[f32]),
+    p: &FitParams,
+    anchor: f64,
+) -> Result<Head, InferenceError> {
+    let mut vars = Vec::new();
+    let mut initial = Vec::new();
+    for (wt, b) in &start.layers {
+        vars.push((Var::from_tensor(&wt.copy()?)?, Var::from_tensor(&b.copy()?)?));
+        initial.extend([wt.clone(), b.clone()]);
+    }
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    train_vars(&start.name, start.labels.clone(), vars, x, (y, w), p, &mut rng, Some((initial, anchor)))
+}
+
+/// The training loop shared by [`fit`] and [`refit`]: `vars` are the head's layers;
+/// `anchor` (initial tensors in optimiser order, weight) adds the L2-SP term.
+#[allow(clippy::too_many_arguments)]
+fn train_vars(
+    name: &str,
+    labels: Vec<String>,
+    vars: Vec<(Var, Var)>,
+    x: &Tensor,
+    (y, w): (&[f32], &[f32]),
+    p: &FitParams,
+    rng: &mut StdRng,
+    anchor: Option<(Vec<Tensor>, f64)>,
+) -> Result<Head, InferenceError> {
+    let n = x.dim(0)?;
+    let k = labels.len();
+    let y = Tensor::from_slice(y, (n, k), &Device::Cpu)?;
+    let w = Tensor::from_slice(w, n, &Device::Cpu)?;
+    let (head, params) = trainable_head(name, labels, vars);
+    let anchored: Vec<(Var, Tensor)> = match &anchor {
+        Some((initial, _)) => params.iter().cloned().zip(initial.iter().cloned()).collect(),
+        None => Vec::new(),
+    };
+    let anchor_weight = anchor.as_ref().map_or(0.0, |(_, a)| *a);
     let mut opt = AdamW::new(
         params,
         ParamsAdamW { lr: p.learning_rate, weight_decay: p.weight_decay, ..ParamsAdamW::default() },
@@ -122,7 +165,7 @@ pub fn fit(
     bar.set_prefix(name.to_owned());
     let mut order: Vec<u32> = (0..n as u32).collect();
     for epoch in 0..p.epochs {
-        order.shuffle(&mut rng);
+        order.shuffle(rng);
         let mut epoch_loss = 0.0;
         for chunk in order.chunks(p.batch_size) {
             let idx = Tensor::from_slice(chunk, chunk.len(), &Device::Cpu)?;
@@ -130,7 +173,10 @@ pub fn fit(
             let h = head.logits(&xb)?;
             let logp = candle_nn::ops::log_softmax(&h, D::Minus1)?;
             let per_row = (yb * logp)?.sum(1)?.neg()?;
-            let loss = ((per_row * &wb)?.sum_all()? / wb.sum_all()?)?;
+            let mut loss = ((per_row * &wb)?.sum_all()? / wb.sum_all()?)?;
+            for (v, w0) in &anchored {
+                loss = (loss + ((v.as_tensor() - w0)?.sqr()?.sum_all()? * anchor_weight)?)?;
+            }
             opt.backward_step(&loss)?;
             epoch_loss += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
             bar.inc(1);

@@ -1,5 +1,7 @@
-//! Training and evaluation of rtcx's classification heads (`rtcx-processors train` / `eval`).
+//! Training and evaluation of rtcx's classification heads (`rtcx-processors train` / `eval`),
+//! and adapting them to a deployment's rated feedback (`adapt`).
 
+pub mod adapt;
 pub mod datasets;
 pub mod finetune;
 pub mod fit;

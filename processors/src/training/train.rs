@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::datasets::{Example, Split, Task, load_all};
+use super::datasets::{Example, NEUTRAL, REVIEW_SETS, Split, Task, challenge_set, load_all, may_republish};
 use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
 use super::fit::{FitParams, fit, source_balanced_targets};
 use super::metrics::{Report, evaluate};
@@ -33,6 +33,8 @@ pub struct TrainConfig {
     pub out_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub samples_dir: Option<PathBuf>,
+    /// The hand-written challenge set, evaluated (never trained on) when given.
+    pub challenge: Option<PathBuf>,
     pub sentiment: FitParams,
     pub emotion: FitParams,
     /// Fine-tuning of the encoder's top layers after the heads (`layers: 0`: none).
@@ -86,6 +88,9 @@ pub struct ReportSummary {
     pub accuracy: f64,
     pub macro_f1: f64,
     pub per_class_f1: BTreeMap<String, f64>,
+    /// Share of each class's rows given that class (for review sets: how many 1–2-star
+    /// reviews are called negative, 4–5-star ones positive).
+    pub per_class_recall: BTreeMap<String, f64>,
 }
 
 impl From<&Report> for ReportSummary {
@@ -95,6 +100,7 @@ impl From<&Report> for ReportSummary {
             accuracy: r.accuracy,
             macro_f1: r.macro_f1,
             per_class_f1: r.classes.iter().map(|c| (c.label.clone(), c.f1)).collect(),
+            per_class_recall: r.classes.iter().filter(|c| c.support > 0).map(|c| (c.label.clone(), c.recall)).collect(),
         }
     }
 }
@@ -280,13 +286,27 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         let head = fit(name, labels, &rows_of(&emb, &index, &set.rows)?, (&set.y, &set.w), params)?;
         for (source, held) in holdout_by_source(&examples, task) {
             record(&mut metrics, (name, labels), source, &held, &head, &rows_of(&emb, &index, &held)?, "frozen")?;
-            if let Some(dir) = &cfg.samples_dir {
-                write_sample(dir, name, source, &held)?;
+            if let Some(dir) = &cfg.samples_dir
+                && may_republish(source)
+            {
+                // Review samples leave out the three-star rows: their "neutral" is not a label
+                // the model is meant to learn (see datasets::customer_reviews).
+                let sample: Vec<&Example> = if REVIEW_SETS.iter().any(|(_, s)| *s == source) {
+                    held.iter().copied().filter(|e| e.labels != [NEUTRAL]).collect()
+                } else {
+                    held.clone()
+                };
+                write_sample(dir, name, source, &sample)?;
             }
         }
         heads.push(head);
         training_sets.push(set);
     }
+    let challenge = match &cfg.challenge {
+        Some(path) => challenge_set(path, &EMOTION_LABELS).map_err(|e| InferenceError::Data(e.to_string()))?,
+        None => Vec::new(),
+    };
+    record_challenge(&mut metrics, &challenge, &enc, (&heads[0], &heads[1]), cfg.batch_size, "frozen")?;
 
     let mut extra = HashMap::new();
     let mut tuned_info = None;
@@ -322,6 +342,14 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
                 }
             }
         }
+        record_challenge(
+            &mut metrics,
+            &challenge,
+            &tuned_enc,
+            (&tuned.emotion, &tuned.sentiment),
+            cfg.batch_size,
+            "tuned",
+        )?;
         extra = tuned.tensors;
         tuned_info = Some(TunedInfo {
             layers: (first..num_layers).collect(),
@@ -356,7 +384,61 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| InferenceError::Model(e.to_string()))?;
     let path = cfg.out_dir.join("manifest.json");
     std::fs::write(&path, json + "\n").map_err(io(&path))?;
+    write_replay(&cfg.out_dir, &examples)?;
     Ok(manifest)
+}
+
+/// Training texts kept per sentiment source in `replay.txt`.
+pub const REPLAY_PER_SOURCE: usize = 300;
+
+/// Writes `replay.txt` next to the model: up to [`REPLAY_PER_SOURCE`] sentiment **training**
+/// texts of every source whose texts may be republished, one per line. `adapt` keeps the
+/// model's answers on them while it learns a deployment's ratings, so what the model knew
+/// about tweets, Reddit comments and reviews is not traded for one domain; being training
+/// texts, they never overlap the held-out samples `adapt` evaluates on.
+fn write_replay(dir: &Path, examples: &[Example]) -> Result<(), InferenceError> {
+    let mut out = String::new();
+    for (source, _) in holdout_by_source(examples, Task::Sentiment) {
+        if !may_republish(source) {
+            continue;
+        }
+        let rows: Vec<&Example> = examples
+            .iter()
+            .filter(|e| e.task == Task::Sentiment && e.split == Split::Train && e.source == source)
+            .collect();
+        let step = rows.len().div_ceil(REPLAY_PER_SOURCE).max(1);
+        for e in rows.iter().step_by(step).take(REPLAY_PER_SOURCE) {
+            out.push_str(&e.text.replace(['\t', '\n', '\r'], " "));
+            out.push('\n');
+        }
+    }
+    let path = dir.join("replay.txt");
+    std::fs::write(&path, out).map_err(io(&path))
+}
+
+/// Scores the challenge set (both tasks; never trained on) with `enc` and the heads
+/// (`emotion`, `sentiment`), recorded as `<task>/challenge`.
+fn record_challenge(
+    metrics: &mut BTreeMap<String, ReportSummary>,
+    challenge: &[Example],
+    enc: &SentenceEncoder,
+    (emotion, sentiment): (&Head, &Head),
+    batch: usize,
+    encoder: &str,
+) -> Result<(), InferenceError> {
+    for (task, name, labels, head) in [
+        (Task::Emotion, "emotion", &EMOTION_LABELS[..], emotion),
+        (Task::Sentiment, "sentiment", &SENTIMENT_LABELS[..], sentiment),
+    ] {
+        let rows: Vec<&Example> = challenge.iter().filter(|e| e.task == task).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let texts: Vec<&str> = rows.iter().map(|e| e.text.as_str()).collect();
+        let x = embed_all(enc, &texts, batch)?;
+        record(metrics, (name, labels), "challenge", &rows, head, &x, encoder)?;
+    }
+    Ok(())
 }
 
 /// Held-out examples of `task`, by source (sorted by name).
