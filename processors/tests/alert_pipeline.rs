@@ -309,8 +309,13 @@ async fn incidents_become_alerts_once_through_ingest_kills_and_catch_up() {
     // 5. Both instances down while traffic goes on with a spike on chat; one comes back.
     a.terminate();
     b.terminate();
-    accepted.extend(live(&ingest, &keyword, Utc::now(), 2, Extra { spike: Some(("chat", 30)), burst: 0 }, &[]).await);
+    let down_spike = Utc::now();
+    accepted.extend(live(&ingest, &keyword, down_spike, 2, Extra { spike: Some(("chat", 30)), burst: 0 }, &[]).await);
     accepted.extend(live(&ingest, &keyword, Utc::now(), 1, Extra::default(), &[]).await);
+    // Come back only once every window of the spike is stale (its end more than
+    // RTCX_ALERT_STALE_SECS before the wall clock): how soon an instance starts must not
+    // decide whether its alerts are backfill.
+    sleep_until(next_minute(down_spike + chrono::Duration::minutes(2)) + chrono::Duration::seconds(125)).await;
     let _c = t.spawn_processor("c", false, &extra);
     eventually("a backfill alert on chat", Duration::from_secs(180), async || {
         mine().await.iter().any(|r| r.dimension == json!({"channel": "chat"}))
