@@ -31,7 +31,7 @@ use serde::Serialize;
 use super::datasets::{NEGATIVE, POSITIVE, Split, Task, challenge_set, split_of};
 use super::fit::{FitParams, refit, source_balanced_targets};
 use super::metrics::evaluate;
-use super::train::{EMOTION_LABELS, SENTIMENT_LABELS, file_sha256};
+use super::train::{EMOTION_LABELS, SENTIMENT_LABELS, file_sha256, predict};
 use crate::inference::heads::{Head, load_tensors, save_heads};
 use crate::inference::{Analyzer, Batching, InferenceError};
 
@@ -249,16 +249,8 @@ fn embed(analyzer: &Analyzer, texts: &[String]) -> Result<Tensor, AdaptError> {
 }
 
 fn macro_f1(head: &Head, x: &Tensor, gold: &[usize]) -> Result<f64, AdaptError> {
-    let predicted: Vec<usize> = head
-        .logits(x)?
-        .argmax(1)
-        .and_then(|t| t.to_vec1::<u32>())
-        .map_err(InferenceError::from)?
-        .into_iter()
-        .map(|v| v as usize)
-        .collect();
     let gold: Vec<Vec<usize>> = gold.iter().map(|g| vec![*g]).collect();
-    Ok(evaluate(&SENTIMENT_LABELS, &gold, &predicted).macro_f1)
+    Ok(evaluate(&SENTIMENT_LABELS, &gold, &predict(head, x)?).macro_f1)
 }
 
 /// Adapts the model in `cfg.heads_dir` to `rated` feedback; see the module documentation.
@@ -320,11 +312,14 @@ pub fn adapt(cfg: &AdaptConfig, rated: &[RatedText]) -> Result<AdaptReport, Adap
         y.extend(probs);
         w.extend(std::iter::repeat_n(cfg.keep as f32, kept));
     }
+    // Every evaluation set embedded, and the starting head scored on it, once.
     let x_held = embed(&analyzer, &held.texts)?;
+    let held_before = macro_f1(&start, &x_held, &held.gold)?;
     let mut others = Vec::new();
     for (name, set) in elsewhere_sets(&cfg.samples_dir)? {
         let x = embed(&analyzer, &set.texts)?;
-        others.push((name, x, set.gold));
+        let before = macro_f1(&start, &x, &set.gold)?;
+        others.push((name, x, set.gold, before));
     }
 
     // One candidate per anchor strength, from the loosest; the accepted one that does best on
@@ -332,11 +327,8 @@ pub fn adapt(cfg: &AdaptConfig, rated: &[RatedText]) -> Result<AdaptReport, Adap
     let mut candidates = Vec::new();
     for &anchor in &cfg.anchors {
         let head = refit(&start, &x_train, (&y, &w), &cfg.fit, anchor)?;
-        let deployment = Comparison {
-            n: held.texts.len(),
-            before: macro_f1(&start, &x_held, &held.gold)?,
-            after: macro_f1(&head, &x_held, &held.gold)?,
-        };
+        let deployment =
+            Comparison { n: held.texts.len(), before: held_before, after: macro_f1(&head, &x_held, &held.gold)? };
         let mut reasons = Vec::new();
         if deployment.before < cfg.min_agreement {
             reasons.push(format!(
@@ -351,8 +343,8 @@ pub fn adapt(cfg: &AdaptConfig, rated: &[RatedText]) -> Result<AdaptReport, Adap
             ));
         }
         let mut elsewhere = BTreeMap::new();
-        for (name, x, gold) in &others {
-            let c = Comparison { n: gold.len(), before: macro_f1(&start, x, gold)?, after: macro_f1(&head, x, gold)? };
+        for (name, x, gold, before) in &others {
+            let c = Comparison { n: gold.len(), before: *before, after: macro_f1(&head, x, gold)? };
             if c.after < c.before - cfg.max_loss {
                 reasons.push(format!(
                     "{name}: macro-F1 {:.4} → {:.4} (loses more than {})",

@@ -243,7 +243,8 @@ fn record(
     Ok(())
 }
 
-fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceError> {
+/// The class `head` gives each row of `x`.
+pub(crate) fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceError> {
     Ok(head.logits(x)?.argmax(1)?.to_vec1::<u32>()?.into_iter().map(|v| v as usize).collect())
 }
 
