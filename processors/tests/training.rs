@@ -94,6 +94,29 @@ fn mini_data(dir: &Path) {
         let path = dir.join("customer-reviews").join(folder).join("reviews.csv");
         write(&path, String::from_utf8(w.into_inner().expect("csv")).expect("utf-8"));
     }
+    // Support intents (text, intent, split; Bitext also tags): the TweetEval sample's texts
+    // with an intent standing for their label (negative: a problem report; neutral: a plain
+    // request; positive: an intent that is not used). Every fourth Bitext row is tagged
+    // offensive, which is skipped.
+    for (folder, intents, tags) in [
+        ("banking77", ["card_not_working", "activate_my_card", "lost_or_stolen_card"], false),
+        ("bitext-customer-service", ["complaint", "track_order", "review"], true),
+    ] {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["text", "category", "intent", "split", "tags"]).expect("header");
+        for (i, (l, t)) in tweets.iter().enumerate() {
+            let intent = intents[l.parse::<usize>().unwrap_or(1).min(2)];
+            let tag = if tags && i % 4 == 3 { "BW" } else { "BL" };
+            w.write_record([t.as_str(), "X", intent, intent_split(i), tag]).expect("row");
+        }
+        let path = dir.join("topic-intents").join(folder).join("data.csv");
+        write(&path, String::from_utf8(w.into_inner().expect("csv")).expect("utf-8"));
+    }
+}
+
+/// The fixed split of the `i`-th row of a miniature intent set.
+fn intent_split(i: usize) -> &'static str {
+    ["train", "train", "train", "train", "train", "train", "train", "dev", "test", "test"][i % 10]
 }
 
 fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
@@ -137,9 +160,10 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
         serde_json::from_slice(&std::fs::read(second.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["metrics"], again["metrics"]);
     assert_eq!(manifest["tuned"]["layers"], serde_json::json!([4, 5]));
-    // Six sources as before, four review sets, and the challenge set for both tasks.
-    assert_eq!(manifest["metrics"].as_object().map(|m| m.len()), Some(12), "{}", manifest["metrics"]);
-    assert_eq!(manifest["frozen_metrics"].as_object().map(|m| m.len()), Some(12));
+    // Six sources as before, four review sets, two intent sets and the challenge set for both
+    // tasks.
+    assert_eq!(manifest["metrics"].as_object().map(|m| m.len()), Some(14), "{}", manifest["metrics"]);
+    assert_eq!(manifest["frozen_metrics"].as_object().map(|m| m.len()), Some(14));
     assert_eq!(manifest["metrics"]["sentiment/challenge"]["n"], 339, "every challenge row is scored");
     let polar_train = sample("sentiment-reviews-clothing.tsv")
         .iter()
@@ -147,6 +171,26 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
         .filter(|(i, (l, _))| i % 10 < 7 && l != "1")
         .count();
     assert_eq!(manifest["data"]["reviews-alexa"]["train"], polar_train, "three-star and dev rows are not trained on");
+    // Intent rows: only mapped intents, only the set's train split, offensive rows skipped.
+    let tweets = sample("sentiment-tweeteval.tsv");
+    let mapped_train = |skip_tagged: bool| {
+        tweets
+            .iter()
+            .enumerate()
+            .filter(|(i, (l, _))| intent_split(*i) == "train" && l != "2")
+            .filter(|(i, _)| !skip_tagged || i % 4 != 3)
+            .count()
+    };
+    assert_eq!(manifest["data"]["intents-banking77"]["train"], mapped_train(false));
+    assert_eq!(manifest["data"]["intents-bitext"]["train"], mapped_train(true));
+    // The second run computed nothing: one chunk of frozen states serves both.
+    let chunks: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("states-"))
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("states dir").flatten())
+        .collect();
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
     // replay.txt (the texts `adapt` keeps the model's answers on) is written, the same each run.
     let replay = std::fs::read_to_string(first.join("replay.txt")).expect("replay.txt written");
     assert!(replay.lines().count() >= 50, "{} replay texts", replay.lines().count());

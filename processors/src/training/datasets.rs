@@ -155,7 +155,10 @@ pub const REVIEW_TRAIN_CAP: usize = 5000;
 /// Whether committed samples may carry this source's texts (licence; see
 /// `../shared/data/customer-reviews/README.md`).
 pub fn may_republish(source: &str) -> bool {
-    !matches!(source, "reviews-restaurant-apps" | "reviews-pet-insurance" | "reviews-alexa")
+    !matches!(
+        source,
+        "reviews-restaurant-apps" | "reviews-pet-insurance" | "reviews-alexa" | "intents-banking77" | "intents-bitext"
+    )
 }
 
 /// Sentiment from a customer's own 1–5 stars: 1–2 negative, 4–5 positive, 3 neutral.
@@ -205,6 +208,167 @@ pub fn customer_reviews(path: &Path, source: &'static str) -> Result<Vec<Example
         }));
     }
     Ok(held)
+}
+
+/// An intent → sentiment map (`None`: the intent's messages go either way; not used).
+pub type IntentMap = fn(&str) -> Option<usize>;
+
+/// The customer-support intent sets under `topic-intents/` read as **weak sentiment labels**:
+/// folder, source name, and the intent → sentiment map. Neither is a sentiment data set: their
+/// intents say what a message asks for, and that decides its polarity for most intents — a
+/// plain request or question ("how do I activate my card?") is neutral, a report that
+/// something failed or was charged wrongly ("my transfer still hasn't arrived") is a
+/// complaint. Intents whose messages go either way (a lost card, a refund request, a review)
+/// are left out. These are the shapes general-purpose sentiment misreads in feedback written
+/// to a company (see the challenge set), and the review sets have no neutral class of their
+/// own. Neither set's texts are written into the repository (no samples, no replay).
+pub const INTENT_SETS: [(&str, &str, IntentMap); 2] = [
+    ("banking77", "intents-banking77", banking77_sentiment),
+    ("bitext-customer-service", "intents-bitext", bitext_sentiment),
+];
+
+/// Most training rows kept per intent set and class, chosen by a hash of the text (Bitext's
+/// synthetic requests repeat a few templates thousands of times).
+pub const INTENT_TRAIN_CAP: usize = 4000;
+
+/// Banking77 intent → sentiment (PolyAI's human-assigned intents; the map is rtcx's).
+pub fn banking77_sentiment(intent: &str) -> Option<usize> {
+    match intent {
+        // Something went wrong: failed, declined, missing, pending, charged, not recognised.
+        "card_arrival"
+        | "card_not_working"
+        | "card_swallowed"
+        | "contactless_not_working"
+        | "virtual_card_not_working"
+        | "pin_blocked"
+        | "declined_card_payment"
+        | "declined_cash_withdrawal"
+        | "declined_transfer"
+        | "failed_transfer"
+        | "top_up_failed"
+        | "top_up_reverted"
+        | "reverted_card_payment?"
+        | "transaction_charged_twice"
+        | "wrong_amount_of_cash_received"
+        | "card_payment_wrong_exchange_rate"
+        | "wrong_exchange_rate_for_cash_withdrawal"
+        | "extra_charge_on_statement"
+        | "card_payment_fee_charged"
+        | "cash_withdrawal_charge"
+        | "transfer_fee_charged"
+        | "transfer_not_received_by_recipient"
+        | "balance_not_updated_after_bank_transfer"
+        | "balance_not_updated_after_cheque_or_cash_deposit"
+        | "Refund_not_showing_up"
+        | "card_payment_not_recognised"
+        | "cash_withdrawal_not_recognised"
+        | "direct_debit_payment_not_recognised"
+        | "compromised_card"
+        | "unable_to_verify_identity"
+        | "beneficiary_not_allowed"
+        | "pending_transfer"
+        | "pending_top_up"
+        | "pending_card_payment"
+        | "pending_cash_withdrawal" => Some(NEGATIVE),
+        // Requests and questions about how things work.
+        "activate_my_card"
+        | "age_limit"
+        | "apple_pay_or_google_pay"
+        | "atm_support"
+        | "automatic_top_up"
+        | "card_about_to_expire"
+        | "card_acceptance"
+        | "card_delivery_estimate"
+        | "card_linking"
+        | "change_pin"
+        | "country_support"
+        | "disposable_card_limits"
+        | "edit_personal_details"
+        | "exchange_charge"
+        | "exchange_rate"
+        | "exchange_via_app"
+        | "fiat_currency_support"
+        | "get_disposable_virtual_card"
+        | "get_physical_card"
+        | "getting_spare_card"
+        | "getting_virtual_card"
+        | "order_physical_card"
+        | "receiving_money"
+        | "supported_cards_and_currencies"
+        | "top_up_by_bank_transfer_charge"
+        | "top_up_by_card_charge"
+        | "top_up_by_cash_or_cheque"
+        | "top_up_limits"
+        | "topping_up_by_card"
+        | "transfer_into_account"
+        | "transfer_timing"
+        | "verify_my_identity"
+        | "verify_source_of_funds"
+        | "verify_top_up"
+        | "visa_or_mastercard"
+        | "why_verify_identity"
+        | "cancel_transfer" => Some(NEUTRAL),
+        // Either way (lost or stolen card or phone, forgotten passcode, closing the account,
+        // asking for a refund): not used.
+        _ => None,
+    }
+}
+
+/// Bitext intent → sentiment: its generated requests are neutral, except `complaint` ("how can
+/// I file a complaint against your company?"); `review` (praise or criticism),
+/// `payment_issue`, `registration_problems` and `contact_human_agent` (often exasperated) are
+/// not used.
+pub fn bitext_sentiment(intent: &str) -> Option<usize> {
+    match intent {
+        "complaint" => Some(NEGATIVE),
+        "review" | "payment_issue" | "registration_problems" | "contact_human_agent" => None,
+        _ => Some(NEUTRAL),
+    }
+}
+
+/// One intent set (`data.csv`: `text`, `intent`, `split`, and for Bitext `tags`) as weak
+/// sentiment labels through `map`. The set's own fixed split decides (`train` trains, `test`
+/// is held out, `dev` is left alone); rows tagged offensive (Bitext's `W`) are skipped;
+/// training rows are capped per class at [`INTENT_TRAIN_CAP`] by a hash of the text.
+pub fn support_intents(path: &Path, source: &'static str, map: IntentMap) -> Result<Vec<Example>, DataError> {
+    let content = String::from_utf8(read_bytes(path)?)
+        .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
+    let has_tags = content.lines().next().is_some_and(|h| h.split(',').any(|c| c == "tags"));
+    let rows: Vec<[String; 4]> = if has_tags {
+        csv_columns(path, &content, ["text", "intent", "split", "tags"])?
+    } else {
+        csv_columns(path, &content, ["text", "intent", "split"])?
+            .into_iter()
+            .map(|[t, i, s]| [t, i, s, String::new()])
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut train: [Vec<(Vec<u8>, String)>; 3] = Default::default();
+    for [text, intent, split, tags] in rows {
+        let text = text.trim().to_owned();
+        let Some(label) = map(intent.trim()) else { continue };
+        if text.is_empty() || tags.contains('W') {
+            continue;
+        }
+        match split.as_str() {
+            "test" => {
+                out.push(Example { text, source, task: Task::Sentiment, labels: vec![label], split: Split::Holdout })
+            }
+            "train" => train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text)),
+            _ => {}
+        }
+    }
+    for (label, mut class) in train.into_iter().enumerate() {
+        class.sort_unstable();
+        out.extend(class.into_iter().take(INTENT_TRAIN_CAP).map(|(_, text)| Example {
+            labels: vec![label],
+            text,
+            source,
+            task: Task::Sentiment,
+            split: Split::Train,
+        }));
+    }
+    Ok(out)
 }
 
 /// Every labelled example under `data_dir` (the `../shared/data` folder).
@@ -286,7 +450,32 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Example>, DataError> {
     for (folder, source) in REVIEW_SETS {
         all.extend(customer_reviews(&data_dir.join("customer-reviews").join(folder).join("reviews.csv"), source)?);
     }
+    for (folder, source, map) in INTENT_SETS {
+        all.extend(support_intents(&data_dir.join("topic-intents").join(folder).join("data.csv"), source, map)?);
+    }
     Ok(all)
+}
+
+/// Keeps at most `cap` training rows per task, source and (first) class, chosen by a hash of
+/// the text; held-out rows are all kept. For quick experiments whose figures stay comparable
+/// (the same held-out parts, the same mix of sources).
+pub fn cap_training(examples: Vec<Example>, cap: usize) -> Vec<Example> {
+    use std::collections::HashMap;
+    // Training rows by (task is sentiment, source, class): their text hashes and positions.
+    type Group = (bool, &'static str, usize);
+    let mut groups: HashMap<Group, Vec<([u8; 32], usize)>> = HashMap::new();
+    for (i, e) in examples.iter().enumerate().filter(|(_, e)| e.split == Split::Train) {
+        let key = (e.task == Task::Sentiment, e.source, e.labels.first().copied().unwrap_or(0));
+        groups.entry(key).or_default().push((Sha256::digest(e.text.as_bytes()).into(), i));
+    }
+    let mut keep = vec![false; examples.len()];
+    for rows in groups.values_mut() {
+        rows.sort_unstable();
+        for &(_, i) in rows.iter().take(cap) {
+            keep[i] = true;
+        }
+    }
+    examples.into_iter().zip(keep).filter(|(e, k)| *k || e.split == Split::Holdout).map(|(e, _)| e).collect()
 }
 
 /// The hand-written challenge set (`processors/tests/data/challenge.tsv`: a header, then
@@ -327,4 +516,55 @@ pub fn challenge_set(path: &Path, emotions: &[&str]) -> Result<Vec<Example>, Dat
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(text: &str, source: &'static str, label: usize, split: Split) -> Example {
+        Example { text: text.to_owned(), source, task: Task::Sentiment, labels: vec![label], split }
+    }
+
+    #[test]
+    fn cap_training_caps_each_source_and_class_and_keeps_every_held_out_row() {
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            rows.push(example(&format!("a{i}"), "one", NEGATIVE, Split::Train));
+            rows.push(example(&format!("b{i}"), "one", POSITIVE, Split::Train));
+            rows.push(example(&format!("c{i}"), "two", NEGATIVE, Split::Train));
+            rows.push(example(&format!("d{i}"), "one", NEGATIVE, Split::Holdout));
+        }
+        let capped = cap_training(rows.clone(), 3);
+        let count = |source: &str, label: usize, split: Split| {
+            capped.iter().filter(|e| e.source == source && e.labels == [label] && e.split == split).count()
+        };
+        assert_eq!(count("one", NEGATIVE, Split::Train), 3);
+        assert_eq!(count("one", POSITIVE, Split::Train), 3);
+        assert_eq!(count("two", NEGATIVE, Split::Train), 3);
+        assert_eq!(count("one", NEGATIVE, Split::Holdout), 10);
+        // The same rows every time, whatever the input order.
+        rows.reverse();
+        let mut again: Vec<String> = cap_training(rows, 3).into_iter().map(|e| e.text).collect();
+        let mut first: Vec<String> = capped.into_iter().map(|e| e.text).collect();
+        again.sort();
+        first.sort();
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn intents_map_problem_reports_to_negative_and_requests_to_neutral() {
+        assert_eq!(banking77_sentiment("declined_transfer"), Some(NEGATIVE));
+        assert_eq!(banking77_sentiment("card_arrival"), Some(NEGATIVE));
+        assert_eq!(banking77_sentiment("activate_my_card"), Some(NEUTRAL));
+        assert_eq!(banking77_sentiment("lost_or_stolen_card"), None);
+        assert_eq!(bitext_sentiment("complaint"), Some(NEGATIVE));
+        assert_eq!(bitext_sentiment("track_order"), Some(NEUTRAL));
+        assert_eq!(bitext_sentiment("review"), None);
+        // No intent is ever read as praise.
+        for intent in ["complaint", "review", "get_refund", "card_arrival", "exchange_rate"] {
+            assert_ne!(banking77_sentiment(intent), Some(POSITIVE));
+            assert_ne!(bitext_sentiment(intent), Some(POSITIVE));
+        }
+    }
 }

@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::datasets::{Example, NEUTRAL, REVIEW_SETS, Split, Task, challenge_set, load_all, may_republish};
+use super::datasets::{
+    Example, NEUTRAL, REVIEW_SETS, Split, Task, cap_training, challenge_set, load_all, may_republish,
+};
 use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
 use super::fit::{FitParams, fit, source_balanced_targets};
 use super::metrics::{Report, evaluate};
@@ -40,6 +42,8 @@ pub struct TrainConfig {
     /// Fine-tuning of the encoder's top layers after the heads (`layers: 0`: none).
     pub tune: TuneParams,
     pub batch_size: usize,
+    /// Most training rows per source and class (`None`: all); see [`cap_training`].
+    pub train_cap: Option<usize>,
 }
 
 /// What a run measured.
@@ -250,7 +254,10 @@ pub(crate) fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceEr
 
 /// Runs training and evaluation; prints the reports and writes the outputs.
 pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
-    let examples = load_all(&cfg.data_dir).map_err(|e| InferenceError::Data(e.to_string()))?;
+    let mut examples = load_all(&cfg.data_dir).map_err(|e| InferenceError::Data(e.to_string()))?;
+    if let Some(cap) = cfg.train_cap {
+        examples = cap_training(examples, cap);
+    }
     let model_sha = file_sha256(&cfg.model_dir.join("model.safetensors"))?;
     let enc = SentenceEncoder::load(&cfg.model_dir, 128)?;
     let num_layers = enc.model().num_layers();
@@ -458,8 +465,12 @@ fn holdout_by_source(examples: &[Example], task: Task) -> Vec<(&'static str, Vec
 }
 
 /// The frozen layers' output (input of layer `first`) for every distinct text, and each
-/// text's row; cached on disk (as `f16`) for one model, forward-pass version, layer and text
-/// set.
+/// text's row.
+///
+/// Cached on disk (as `f16`), content-addressed: `states-<key>/` (key: forward-pass version,
+/// model file, layer) holds chunks, each the states of some texts with their SHA-256. A run
+/// reads what the chunks hold of its texts, computes only the others and adds them as a new
+/// chunk, so adding a source or capping one reuses everything computed before.
 fn token_states(
     cfg: &TrainConfig,
     enc: &SentenceEncoder,
@@ -468,55 +479,113 @@ fn token_states(
     first: usize,
 ) -> Result<(TokenStates, HashMap<String, usize>), InferenceError> {
     let (texts, rows) = distinct_texts(examples);
-    let cache = cache_path(cfg, "states", model_sha, &first.to_le_bytes(), &texts);
+    let dir = cache_path(cfg, "states", model_sha, &first.to_le_bytes(), &[]).with_extension("d");
     let hidden = enc.hidden_size();
-    if let Ok(mut m) = candle_core::safetensors::load(&cache, &Device::Cpu)
-        && let (Some(flat), Some(lengths), Some(base)) = (m.remove("states"), m.remove("lengths"), m.remove("base"))
-    {
-        eprintln!("using cached token states {}", cache.display());
-        let states = split_states(&flat, &lengths)?;
-        return Ok((TokenStates { hidden, states, base: base.to_vec2::<f32>()? }, rows));
-    }
-    let mut states = vec![Vec::new(); texts.len()];
-    let mut base = vec![Vec::new(); texts.len()];
-    in_length_order(&texts, cfg.batch_size, "frozen layers", |chunk, batch| {
-        let (s, b) = enc.states_before(batch, first)?;
-        for ((&i, s), b) in chunk.iter().zip(s).zip(b.to_vec2::<f32>()?) {
-            states[i] = s;
-            base[i] = b;
+    let want: HashMap<[u8; 32], usize> =
+        texts.iter().enumerate().map(|(i, t)| (Sha256::digest(t.as_bytes()).into(), i)).collect();
+    let mut states: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut base: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut chunks: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    chunks.sort();
+    for chunk in chunks.iter().filter(|p| p.extension().is_some_and(|e| e == "safetensors")) {
+        let Ok(mut m) = candle_core::safetensors::load(chunk, &Device::Cpu) else { continue };
+        let (Some(sha), Some(flat), Some(lengths), Some(b)) =
+            (m.remove("sha256"), m.remove("states"), m.remove("lengths"), m.remove("base"))
+        else {
+            continue;
+        };
+        let shas = sha.to_vec2::<u8>()?;
+        let slots: Vec<Option<usize>> =
+            shas.iter().map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().and_then(|h| want.get(&h).copied())).collect();
+        if slots.iter().all(|s| s.is_none_or(|i| states[i].is_some())) {
+            continue;
         }
-        Ok(())
-    })?;
-    let lengths: Vec<u32> = states.iter().map(|s| (s.len() / hidden) as u32).collect();
-    let total: usize = states.iter().map(Vec::len).sum();
-    let flat: Vec<f32> = states.into_iter().flatten().collect();
-    let tensors = HashMap::from([
-        (
-            "states".to_owned(),
-            Tensor::from_vec(flat, (total / hidden, hidden), &Device::Cpu)?.to_dtype(candle_core::DType::F16)?,
-        ),
-        ("lengths".to_owned(), Tensor::from_vec(lengths.clone(), lengths.len(), &Device::Cpu)?),
-        ("base".to_owned(), Tensor::new(base.clone(), &Device::Cpu)?),
-    ]);
-    std::fs::create_dir_all(&cfg.cache_dir).map_err(io(&cfg.cache_dir))?;
-    candle_core::safetensors::save(&tensors, &cache)?;
-    // Train on what a later run reads back from the cache (f16), so both runs agree.
-    let states = split_states(&tensors["states"], &tensors["lengths"])?;
+        let b = b.to_vec2::<f32>()?;
+        let keep: Vec<Option<usize>> = slots.iter().map(|s| s.filter(|&i| states[i].is_none())).collect();
+        let blocks = split_states(&flat, &lengths, |j| keep.get(j).is_some_and(Option::is_some))?;
+        for (j, block) in blocks {
+            if let Some(&Some(i)) = keep.get(j) {
+                states[i] = Some(block);
+                base[i] = b.get(j).cloned();
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..texts.len()).filter(|&i| states[i].is_none() || base[i].is_none()).collect();
+    if missing.is_empty() {
+        eprintln!("using cached token states {} ({} texts)", dir.display(), texts.len());
+    } else {
+        eprintln!("{} of {} texts not in {}: computing them", missing.len(), texts.len(), dir.display());
+        let missing_texts: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+        let mut new_states = vec![Vec::new(); missing.len()];
+        let mut new_base = vec![Vec::new(); missing.len()];
+        in_length_order(&missing_texts, cfg.batch_size, "frozen layers", |chunk, batch| {
+            let (s, b) = enc.states_before(batch, first)?;
+            for ((&i, s), b) in chunk.iter().zip(s).zip(b.to_vec2::<f32>()?) {
+                new_states[i] = s;
+                new_base[i] = b;
+            }
+            Ok(())
+        })?;
+        let lengths: Vec<u32> = new_states.iter().map(|s| (s.len() / hidden) as u32).collect();
+        let total: usize = new_states.iter().map(Vec::len).sum();
+        let flat: Vec<f32> = new_states.into_iter().flatten().collect();
+        let mut sha = Sha256::new();
+        let shas: Vec<u8> = missing_texts
+            .iter()
+            .flat_map(|t| {
+                let h = Sha256::digest(t.as_bytes());
+                sha.update(h);
+                h.to_vec()
+            })
+            .collect();
+        let tensors = HashMap::from([
+            ("sha256".to_owned(), Tensor::from_vec(shas, (missing.len(), 32), &Device::Cpu)?),
+            (
+                "states".to_owned(),
+                Tensor::from_vec(flat, (total / hidden, hidden), &Device::Cpu)?.to_dtype(candle_core::DType::F16)?,
+            ),
+            ("lengths".to_owned(), Tensor::from_vec(lengths, missing.len(), &Device::Cpu)?),
+            ("base".to_owned(), Tensor::new(new_base.clone(), &Device::Cpu)?),
+        ]);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let name = format!("chunk-{}.safetensors", &hex::encode(sha.finalize())[..16]);
+        let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
+        candle_core::safetensors::save(&tensors, &tmp)?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        // Train on what a later run reads back from the cache (f16), so both runs agree.
+        let blocks = split_states(&tensors["states"], &tensors["lengths"], |_| true)?;
+        for ((&i, (_, block)), b) in missing.iter().zip(blocks).zip(new_base) {
+            states[i] = Some(block);
+            base[i] = Some(b);
+        }
+    }
+    let states = states.into_iter().flatten().collect();
+    let base = base.into_iter().flatten().collect();
     Ok((TokenStates { hidden, states, base }, rows))
 }
 
 /// The cached `[tokens, hidden]` states (any float type) cut into one `f32` row-major block
-/// per text, by the texts' token counts `lengths` (u32).
-fn split_states(flat: &Tensor, lengths: &Tensor) -> Result<Vec<Vec<f32>>, InferenceError> {
+/// per text, by the texts' token counts `lengths` (u32): the blocks of the texts `keep`
+/// accepts (by position), with their positions.
+fn split_states(
+    flat: &Tensor,
+    lengths: &Tensor,
+    keep: impl Fn(usize) -> bool,
+) -> Result<Vec<(usize, Vec<f32>)>, InferenceError> {
     let hidden = flat.dim(1)?;
     let flat = flat.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let mut at = 0;
     let mut out = Vec::new();
-    for len in lengths.to_vec1::<u32>()? {
+    for (j, len) in lengths.to_vec1::<u32>()?.into_iter().enumerate() {
         let n = len as usize * hidden;
         let block =
             flat.get(at..at + n).ok_or_else(|| InferenceError::Model("token-state cache is truncated".into()))?;
-        out.push(block.to_vec());
+        if keep(j) {
+            out.push((j, block.to_vec()));
+        }
         at += n;
     }
     Ok(out)
