@@ -204,6 +204,14 @@ struct TrainArgs {
     /// held-out parts unchanged): for quick, comparable experiments. Default: all.
     #[arg(long)]
     train_cap: Option<usize>,
+    /// Three-star reviews: `skip` (not trained on; held out as neutral) or `neutral` (trained
+    /// on as neutral).
+    #[arg(long, value_enum, default_value = "skip")]
+    three_stars: rtcx_processors::training::datasets::ThreeStars,
+    /// Train the sentiment head's output layer as an ordinal model (negative < neutral <
+    /// positive: one direction, two thresholds); stored as an ordinary layer.
+    #[arg(long)]
+    ordinal_sentiment: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -331,7 +339,7 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
     let mut gold = Vec::new();
     let examples = match e.format {
         EvalFormat::Challenge => challenge_set(&e.data, &EMOTION_LABELS)?,
-        EvalFormat::Reviews => customer_reviews(&e.data, "reviews")?,
+        EvalFormat::Reviews => customer_reviews(&e.data, "reviews", Default::default())?,
         _ => Vec::new(),
     };
     let want = if task == EvalTask::Sentiment { Task::Sentiment } else { Task::Emotion };
@@ -497,13 +505,14 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
     use rtcx_processors::training::finetune::TuneParams;
     use rtcx_processors::training::fit::FitParams;
     use rtcx_processors::training::train::{TrainConfig, train};
-    let params = |epochs| FitParams {
+    let params = |epochs, ordinal| FitParams {
         hidden: if t.hidden == 0 { vec![] } else { vec![t.hidden] },
         epochs,
         batch_size: 256,
         learning_rate: t.learning_rate,
         weight_decay: 1e-4,
         seed: t.seed,
+        ordinal,
     };
     let manifest = train(&TrainConfig {
         data_dir: t.data,
@@ -512,8 +521,8 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         cache_dir: t.cache,
         samples_dir: t.samples,
         challenge: (!t.challenge.as_os_str().is_empty()).then_some(t.challenge),
-        sentiment: params(t.epochs),
-        emotion: params(t.epochs),
+        sentiment: params(t.epochs, t.ordinal_sentiment),
+        emotion: params(t.epochs, false),
         tune: TuneParams {
             layers: t.tune_layers,
             epochs: t.tune_epochs,
@@ -526,6 +535,7 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         },
         batch_size: t.batch_size,
         train_cap: t.train_cap,
+        three_stars: t.three_stars,
     })?;
     for (k, m) in &manifest.metrics {
         println!("{k}: macro-F1 {:.4} accuracy {:.4} (n={})", m.macro_f1, m.accuracy, m.n);
@@ -557,6 +567,7 @@ fn adapt(a: AdaptArgs) -> anyhow::Result<()> {
             learning_rate: a.learning_rate,
             weight_decay: 0.0,
             seed: a.seed,
+            ordinal: false,
         },
         anchors: a.anchor,
         keep: a.keep,

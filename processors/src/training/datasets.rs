@@ -171,6 +171,17 @@ pub fn rating_sentiment(stars: u8) -> Option<usize> {
     }
 }
 
+/// What training does with three-star reviews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreeStars {
+    /// Not trained on (the default; see [`customer_reviews`]).
+    #[default]
+    Skip,
+    /// Trained on as neutral (measured against `skip` in docs/models.md).
+    Neutral,
+}
+
 /// One customer-review set (`reviews.csv`: `text`, `rating`, `split`). The set's own fixed
 /// split decides: `train` rows train, `test` rows are held out, `dev` rows are left alone.
 /// Three-star reviews are mostly mixed opinions or mild complaints, not neutral statements:
@@ -178,7 +189,7 @@ pub fn rating_sentiment(stars: u8) -> Option<usize> {
 /// neutral from the other sources) but stay in the held-out part as `neutral`, so the 3-way
 /// figures count them. Training rows are capped per class at [`REVIEW_TRAIN_CAP`], chosen by
 /// a hash of the text.
-pub fn customer_reviews(path: &Path, source: &'static str) -> Result<Vec<Example>, DataError> {
+pub fn customer_reviews(path: &Path, source: &'static str, three_stars: ThreeStars) -> Result<Vec<Example>, DataError> {
     let content = String::from_utf8(read_bytes(path)?)
         .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
     let mut held = Vec::new();
@@ -193,7 +204,9 @@ pub fn customer_reviews(path: &Path, source: &'static str) -> Result<Vec<Example
             "test" => {
                 held.push(Example { text, source, task: Task::Sentiment, labels: vec![label], split: Split::Holdout })
             }
-            "train" if label != NEUTRAL => train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text)),
+            "train" if label != NEUTRAL || three_stars == ThreeStars::Neutral => {
+                train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text))
+            }
             _ => {}
         }
     }
@@ -371,8 +384,9 @@ pub fn support_intents(path: &Path, source: &'static str, map: IntentMap) -> Res
     Ok(out)
 }
 
-/// Every labelled example under `data_dir` (the `../shared/data` folder).
-pub fn load_all(data_dir: &Path) -> Result<Vec<Example>, DataError> {
+/// Every labelled example under `data_dir` (the `../shared/data` folder); `three_stars`: what
+/// to do with three-star reviews.
+pub fn load_all(data_dir: &Path, three_stars: ThreeStars) -> Result<Vec<Example>, DataError> {
     let mut all = Vec::new();
     let ge = data_dir.join("goemotions");
     // Emotion: GoEmotions' Ekman labels, already in rtcx's class order.
@@ -448,7 +462,11 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Example>, DataError> {
     }
     all.extend(sentiment_rows(polarity, "rt-polarity"));
     for (folder, source) in REVIEW_SETS {
-        all.extend(customer_reviews(&data_dir.join("customer-reviews").join(folder).join("reviews.csv"), source)?);
+        all.extend(customer_reviews(
+            &data_dir.join("customer-reviews").join(folder).join("reviews.csv"),
+            source,
+            three_stars,
+        )?);
     }
     for (folder, source, map) in INTENT_SETS {
         all.extend(support_intents(&data_dir.join("topic-intents").join(folder).join("data.csv"), source, map)?);

@@ -22,6 +22,9 @@ pub struct FitParams {
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub seed: u64,
+    /// Train the output layer as an ordinal (adjacent-categories) model: see [`fit`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ordinal: bool,
 }
 
 /// `n × k` soft targets from gold label sets, and per-sample weights.
@@ -89,6 +92,12 @@ fn init(rng: &mut StdRng, out: usize, inp: usize) -> Result<(Var, Var), Inferenc
 
 /// Trains a head named `name` on `x` (`[n, d]`) with soft targets `y` (`n × k`, row-major)
 /// and sample weights `w` (see [`targets`], [`source_balanced_targets`]).
+///
+/// With `p.ordinal` the classes are taken as ordered (negative < neutral < positive) and the
+/// output layer is the adjacent-categories logit model: one direction `u` and `k − 1`
+/// thresholds, `log P(c+1)/P(c) = u·h + b_c`, i.e. logits `[0, s+b₁, 2s+b₁+b₂, …]` with
+/// `s = u·h`. The trained head is returned as an ordinary linear layer with those rows, so
+/// inference and fine-tuning need nothing new.
 pub fn fit(
     name: &str,
     labels: &[&str],
@@ -100,13 +109,30 @@ pub fn fit(
     let mut rng = StdRng::seed_from_u64(p.seed);
     let mut dims = vec![d];
     dims.extend(&p.hidden);
-    dims.push(labels.len());
+    dims.push(if p.ordinal { 1 } else { labels.len() });
     let mut vars = Vec::new();
     for pair in dims.windows(2) {
         vars.push(init(&mut rng, pair[1], pair[0])?);
     }
+    let k = labels.len();
     let labels = labels.iter().map(|s| (*s).to_owned()).collect();
+    if p.ordinal {
+        let last = vars.len() - 1;
+        vars[last].1 = Var::from_tensor(&Tensor::zeros(k - 1, DType::F32, &Device::Cpu)?)?;
+    }
     train_vars(name, labels, vars, x, (y, w), p, &mut rng, None)
+}
+
+/// The adjacent-categories output layer of `(u [1, h], b [k − 1])` as an ordinary `[k, h]`
+/// layer: row `c` is `c·u`, bias `c` is `b₁ + … + b_c` (0 for the first class).
+fn ordinal_layer(u: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor), InferenceError> {
+    let k = b.dim(0)? + 1;
+    let steps: Vec<f32> = (0..k).map(|c| c as f32).collect();
+    let steps = Tensor::from_vec(steps, (k, 1), u.device())?;
+    let weight = steps.broadcast_mul(u)?;
+    let zero = Tensor::zeros(1, DType::F32, u.device())?;
+    let bias = Tensor::cat(&[&zero, &b.cumsum(0)?], 0)?;
+    Ok((weight, bias))
 }
 
 /// Continues training `start` (same shape) on `x` with soft targets and weights `(y, w)`,
@@ -146,7 +172,18 @@ fn train_vars(
     let k = labels.len();
     let y = Tensor::from_slice(y, (n, k), &Device::Cpu)?;
     let w = Tensor::from_slice(w, n, &Device::Cpu)?;
-    let (head, params) = trainable_head(name, labels, vars);
+    let ordinal = p.ordinal;
+    let (mut head, params) = trainable_head(name, labels, vars);
+    // The ordinal output layer is a function of its parameters: rebuilt at every step.
+    let last = head.layers.len() - 1;
+    let (u, b) = head.layers[last].clone();
+    let refresh = |head: &mut Head| -> Result<(), InferenceError> {
+        if ordinal {
+            head.layers[last] = ordinal_layer(&u, &b)?;
+        }
+        Ok(())
+    };
+    refresh(&mut head)?;
     let anchored: Vec<(Var, Tensor)> = match &anchor {
         Some((initial, _)) => params.iter().cloned().zip(initial.iter().cloned()).collect(),
         None => Vec::new(),
@@ -170,6 +207,7 @@ fn train_vars(
         for chunk in order.chunks(p.batch_size) {
             let idx = Tensor::from_slice(chunk, chunk.len(), &Device::Cpu)?;
             let (xb, yb, wb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?, w.index_select(&idx, 0)?);
+            refresh(&mut head)?;
             let h = head.logits(&xb)?;
             let logp = candle_nn::ops::log_softmax(&h, D::Minus1)?;
             let per_row = (yb * logp)?.sum(1)?.neg()?;
@@ -184,6 +222,11 @@ fn train_vars(
         bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, epoch_loss / n as f64));
     }
     bar.finish();
+    if ordinal {
+        // Detached: the plain layer the analyzer runs.
+        let (weight, bias) = ordinal_layer(&u, &b)?;
+        head.layers[last] = (weight.detach(), bias.detach());
+    }
     Ok(head)
 }
 
@@ -216,6 +259,48 @@ mod tests {
         assert!((big / small - (8f32 / 2.0).sqrt()).abs() < 1e-4, "totals ∝ √n: {big} vs {small}");
         // Within "big", the rarer class 1 weighs more per row than class 0.
         assert!(w[6] > w[0]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_ordinal_head_orders_the_classes_along_one_direction() -> TestResult {
+        // Points on a line: x < -1 class 0, -1..1 class 1, > 1 class 2 (plus noise dimension).
+        let mut xs = Vec::new();
+        let mut gold = Vec::new();
+        for i in 0..300 {
+            let v = -3.0 + 6.0 * i as f32 / 299.0;
+            xs.extend([v, ((i * 7) % 5) as f32 * 0.1]);
+            gold.push(vec![if v < -1.0 {
+                0
+            } else if v < 1.0 {
+                1
+            } else {
+                2
+            }]);
+        }
+        let x = Tensor::from_vec(xs, (300, 2), &Device::Cpu)?;
+        let (y, w) = targets(&gold, 3);
+        let p = FitParams {
+            hidden: vec![],
+            epochs: 200,
+            batch_size: 64,
+            learning_rate: 0.05,
+            weight_decay: 0.0,
+            seed: 1,
+            ordinal: true,
+        };
+        let head = fit("sentiment", &["negative", "neutral", "positive"], &x, (&y, &w), &p)?;
+        let (weight, bias) = &head.layers[0];
+        let rows = weight.to_vec2::<f32>()?;
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].iter().all(|v| *v == 0.0), "the first class's row is 0");
+        for (a, b) in rows[1].iter().zip(&rows[2]) {
+            assert!((2.0 * a - b).abs() < 1e-5, "row 2 is twice row 1: {rows:?}");
+        }
+        assert_eq!(bias.to_vec1::<f32>()?[0], 0.0);
+        let predicted = crate::training::train::predict(&head, &x)?;
+        let right = predicted.iter().zip(&gold).filter(|(p, g)| **p == g[0]).count();
+        assert!(right >= 270, "{right} of 300 ordered points classified right");
         Ok(())
     }
 }
