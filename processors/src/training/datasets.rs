@@ -137,6 +137,56 @@ fn csv_columns<const N: usize>(path: &Path, content: &str, names: [&str; N]) -> 
     Ok(out)
 }
 
+/// Sentiment rows of a set with its own fixed split (`train`, `dev`, `test`): `test` rows are
+/// held out, `train` rows train (capped per class, chosen by a hash of the text so the choice
+/// is the same everywhere), `dev` rows are left alone.
+struct FixedSplitRows {
+    source: &'static str,
+    held: Vec<Example>,
+    train: [Vec<([u8; 32], String)>; 3],
+}
+
+impl FixedSplitRows {
+    fn new(source: &'static str) -> Self {
+        Self { source, held: Vec::new(), train: Default::default() }
+    }
+
+    /// Adds a row of `split`; a `train` row is kept only when `trains`.
+    fn add(&mut self, text: String, label: usize, split: &str, trains: bool) {
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        match split {
+            "test" => self.held.push(Example {
+                text,
+                source: self.source,
+                task: Task::Sentiment,
+                labels: vec![label],
+                split: Split::Holdout,
+            }),
+            "train" if trains => self.train[label].push((Sha256::digest(text.as_bytes()).into(), text)),
+            _ => {}
+        }
+    }
+
+    /// The held-out rows and at most `cap` training rows per class.
+    fn finish(self, cap: usize) -> Vec<Example> {
+        let (source, mut out) = (self.source, self.held);
+        for (label, mut class) in self.train.into_iter().enumerate() {
+            class.sort_unstable();
+            out.extend(class.into_iter().take(cap).map(|(_, text)| Example {
+                labels: vec![label],
+                text,
+                source,
+                task: Task::Sentiment,
+                split: Split::Train,
+            }));
+        }
+        out
+    }
+}
+
 /// The customer-review sets under `customer-reviews/`: folder and source name. Only the
 /// clothing set (CC0) may be republished; the others are read at training time and no text of
 /// theirs is written into the repository (see [`may_republish`]).
@@ -192,35 +242,12 @@ pub enum ThreeStars {
 pub fn customer_reviews(path: &Path, source: &'static str, three_stars: ThreeStars) -> Result<Vec<Example>, DataError> {
     let content = String::from_utf8(read_bytes(path)?)
         .map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
-    let mut held = Vec::new();
-    let mut train: [Vec<(Vec<u8>, String)>; 3] = Default::default();
+    let mut rows = FixedSplitRows::new(source);
     for [text, rating, split] in csv_columns(path, &content, ["text", "rating", "split"])? {
-        let text = text.trim().to_owned();
         let Some(label) = rating.trim().parse::<u8>().ok().and_then(rating_sentiment) else { continue };
-        if text.is_empty() {
-            continue;
-        }
-        match split.as_str() {
-            "test" => {
-                held.push(Example { text, source, task: Task::Sentiment, labels: vec![label], split: Split::Holdout })
-            }
-            "train" if label != NEUTRAL || three_stars == ThreeStars::Neutral => {
-                train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text))
-            }
-            _ => {}
-        }
+        rows.add(text, label, &split, label != NEUTRAL || three_stars == ThreeStars::Neutral);
     }
-    for (label, mut class) in train.into_iter().enumerate() {
-        class.sort_unstable();
-        held.extend(class.into_iter().take(REVIEW_TRAIN_CAP).map(|(_, text)| Example {
-            labels: vec![label],
-            text,
-            source,
-            task: Task::Sentiment,
-            split: Split::Train,
-        }));
-    }
-    Ok(held)
+    Ok(rows.finish(REVIEW_TRAIN_CAP))
 }
 
 /// An intent → sentiment map (`None`: the intent's messages go either way; not used).
@@ -355,33 +382,14 @@ pub fn support_intents(path: &Path, source: &'static str, map: IntentMap) -> Res
             .map(|[t, i, s]| [t, i, s, String::new()])
             .collect()
     };
-    let mut out = Vec::new();
-    let mut train: [Vec<(Vec<u8>, String)>; 3] = Default::default();
+    let mut out = FixedSplitRows::new(source);
     for [text, intent, split, tags] in rows {
-        let text = text.trim().to_owned();
         let Some(label) = map(intent.trim()) else { continue };
-        if text.is_empty() || tags.contains('W') {
-            continue;
-        }
-        match split.as_str() {
-            "test" => {
-                out.push(Example { text, source, task: Task::Sentiment, labels: vec![label], split: Split::Holdout })
-            }
-            "train" => train[label].push((Sha256::digest(text.as_bytes()).to_vec(), text)),
-            _ => {}
+        if !tags.contains('W') {
+            out.add(text, label, &split, true);
         }
     }
-    for (label, mut class) in train.into_iter().enumerate() {
-        class.sort_unstable();
-        out.extend(class.into_iter().take(INTENT_TRAIN_CAP).map(|(_, text)| Example {
-            labels: vec![label],
-            text,
-            source,
-            task: Task::Sentiment,
-            split: Split::Train,
-        }));
-    }
-    Ok(out)
+    Ok(out.finish(INTENT_TRAIN_CAP))
 }
 
 /// Every labelled example under `data_dir` (the `../shared/data` folder); `three_stars`: what
