@@ -212,6 +212,9 @@ struct TrainArgs {
     /// positive: one direction, two thresholds); stored as an ordinary layer.
     #[arg(long)]
     ordinal_sentiment: bool,
+    /// Leave a source out entirely (repeatable; e.g. intents-bitext): for ablations.
+    #[arg(long)]
+    exclude_source: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -536,6 +539,7 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         batch_size: t.batch_size,
         train_cap: t.train_cap,
         three_stars: t.three_stars,
+        exclude_sources: t.exclude_source,
     })?;
     for (k, m) in &manifest.metrics {
         println!("{k}: macro-F1 {:.4} accuracy {:.4} (n={})", m.macro_f1, m.accuracy, m.n);

@@ -46,6 +46,8 @@ pub struct TrainConfig {
     pub train_cap: Option<usize>,
     /// What to do with three-star reviews.
     pub three_stars: ThreeStars,
+    /// Sources left out entirely (ablations).
+    pub exclude_sources: Vec<String>,
 }
 
 /// What a run measured.
@@ -257,6 +259,7 @@ pub(crate) fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceEr
 /// Runs training and evaluation; prints the reports and writes the outputs.
 pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
     let mut examples = load_all(&cfg.data_dir, cfg.three_stars).map_err(|e| InferenceError::Data(e.to_string()))?;
+    examples.retain(|e| !cfg.exclude_sources.iter().any(|s| s == e.source));
     if let Some(cap) = cfg.train_cap {
         examples = cap_training(examples, cap);
     }
