@@ -212,6 +212,11 @@ struct TrainArgs {
     /// positive: one direction, two thresholds); stored as an ordinary layer.
     #[arg(long)]
     ordinal_sentiment: bool,
+    /// Also train on the support-intent sets (Banking77, Bitext) as weak sentiment labels:
+    /// plain requests neutral, problem reports negative (docs/models.md, "Capacity and data
+    /// study"; not in the shipped model).
+    #[arg(long)]
+    intents: bool,
     /// Leave a source out entirely (repeatable; e.g. intents-bitext): for ablations.
     #[arg(long)]
     exclude_source: Vec<String>,
@@ -538,7 +543,7 @@ fn train(t: TrainArgs) -> anyhow::Result<()> {
         },
         batch_size: t.batch_size,
         train_cap: t.train_cap,
-        three_stars: t.three_stars,
+        data: rtcx_processors::training::datasets::LoadOptions { three_stars: t.three_stars, intents: t.intents },
         exclude_sources: t.exclude_source,
     })?;
     for (k, m) in &manifest.metrics {

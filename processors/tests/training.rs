@@ -131,7 +131,7 @@ fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
         .arg(out)
         .arg("--challenge")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/challenge.tsv"))
-        .args(["--epochs", "2", "--tune-epochs", "1", "--tune-layers", "2"])
+        .args(["--epochs", "2", "--tune-epochs", "1", "--tune-layers", "2", "--intents"])
         .output()
         .expect("run train");
     assert!(

@@ -392,9 +392,18 @@ pub fn support_intents(path: &Path, source: &'static str, map: IntentMap) -> Res
     Ok(out.finish(INTENT_TRAIN_CAP))
 }
 
-/// Every labelled example under `data_dir` (the `../shared/data` folder); `three_stars`: what
-/// to do with three-star reviews.
-pub fn load_all(data_dir: &Path, three_stars: ThreeStars) -> Result<Vec<Example>, DataError> {
+/// Which optional data `load_all` reads, and how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// What to do with three-star reviews.
+    pub three_stars: ThreeStars,
+    /// Also read the support-intent sets as weak sentiment labels ([`INTENT_SETS`]; measured
+    /// in docs/models.md, not part of the shipped model's data).
+    pub intents: bool,
+}
+
+/// Every labelled example under `data_dir` (the `../shared/data` folder).
+pub fn load_all(data_dir: &Path, options: LoadOptions) -> Result<Vec<Example>, DataError> {
     let mut all = Vec::new();
     let ge = data_dir.join("goemotions");
     // Emotion: GoEmotions' Ekman labels, already in rtcx's class order.
@@ -473,11 +482,11 @@ pub fn load_all(data_dir: &Path, three_stars: ThreeStars) -> Result<Vec<Example>
         all.extend(customer_reviews(
             &data_dir.join("customer-reviews").join(folder).join("reviews.csv"),
             source,
-            three_stars,
+            options.three_stars,
         )?);
     }
-    for (folder, source, map) in INTENT_SETS {
-        all.extend(support_intents(&data_dir.join("topic-intents").join(folder).join("data.csv"), source, map)?);
+    for (folder, source, map) in INTENT_SETS.iter().filter(|_| options.intents) {
+        all.extend(support_intents(&data_dir.join("topic-intents").join(folder).join("data.csv"), source, *map)?);
     }
     Ok(all)
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::datasets::{
-    Example, NEUTRAL, REVIEW_SETS, Split, Task, ThreeStars, cap_training, challenge_set, load_all, may_republish,
+    Example, LoadOptions, NEUTRAL, REVIEW_SETS, Split, Task, cap_training, challenge_set, load_all, may_republish,
 };
 use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
 use super::fit::{FitParams, fit, source_balanced_targets};
@@ -44,8 +44,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Most training rows per source and class (`None`: all); see [`cap_training`].
     pub train_cap: Option<usize>,
-    /// What to do with three-star reviews.
-    pub three_stars: ThreeStars,
+    /// Optional data (three-star reviews, support intents).
+    pub data: LoadOptions,
     /// Sources left out entirely (ablations).
     pub exclude_sources: Vec<String>,
 }
@@ -258,7 +258,7 @@ pub(crate) fn predict(head: &Head, x: &Tensor) -> Result<Vec<usize>, InferenceEr
 
 /// Runs training and evaluation; prints the reports and writes the outputs.
 pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
-    let mut examples = load_all(&cfg.data_dir, cfg.three_stars).map_err(|e| InferenceError::Data(e.to_string()))?;
+    let mut examples = load_all(&cfg.data_dir, cfg.data).map_err(|e| InferenceError::Data(e.to_string()))?;
     examples.retain(|e| !cfg.exclude_sources.iter().any(|s| s == e.source));
     if let Some(cap) = cfg.train_cap {
         examples = cap_training(examples, cap);
