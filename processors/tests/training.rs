@@ -1,7 +1,8 @@
 //! `rtcx-processors train` end to end on a small data set written in the real formats of
 //! ../shared/data (built here from the committed held-out samples): both stages run, only the
 //! tuned layers are stored (as 8-bit deltas), the same seed reproduces the same files (the
-//! second run also reads the frozen states back from the cache), and the analyzer loads the
+//! second run also reads the frozen states back from the cache, as does a run on a subset of
+//! the texts), and the analyzer loads the
 //! result with the tuned layers applied.
 
 use std::path::{Path, PathBuf};
@@ -119,7 +120,7 @@ fn intent_split(i: usize) -> &'static str {
     ["train", "train", "train", "train", "train", "train", "train", "dev", "test", "test"][i % 10]
 }
 
-fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
+fn train(model: &str, data: &Path, cache: &Path, out: &Path, extra: &[&str]) {
     let run = Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
         .env("RTCX_MODEL_DIR", model)
         .arg("train")
@@ -132,6 +133,7 @@ fn train(model: &str, data: &Path, cache: &Path, out: &Path) {
         .arg("--challenge")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/challenge.tsv"))
         .args(["--epochs", "2", "--tune-epochs", "1", "--tune-layers", "2", "--intents"])
+        .args(extra)
         .output()
         .expect("run train");
     assert!(
@@ -149,8 +151,8 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
     let _ = std::fs::remove_dir_all(&root);
     let (data, cache, first, second) = (root.join("data"), root.join("cache"), root.join("a"), root.join("b"));
     mini_data(&data);
-    train(&model, &data, &cache, &first);
-    train(&model, &data, &cache, &second);
+    train(&model, &data, &cache, &first, &[]);
+    train(&model, &data, &cache, &second, &[]);
 
     let heads = std::fs::read(first.join("heads.safetensors")).expect("heads written");
     assert_eq!(heads, std::fs::read(second.join("heads.safetensors")).expect("second run"), "same seed, same tensors");
@@ -183,14 +185,19 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
     };
     assert_eq!(manifest["data"]["intents-banking77"]["train"], mapped_train(false));
     assert_eq!(manifest["data"]["intents-bitext"]["train"], mapped_train(true));
-    // The second run computed nothing: one chunk of frozen states serves both.
-    let chunks: Vec<_> = std::fs::read_dir(&cache)
-        .expect("cache dir")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("states-"))
-        .flat_map(|d| std::fs::read_dir(d.path()).expect("states dir").flatten())
-        .collect();
-    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    // The second run computed nothing: one chunk of frozen states serves both; so does a run
+    // on a subset of the texts (the cache is keyed by text, not by the set of texts).
+    let chunks = || -> Vec<PathBuf> {
+        std::fs::read_dir(&cache)
+            .expect("cache dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("states-"))
+            .flat_map(|d| std::fs::read_dir(d.path()).expect("states dir").flatten().map(|e| e.path()))
+            .collect()
+    };
+    assert_eq!(chunks().len(), 1, "{:?}", chunks());
+    train(&model, &data, &cache, &root.join("c"), &["--train-cap", "5", "--exclude-source", "intents-bitext"]);
+    assert_eq!(chunks().len(), 1, "{:?}", chunks());
     // replay.txt (the texts `adapt` keeps the model's answers on) is written, the same each run.
     let replay = std::fs::read_to_string(first.join("replay.txt")).expect("replay.txt written");
     assert!(replay.lines().count() >= 50, "{} replay texts", replay.lines().count());

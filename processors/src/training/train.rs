@@ -490,34 +490,7 @@ fn token_states(
         texts.iter().enumerate().map(|(i, t)| (Sha256::digest(t.as_bytes()).into(), i)).collect();
     let mut states: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
     let mut base: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    let mut chunks: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(_) => Vec::new(),
-    };
-    chunks.sort();
-    for chunk in chunks.iter().filter(|p| p.extension().is_some_and(|e| e == "safetensors")) {
-        let Ok(mut m) = candle_core::safetensors::load(chunk, &Device::Cpu) else { continue };
-        let (Some(sha), Some(flat), Some(lengths), Some(b)) =
-            (m.remove("sha256"), m.remove("states"), m.remove("lengths"), m.remove("base"))
-        else {
-            continue;
-        };
-        let shas = sha.to_vec2::<u8>()?;
-        let slots: Vec<Option<usize>> =
-            shas.iter().map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().and_then(|h| want.get(&h).copied())).collect();
-        if slots.iter().all(|s| s.is_none_or(|i| states[i].is_some())) {
-            continue;
-        }
-        let b = b.to_vec2::<f32>()?;
-        let keep: Vec<Option<usize>> = slots.iter().map(|s| s.filter(|&i| states[i].is_none())).collect();
-        let blocks = split_states(&flat, &lengths, |j| keep.get(j).is_some_and(Option::is_some))?;
-        for (j, block) in blocks {
-            if let Some(&Some(i)) = keep.get(j) {
-                states[i] = Some(block);
-                base[i] = b.get(j).cloned();
-            }
-        }
-    }
+    read_state_chunks(&dir, &want, &mut states, &mut base)?;
     let missing: Vec<usize> = (0..texts.len()).filter(|&i| states[i].is_none() || base[i].is_none()).collect();
     if missing.is_empty() {
         eprintln!("using cached token states {} ({} texts)", dir.display(), texts.len());
@@ -534,35 +507,9 @@ fn token_states(
             }
             Ok(())
         })?;
-        let lengths: Vec<u32> = new_states.iter().map(|s| (s.len() / hidden) as u32).collect();
-        let total: usize = new_states.iter().map(Vec::len).sum();
-        let flat: Vec<f32> = new_states.into_iter().flatten().collect();
-        let mut sha = Sha256::new();
-        let shas: Vec<u8> = missing_texts
-            .iter()
-            .flat_map(|t| {
-                let h = Sha256::digest(t.as_bytes());
-                sha.update(h);
-                h.to_vec()
-            })
-            .collect();
-        let tensors = HashMap::from([
-            ("sha256".to_owned(), Tensor::from_vec(shas, (missing.len(), 32), &Device::Cpu)?),
-            (
-                "states".to_owned(),
-                Tensor::from_vec(flat, (total / hidden, hidden), &Device::Cpu)?.to_dtype(candle_core::DType::F16)?,
-            ),
-            ("lengths".to_owned(), Tensor::from_vec(lengths, missing.len(), &Device::Cpu)?),
-            ("base".to_owned(), Tensor::new(new_base.clone(), &Device::Cpu)?),
-        ]);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let name = format!("chunk-{}.safetensors", &hex::encode(sha.finalize())[..16]);
-        let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
-        candle_core::safetensors::save(&tensors, &tmp)?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
         // Train on what a later run reads back from the cache (f16), so both runs agree.
-        let blocks = split_states(&tensors["states"], &tensors["lengths"], |_| true)?;
-        for ((&i, (_, block)), b) in missing.iter().zip(blocks).zip(new_base) {
+        let stored = write_state_chunk(&dir, &missing_texts, new_states, &new_base, hidden)?;
+        for ((&i, block), b) in missing.iter().zip(stored).zip(new_base) {
             states[i] = Some(block);
             base[i] = Some(b);
         }
@@ -570,6 +517,86 @@ fn token_states(
     let states = states.into_iter().flatten().collect();
     let base = base.into_iter().flatten().collect();
     Ok((TokenStates { hidden, states, base }, rows))
+}
+
+/// Fills the empty slots of `states` and `base` (rows of the texts whose SHA-256 `want` maps)
+/// from the chunks in `dir`; unreadable chunks are skipped (their texts are recomputed).
+fn read_state_chunks(
+    dir: &Path,
+    want: &HashMap<[u8; 32], usize>,
+    states: &mut [Option<Vec<f32>>],
+    base: &mut [Option<Vec<f32>>],
+) -> Result<(), InferenceError> {
+    let mut chunks: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    chunks.sort();
+    for chunk in chunks.iter().filter(|p| p.extension().is_some_and(|e| e == "safetensors")) {
+        let Ok(mut m) = candle_core::safetensors::load(chunk, &Device::Cpu) else { continue };
+        let (Some(sha), Some(flat), Some(lengths), Some(b)) =
+            (m.remove("sha256"), m.remove("states"), m.remove("lengths"), m.remove("base"))
+        else {
+            continue;
+        };
+        // The slot each of the chunk's texts fills, if it is wanted and still empty.
+        let keep: Vec<Option<usize>> = sha
+            .to_vec2::<u8>()?
+            .iter()
+            .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().and_then(|h| want.get(&h).copied()))
+            .map(|slot| slot.filter(|&i| states[i].is_none()))
+            .collect();
+        if keep.iter().all(Option::is_none) {
+            continue;
+        }
+        let b = b.to_vec2::<f32>()?;
+        for (j, block) in split_states(&flat, &lengths, |j| keep.get(j).is_some_and(Option::is_some))? {
+            if let Some(&Some(i)) = keep.get(j) {
+                states[i] = Some(block);
+                base[i] = b.get(j).cloned();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the states and base embeddings of `texts` as a new chunk in `dir` (states as `f16`,
+/// each text's SHA-256 alongside; written to a temporary name, then renamed) and returns the
+/// states as stored, back in `f32`.
+fn write_state_chunk(
+    dir: &Path,
+    texts: &[&str],
+    states: Vec<Vec<f32>>,
+    base: &[Vec<f32>],
+    hidden: usize,
+) -> Result<Vec<Vec<f32>>, InferenceError> {
+    let lengths: Vec<u32> = states.iter().map(|s| (s.len() / hidden) as u32).collect();
+    let total: usize = states.iter().map(Vec::len).sum();
+    let flat: Vec<f32> = states.into_iter().flatten().collect();
+    let mut name = Sha256::new();
+    let shas: Vec<u8> = texts
+        .iter()
+        .flat_map(|t| {
+            let h = Sha256::digest(t.as_bytes());
+            name.update(h);
+            h.to_vec()
+        })
+        .collect();
+    let tensors = HashMap::from([
+        ("sha256".to_owned(), Tensor::from_vec(shas, (texts.len(), 32), &Device::Cpu)?),
+        (
+            "states".to_owned(),
+            Tensor::from_vec(flat, (total / hidden, hidden), &Device::Cpu)?.to_dtype(candle_core::DType::F16)?,
+        ),
+        ("lengths".to_owned(), Tensor::from_vec(lengths, texts.len(), &Device::Cpu)?),
+        ("base".to_owned(), Tensor::new(base.to_vec(), &Device::Cpu)?),
+    ]);
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = format!("chunk-{}.safetensors", &hex::encode(name.finalize())[..16]);
+    let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(split_states(&tensors["states"], &tensors["lengths"], |_| true)?.into_iter().map(|(_, s)| s).collect())
 }
 
 /// The cached `[tokens, hidden]` states (any float type) cut into one `f32` row-major block
