@@ -2,8 +2,7 @@
 //! ../shared/data (built here from the committed held-out samples): both stages run, only the
 //! tuned layers are stored (as 8-bit deltas), the same seed reproduces the same files (the
 //! second run also reads the frozen states back from the cache, as does a run on a subset of
-//! the texts), and the analyzer loads the
-//! result with the tuned layers applied.
+//! the texts), and the analyzer loads the result with the tuned layers applied.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
