@@ -172,6 +172,8 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
         .filter(|(i, (l, _))| i % 10 < 7 && l != "1")
         .count();
     assert_eq!(manifest["data"]["reviews-alexa"]["train"], polar_train, "three-star and dev rows are not trained on");
+    assert_eq!(manifest["data_options"]["intents"], true, "{}", manifest["data_options"]);
+    assert_eq!(manifest["data_options"]["three_stars"], "skip");
     // Intent rows: only mapped intents, only the set's train split, offensive rows skipped.
     let tweets = sample("sentiment-tweeteval.tsv");
     let mapped_train = |skip_tagged: bool| {

@@ -225,7 +225,8 @@ pub fn rating_sentiment(stars: u8) -> Option<usize> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ThreeStars {
-    /// Not trained on (the default; see [`customer_reviews`]).
+    /// Not trained on (the default: mostly mixed opinions or mild complaints, not neutral
+    /// statements); held out as neutral.
     #[default]
     Skip,
     /// Trained on as neutral (measured against `skip` in docs/models.md).
@@ -393,7 +394,7 @@ pub fn support_intents(path: &Path, source: &'static str, map: IntentMap) -> Res
 }
 
 /// Which optional data `load_all` reads, and how.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct LoadOptions {
     /// What to do with three-star reviews.
     pub three_stars: ThreeStars,

@@ -61,6 +61,8 @@ pub struct Manifest {
     pub sample_weights: &'static str,
     pub heads: BTreeMap<String, HeadInfo>,
     pub data: BTreeMap<String, BTreeMap<String, usize>>,
+    /// How the data was chosen (optional sources, three-star reviews, caps, exclusions).
+    pub data_options: DataOptions,
     /// Held-out figures of the shipped model (tuned encoder when `tuned` is set).
     pub metrics: BTreeMap<String, ReportSummary>,
     /// The encoder layers replaced by fine-tuned ones, if any.
@@ -70,6 +72,15 @@ pub struct Manifest {
     /// comparison; absent when nothing was tuned.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub frozen_metrics: BTreeMap<String, ReportSummary>,
+}
+
+/// The data choices of a run, as recorded in the manifest.
+#[derive(Debug, Serialize)]
+pub struct DataOptions {
+    #[serde(flatten)]
+    pub load: LoadOptions,
+    pub train_cap: Option<usize>,
+    pub exclude_sources: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -393,6 +404,11 @@ pub fn train(cfg: &TrainConfig) -> Result<Manifest, InferenceError> {
         metrics,
         tuned: tuned_info,
         frozen_metrics,
+        data_options: DataOptions {
+            load: cfg.data,
+            train_cap: cfg.train_cap,
+            exclude_sources: cfg.exclude_sources.clone(),
+        },
     };
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| InferenceError::Model(e.to_string()))?;
     let path = cfg.out_dir.join("manifest.json");
