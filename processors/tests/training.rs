@@ -88,8 +88,7 @@ fn mini_data(dir: &Path) {
         w.write_record(["rating", "text", "split"]).expect("header");
         for (i, (l, t)) in reviews.iter().enumerate() {
             let stars = ["1", "3", "5"][l.parse::<usize>().unwrap_or(1).min(2)];
-            let split = ["train", "train", "train", "train", "train", "train", "train", "dev", "test", "test"][i % 10];
-            w.write_record([stars, t.as_str(), split]).expect("row");
+            w.write_record([stars, t.as_str(), fixed_split(i)]).expect("row");
         }
         let path = dir.join("customer-reviews").join(folder).join("reviews.csv");
         write(&path, String::from_utf8(w.into_inner().expect("csv")).expect("utf-8"));
@@ -107,15 +106,16 @@ fn mini_data(dir: &Path) {
         for (i, (l, t)) in tweets.iter().enumerate() {
             let intent = intents[l.parse::<usize>().unwrap_or(1).min(2)];
             let tag = if tags && i % 4 == 3 { "BW" } else { "BL" };
-            w.write_record([t.as_str(), "X", intent, intent_split(i), tag]).expect("row");
+            w.write_record([t.as_str(), "X", intent, fixed_split(i), tag]).expect("row");
         }
         let path = dir.join("topic-intents").join(folder).join("data.csv");
         write(&path, String::from_utf8(w.into_inner().expect("csv")).expect("utf-8"));
     }
 }
 
-/// The fixed split of the `i`-th row of a miniature intent set.
-fn intent_split(i: usize) -> &'static str {
+/// The fixed split of the `i`-th row of a miniature review or intent set: 70 % train, 10 % dev,
+/// 20 % test.
+fn fixed_split(i: usize) -> &'static str {
     ["train", "train", "train", "train", "train", "train", "train", "dev", "test", "test"][i % 10]
 }
 
@@ -180,7 +180,7 @@ fn train_fine_tunes_reproducibly_and_the_analyzer_applies_the_tuned_layers() {
         tweets
             .iter()
             .enumerate()
-            .filter(|(i, (l, _))| intent_split(*i) == "train" && l != "2")
+            .filter(|(i, (l, _))| fixed_split(*i) == "train" && l != "2")
             .filter(|(i, _)| !skip_tagged || i % 4 != 3)
             .count()
     };

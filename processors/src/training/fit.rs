@@ -172,18 +172,10 @@ fn train_vars(
     let k = labels.len();
     let y = Tensor::from_slice(y, (n, k), &Device::Cpu)?;
     let w = Tensor::from_slice(w, n, &Device::Cpu)?;
-    let ordinal = p.ordinal;
     let (mut head, params) = trainable_head(name, labels, vars);
-    // The ordinal output layer is a function of its parameters: rebuilt at every step.
+    // The ordinal output layer is a function of its parameters `(u, b)`: rebuilt at every step.
     let last = head.layers.len() - 1;
     let (u, b) = head.layers[last].clone();
-    let refresh = |head: &mut Head| -> Result<(), InferenceError> {
-        if ordinal {
-            head.layers[last] = ordinal_layer(&u, &b)?;
-        }
-        Ok(())
-    };
-    refresh(&mut head)?;
     let anchored: Vec<(Var, Tensor)> = match &anchor {
         Some((initial, _)) => params.iter().cloned().zip(initial.iter().cloned()).collect(),
         None => Vec::new(),
@@ -207,7 +199,9 @@ fn train_vars(
         for chunk in order.chunks(p.batch_size) {
             let idx = Tensor::from_slice(chunk, chunk.len(), &Device::Cpu)?;
             let (xb, yb, wb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?, w.index_select(&idx, 0)?);
-            refresh(&mut head)?;
+            if p.ordinal {
+                head.layers[last] = ordinal_layer(&u, &b)?;
+            }
             let h = head.logits(&xb)?;
             let logp = candle_nn::ops::log_softmax(&h, D::Minus1)?;
             let per_row = (yb * logp)?.sum(1)?.neg()?;
@@ -222,7 +216,7 @@ fn train_vars(
         bar.set_message(format!("epoch {} loss {:.4}", epoch + 1, epoch_loss / n as f64));
     }
     bar.finish();
-    if ordinal {
+    if p.ordinal {
         // Detached: the plain layer the analyzer runs.
         let (weight, bias) = ordinal_layer(&u, &b)?;
         head.layers[last] = (weight.detach(), bias.detach());

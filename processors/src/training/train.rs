@@ -504,10 +504,10 @@ fn token_states(
     let hidden = enc.hidden_size();
     let want: HashMap<[u8; 32], usize> =
         texts.iter().enumerate().map(|(i, t)| (Sha256::digest(t.as_bytes()).into(), i)).collect();
-    let mut states: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    let mut base: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    read_state_chunks(&dir, &want, &mut states, &mut base)?;
-    let missing: Vec<usize> = (0..texts.len()).filter(|&i| states[i].is_none() || base[i].is_none()).collect();
+    // Each text's (states, base embedding), from the cache or computed below.
+    let mut found: Vec<Option<(Vec<f32>, Vec<f32>)>> = vec![None; texts.len()];
+    read_state_chunks(&dir, &want, &mut found)?;
+    let missing: Vec<usize> = (0..texts.len()).filter(|&i| found[i].is_none()).collect();
     if missing.is_empty() {
         eprintln!("using cached token states {} ({} texts)", dir.display(), texts.len());
     } else {
@@ -526,22 +526,20 @@ fn token_states(
         // Train on what a later run reads back from the cache (f16), so both runs agree.
         let stored = write_state_chunk(&dir, &missing_texts, new_states, &new_base, hidden)?;
         for ((&i, block), b) in missing.iter().zip(stored).zip(new_base) {
-            states[i] = Some(block);
-            base[i] = Some(b);
+            found[i] = Some((block, b));
         }
     }
-    let states = states.into_iter().flatten().collect();
-    let base = base.into_iter().flatten().collect();
+    let (states, base) = found.into_iter().flatten().unzip();
     Ok((TokenStates { hidden, states, base }, rows))
 }
 
-/// Fills the empty slots of `states` and `base` (rows of the texts whose SHA-256 `want` maps)
-/// from the chunks in `dir`; unreadable chunks are skipped (their texts are recomputed).
+/// Fills the empty slots of `found` (states and base embedding of the texts whose SHA-256
+/// `want` maps to a slot) from the chunks in `dir`; unreadable chunks are skipped (their texts
+/// are recomputed).
 fn read_state_chunks(
     dir: &Path,
     want: &HashMap<[u8; 32], usize>,
-    states: &mut [Option<Vec<f32>>],
-    base: &mut [Option<Vec<f32>>],
+    found: &mut [Option<(Vec<f32>, Vec<f32>)>],
 ) -> Result<(), InferenceError> {
     let mut chunks: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
@@ -560,16 +558,15 @@ fn read_state_chunks(
             .to_vec2::<u8>()?
             .iter()
             .map(|h| <[u8; 32]>::try_from(h.as_slice()).ok().and_then(|h| want.get(&h).copied()))
-            .map(|slot| slot.filter(|&i| states[i].is_none()))
+            .map(|slot| slot.filter(|&i| found[i].is_none()))
             .collect();
         if keep.iter().all(Option::is_none) {
             continue;
         }
         let b = b.to_vec2::<f32>()?;
         for (j, block) in split_states(&flat, &lengths, |j| keep.get(j).is_some_and(Option::is_some))? {
-            if let Some(&Some(i)) = keep.get(j) {
-                states[i] = Some(block);
-                base[i] = b.get(j).cloned();
+            if let (Some(&Some(i)), Some(base)) = (keep.get(j), b.get(j)) {
+                found[i] = Some((block, base.clone()));
             }
         }
     }
