@@ -25,6 +25,10 @@ pub const FEEDBACK_DLQ: &str = "rtcx.feedback.dlq.v1";
 /// Alerts raised by the detectors.
 pub const ALERTS: &str = "rtcx.alerts.v1";
 
+/// Header of the `ALERTS` messages relayed from the Postgres outbox: the outbox row id, the
+/// event's identity for consumers that must not act twice on an event relayed twice.
+pub const OUTBOX_ID_HEADER: &str = "rtcx-outbox-id";
+
 /// Every topic rtcx uses, with its default partition count.
 pub const ALL: [(&str, i32); 4] = [(FEEDBACK_RAW, 6), (FEEDBACK_ENRICHED, 6), (FEEDBACK_DLQ, 1), (ALERTS, 1)];
 

@@ -1,15 +1,17 @@
 //! The outbox relay for alerts: publishes the `outbox` rows of aggregate `alert` to
 //! `rtcx.alerts.v1` (keyed by alert id, acks=all, idempotent producer) in id order, and marks
 //! them published. A row is marked only after the broker has it, so a crash between the two
-//! publishes it again (consumers see an alert event at least once; the alert id and `change`
-//! make a repeat recognisable). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
+//! publishes it again (consumers see an alert event at least once; the outbox row id, in the
+//! `rtcx-outbox-id` header, makes a repeat recognisable). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
 //! relays never publish the same row at once; a failed publish backs the row off
 //! (`available_at`) and records the error.
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rtcx_schemas::topics::OUTBOX_ID_HEADER;
 use sqlx::PgPool;
 
 /// Rows relayed per round.
@@ -58,7 +60,12 @@ impl AlertRelay {
             let body = payload.to_string();
             let sent = self
                 .producer
-                .send(FutureRecord::to(&self.topic).key(key).payload(&body), Duration::from_secs(15))
+                .send(
+                    FutureRecord::to(&self.topic).key(key).payload(&body).headers(
+                        OwnedHeaders::new().insert(Header { key: OUTBOX_ID_HEADER, value: Some(&id.to_string()) }),
+                    ),
+                    Duration::from_secs(15),
+                )
                 .await;
             match sent {
                 Ok(_) => {

@@ -1,0 +1,42 @@
+use anyhow::Context;
+use clap::Parser;
+use rtcx_notifier::config::Config;
+use rtcx_notifier::webhook::sender::WebhookSender;
+use rtcx_notifier::{consumer, dispatch};
+use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = Config::parse();
+    cfg.log.init().context("--log-filter")?;
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let metrics = install_metrics_recorder();
+    let pg = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy(&cfg.postgres_url)
+        .context("invalid RTCX_POSTGRES_URL")?;
+    let sender = WebhookSender::new(cfg.target_policy(), cfg.webhook_timeout(), cfg.console_url.clone())
+        .context("the webhook HTTP client")?;
+    let health = HealthRegistry::new()
+        .with_fn("postgres", checks::postgres(pg.clone()))
+        .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?);
+    let ops = tokio::spawn(serve(cfg.listen, ops_router(health, metrics)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        rtcx_service_kit::shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    if cfg.allow_private_targets {
+        tracing::warn!("webhook targets on private and loopback addresses are allowed (--allow-private-targets)");
+    }
+    tracing::info!(brokers = %cfg.kafka_brokers, topic = %cfg.alerts_topic, "rtcx-notifier starting");
+    let depth = tokio::spawn(dispatch::watch_depth(pg.clone(), std::time::Duration::from_secs(5), stop_rx.clone()));
+    let deliveries = tokio::spawn(dispatch::run(pg.clone(), sender, cfg.dispatch(), stop_rx.clone()));
+    consumer::run(cfg.consumer(), pg, stop_rx).await?;
+    let _ = deliveries.await;
+    let _ = depth.await;
+    ops.abort();
+    Ok(())
+}
