@@ -47,6 +47,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
 : "${RTCX_INGEST_PORT:=8080}"
 : "${RTCX_QUERY_API_PORT:=8081}"
 : "${RTCX_PROCESSORS_PORT:=9101}"
+: "${RTCX_NOTIFIER_PORT:=9102}"
 : "${RTCX_DEMO_RATE:=20}"
 # The quick start's alert windows: 1 minute, so that the baselines fill (12 windows) and a spike
 # shows within minutes; the services' own default is 5 minutes (docs/alerts.md).
@@ -369,6 +370,7 @@ export RTCX_KAFKA_LIBS=$KAFKA_LIBS
 export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT
 export RTCX_PROCESSORS_LISTEN=127.0.0.1:$RTCX_PROCESSORS_PORT
+export RTCX_NOTIFIER_LISTEN=127.0.0.1:$RTCX_NOTIFIER_PORT
 export RTCX_INGEST_URL=http://127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_API_KEY=$(demo_key)
 EOF
@@ -437,6 +439,7 @@ cmd_up() {
   # One single-threaded model instance per core (see processors/src/inference/pool.rs).
   RAYON_NUM_THREADS=1 start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
   start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
+  start_service notifier rtcx-notifier "http://127.0.0.1:$RTCX_NOTIFIER_PORT/health/ready"
   seed_demo
   if ! pid_alive demo-traffic; then
     log "starting demo traffic: $RTCX_DEMO_RATE events/s in batches of 10 through ingest (rtcx-loadgen)"
@@ -451,6 +454,7 @@ rtcx is up.
   ingest       http://127.0.0.1:$RTCX_INGEST_PORT      (/health/ready, /metrics)
   query-api    http://127.0.0.1:$RTCX_QUERY_API_PORT      (/health/ready, /metrics)
   processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
+  notifier     http://127.0.0.1:$RTCX_NOTIFIER_PORT      (/health/ready, /metrics; webhooks: docs/notifications.md)
   Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s via ingest)
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
@@ -523,7 +527,7 @@ cmd_status() {
   ok=0; port_open "$RTCX_KAFKA_PORT" && ok=1; report kafka "$ok" "127.0.0.1:$RTCX_KAFKA_PORT $(pid_alive kafka && echo "pid $(cat "$RUN/kafka.pid")")"
   ok=0; clickhouse_ready && ok=1; report clickhouse "$ok" "http://127.0.0.1:$RTCX_CH_HTTP_PORT $(pid_alive clickhouse && echo "pid $(cat "$RUN/clickhouse.pid")")"
   local name port
-  for pair in "ingest:$RTCX_INGEST_PORT" "processors:$RTCX_PROCESSORS_PORT" "query-api:$RTCX_QUERY_API_PORT"; do
+  for pair in "ingest:$RTCX_INGEST_PORT" "processors:$RTCX_PROCESSORS_PORT" "query-api:$RTCX_QUERY_API_PORT" "notifier:$RTCX_NOTIFIER_PORT"; do
     name="${pair%%:*}"; port="${pair##*:}"
     ok=0; http_ok "http://127.0.0.1:$port/health/ready" && ok=1
     report "$name" "$ok" "http://127.0.0.1:$port/health/ready $(pid_alive "$name" && echo "pid $(cat "$RUN/$name.pid")")"
@@ -574,7 +578,7 @@ stop_pid() {
 }
 
 cmd_down() {
-  for name in demo-traffic ingest processors query-api kafka clickhouse; do stop_pid "$name"; done
+  for name in demo-traffic ingest processors query-api notifier kafka clickhouse; do stop_pid "$name"; done
   if [[ -f "$RUN/postgres.cluster" ]]; then
     local v name; read -r v name < "$RUN/postgres.cluster"
     log "stopping PostgreSQL $v/$name"

@@ -17,7 +17,7 @@ use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
-use crate::{alerts, api_keys, dashboard, feedback, saved_dashboards, topics, users};
+use crate::{alerts, api_keys, dashboard, feedback, saved_dashboards, topics, users, webhooks};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,6 +36,8 @@ pub struct AppState {
     pub cache: crate::cache::AnswerCache,
     /// Browser origins allowed by CORS (none: no CORS headers).
     pub cors_origins: Vec<HeaderValue>,
+    /// Accept webhook URLs on loopback, private and other non-public addresses.
+    pub webhook_allow_private_targets: bool,
 }
 
 /// Headers every answer carries: no sniffing, no framing, no referrer, no caching of API data.
@@ -73,6 +75,10 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::get, users::update))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(topics::list, topics::create))
         .routes(routes!(topics::trending))
         .routes(routes!(topics::suggestions))

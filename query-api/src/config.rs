@@ -24,6 +24,11 @@ pub struct Config {
     /// Origins allowed to call the API from a browser (comma-separated; empty: none).
     #[arg(long, env = "RTCX_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Accept webhook URLs whose host is a loopback, private, link-local or other non-public
+    /// IP address, or `localhost` (local development; the notifier's
+    /// --allow-private-targets must agree for them to be delivered).
+    #[arg(long, env = "RTCX_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
     #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }

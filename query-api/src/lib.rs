@@ -23,4 +23,5 @@ pub mod text_input;
 pub mod topic_rollup;
 pub mod topics;
 pub mod users;
+pub mod webhooks;
 pub mod whole_number;

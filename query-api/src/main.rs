@@ -114,6 +114,7 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
             .filter(|o| !o.is_empty())
             .map(|o| o.parse().with_context(|| format!("RTCX_CORS_ORIGINS: invalid origin {o:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?,
+        webhook_allow_private_targets: cfg.webhook_allow_private_targets,
     })
 }
 

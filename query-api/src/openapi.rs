@@ -62,6 +62,7 @@ messages on `validation_failed`. Every answer carries an `x-request-id` header (
         (name = "alerts", description = "Alerts raised by the detectors or by hand, and their workflow."),
         (name = "alert-rules", description = "The rules the alert evaluator runs, and their preview over history."),
         (name = "alert-silences", description = "Muting matching alerts for a while."),
+        (name = "webhooks", description = "Endpoints the notifier delivers alert events to, signed, and their delivery log."),
     )
 )]
 pub struct ApiDoc;
@@ -151,6 +152,8 @@ pub const NAME_FIELDS: &[(&str, &str, usize)] = &[
     ("StatusChange", "resolution_notes", crate::alerts::TEXT_MAX),
     ("ManualDimension", "customer_id", 256),
     ("NewSilence", "comment", crate::alerts::silences::COMMENT_MAX),
+    ("NewWebhook", "name", crate::webhooks::NAME_MAX),
+    ("WebhookPatch", "name", crate::webhooks::NAME_MAX),
 ];
 /// Optional free text: at most this many characters. `(schema, property, max characters)`.
 pub const TEXT_FIELDS: &[(&str, &str, usize)] = &[

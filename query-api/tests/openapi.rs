@@ -66,7 +66,7 @@ fn every_operation_is_documented_with_examples_and_error_answers() {
     let doc = doc();
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 61, "operations in the document");
+    assert_eq!(ops.len(), 68, "operations in the document");
     let mut ids = HashSet::new();
     // Every `$ref` anywhere in the document resolves.
     fn refs(doc: &Value, v: &Value) {
@@ -294,6 +294,18 @@ async fn answers_match_the_documented_schemas() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{alert}");
     let alert_id = alert["id"].as_str().expect("an alert id").to_owned();
+    let (status, hook) = api
+        .send(
+            Method::POST,
+            "/v1/webhooks",
+            &token,
+            Some(
+                json!({"name": "schema check", "url": "https://hooks.example.com/h", "event_types": ["alert.created"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook_id = hook["id"].as_str().expect("a webhook id").to_owned();
 
     let mut checked = 0;
     for (path, method, op) in operations(&doc) {
@@ -306,6 +318,7 @@ async fn answers_match_the_documented_schemas() {
             p if p.starts_with("/v1/dashboards/") => dashboard_id.clone(),
             p if p.starts_with("/v1/users/") => me["id"].as_str().expect("my id").to_owned(),
             p if p.starts_with("/v1/alerts/") => alert_id.clone(),
+            p if p.starts_with("/v1/webhooks/") => hook_id.clone(),
             _ => String::new(),
         };
         let query = if path.starts_with("/v1/dashboard/") || path.ends_with("/stats") || path.ends_with("/trending") {
@@ -320,7 +333,7 @@ async fn answers_match_the_documented_schemas() {
         validate(&doc, schema, &answer, &format!("GET {url}"));
         checked += 1;
     }
-    assert_eq!(checked, 28, "JSON reads checked");
+    assert_eq!(checked, 31, "JSON reads checked");
 
     // A few error answers against the error schema, framework rejections included.
     let error_schema = json!({"$ref": "#/components/schemas/ErrorBody"});

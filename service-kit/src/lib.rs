@@ -8,6 +8,7 @@ pub mod clickhouse_args;
 pub mod client_ip;
 pub mod error_body;
 pub mod health;
+pub mod net;
 pub mod periodic;
 pub mod serve;
 pub mod shutdown;

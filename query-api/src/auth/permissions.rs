@@ -32,10 +32,12 @@ pub enum Permission {
     HandleAlerts,
     /// Raise alerts by hand, change severities, assign anyone; alert rules, silences, previews.
     ManageAlerts,
+    /// Create, change and delete webhook endpoints; read their delivery log.
+    ManageWebhooks,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ManageOwnAccount,
         Permission::ReadUsers,
         Permission::ManageUsers,
@@ -44,6 +46,7 @@ impl Permission {
         Permission::ManageApiKeys,
         Permission::HandleAlerts,
         Permission::ManageAlerts,
+        Permission::ManageWebhooks,
     ];
 
     /// The name used in docs/permissions.md and the OpenAPI document (`x-rtcx-permission`).
@@ -57,6 +60,7 @@ impl Permission {
             Permission::ManageApiKeys => "manage_api_keys",
             Permission::HandleAlerts => "handle_alerts",
             Permission::ManageAlerts => "manage_alerts",
+            Permission::ManageWebhooks => "manage_webhooks",
         }
     }
 
@@ -101,6 +105,7 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(r.allows(Permission::ManageUsers), r == Role::Admin);
             assert_eq!(r.allows(Permission::ManageApiKeys), r == Role::Admin);
+            assert_eq!(r.allows(Permission::ManageWebhooks), r == Role::Admin);
             assert!(r.allows(Permission::ManageOwnAccount));
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

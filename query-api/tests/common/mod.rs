@@ -62,6 +62,7 @@ async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::C
         // Tests check fresh answers after inserting rows.
         cache: rtcx_query_api::cache::AnswerCache::new(std::time::Duration::ZERO),
         cors_origins: vec!["https://dashboard.example.com".parse().expect("origin")],
+        webhook_allow_private_targets: false,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
