@@ -48,6 +48,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTCX_CACHE_DIR/target}"
 : "${RTCX_QUERY_API_PORT:=8081}"
 : "${RTCX_PROCESSORS_PORT:=9101}"
 : "${RTCX_NOTIFIER_PORT:=9102}"
+: "${RTCX_SMTP_PORT:=2525}"
 : "${RTCX_DEMO_RATE:=20}"
 # The quick start's alert windows: 1 minute, so that the baselines fill (12 windows) and a spike
 # shows within minutes; the services' own default is 5 minutes (docs/alerts.md).
@@ -67,6 +68,10 @@ SCHEMATHESIS_VERSION="4.32.5"
 DOWNLOADS="$RTCX_CACHE_DIR/downloads"
 KAFKA_LIBS="$RTCX_CACHE_DIR/kafka/libs-$KAFKA_VERSION"
 CH_VENV="$RTCX_CACHE_DIR/clickhouse-venv-$CHDB_VERSION"
+# The local SMTP server (aiosmtpd, pinned with its dependencies) and where it keeps the mail.
+AIOSMTPD_PINS=("aiosmtpd==1.4.6" "atpublic==9.0.0" "attrs==26.1.0")
+SMTP_VENV="$RTCX_CACHE_DIR/smtp-venv-1.4.6"
+MAILDIR="$RTCX_STATE_DIR/mail"
 FUZZ_VENV="$RTCX_CACHE_DIR/fuzz-venv-$SCHEMATHESIS_VERSION"
 MODEL_DIR="$RTCX_CACHE_DIR/models/all-MiniLM-L6-v2"
 RUN="$RTCX_STATE_DIR/run"
@@ -203,11 +208,20 @@ install_fuzz_tools() {
   "$FUZZ_VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" || die "could not install Schemathesis"
 }
 
+install_smtp() {
+  if [[ -x "$SMTP_VENV/bin/python" ]] && "$SMTP_VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then return; fi
+  log "installing the local SMTP server (${AIOSMTPD_PINS[*]}) into $SMTP_VENV"
+  rm -rf "$SMTP_VENV"
+  python3 -m venv "$SMTP_VENV"
+  "$SMTP_VENV/bin/pip" install --quiet "${AIOSMTPD_PINS[@]}" || die "could not install aiosmtpd"
+}
+
 cmd_install() {
   mkdir -p "$RTCX_CACHE_DIR" "$RTCX_STATE_DIR" "$RUN" "$LOGS"
   install_system_packages
   install_kafka
   install_clickhouse
+  install_smtp
   install_model
 }
 
@@ -306,6 +320,17 @@ start_clickhouse() {
   wait_for "ClickHouse" 90 clickhouse_ready || { tail -20 "$LOGS/clickhouse.log" >&2; die "ClickHouse did not start"; }
 }
 
+# A real SMTP server for the notifier's e-mails: every mail it accepts lands in $MAILDIR/new
+# (deploy/smtp/server.py; recipients at reject.invalid get 550, at defer.invalid 451).
+start_smtp() {
+  if port_open "$RTCX_SMTP_PORT"; then return; fi
+  mkdir -p "$MAILDIR"
+  log "starting the local SMTP server on 127.0.0.1:$RTCX_SMTP_PORT (mail in $MAILDIR/new)"
+  spawn smtp "$LOGS/smtp.log" "$SMTP_VENV/bin/python" "$ROOT/deploy/smtp/server.py" \
+    --maildir "$MAILDIR" --port "$RTCX_SMTP_PORT"
+  wait_for "SMTP" 30 port_open "$RTCX_SMTP_PORT" || { tail -20 "$LOGS/smtp.log" >&2; die "the SMTP server did not start"; }
+}
+
 # A secret generated once and kept in the state dir: state_secret FILE PREFIX RANDOM_BYTES
 state_secret() {
   local f="$RTCX_STATE_DIR/$1"
@@ -371,6 +396,9 @@ export RTCX_INGEST_LISTEN=127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_QUERY_API_LISTEN=127.0.0.1:$RTCX_QUERY_API_PORT
 export RTCX_PROCESSORS_LISTEN=127.0.0.1:$RTCX_PROCESSORS_PORT
 export RTCX_NOTIFIER_LISTEN=127.0.0.1:$RTCX_NOTIFIER_PORT
+export RTCX_SMTP_URL=smtp://127.0.0.1:$RTCX_SMTP_PORT
+export RTCX_DEV_MAILDIR=$MAILDIR
+export RTCX_CONSOLE_URL=http://127.0.0.1:$RTCX_QUERY_API_PORT
 export RTCX_INGEST_URL=http://127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_API_KEY=$(demo_key)
 EOF
@@ -414,6 +442,7 @@ cmd_stack() {
   start_postgres
   start_kafka
   start_clickhouse
+  start_smtp
   write_env
   migrate
 }
@@ -454,7 +483,8 @@ rtcx is up.
   ingest       http://127.0.0.1:$RTCX_INGEST_PORT      (/health/ready, /metrics)
   query-api    http://127.0.0.1:$RTCX_QUERY_API_PORT      (/health/ready, /metrics)
   processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
-  notifier     http://127.0.0.1:$RTCX_NOTIFIER_PORT      (/health/ready, /metrics; webhooks: docs/notifications.md)
+  notifier     http://127.0.0.1:$RTCX_NOTIFIER_PORT      (/health/ready, /metrics; webhooks and e-mail: docs/notifications.md)
+  SMTP         127.0.0.1:$RTCX_SMTP_PORT        every mail the notifier sends lands in $MAILDIR/new
   Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s via ingest)
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
@@ -532,6 +562,7 @@ cmd_status() {
     ok=0; http_ok "http://127.0.0.1:$port/health/ready" && ok=1
     report "$name" "$ok" "http://127.0.0.1:$port/health/ready $(pid_alive "$name" && echo "pid $(cat "$RUN/$name.pid")")"
   done
+  ok=0; port_open "$RTCX_SMTP_PORT" && ok=1; report smtp "$ok" "127.0.0.1:$RTCX_SMTP_PORT, mail in $MAILDIR/new ($(find "$MAILDIR/new" -type f 2>/dev/null | wc -l) messages)"
   ok=0; pid_alive demo-traffic && ok=1; report demo-traffic "$ok" "$(pid_alive demo-traffic && echo "pid $(cat "$RUN/demo-traffic.pid")")"
   pipeline_status
   return $bad
@@ -578,7 +609,7 @@ stop_pid() {
 }
 
 cmd_down() {
-  for name in demo-traffic ingest processors query-api notifier kafka clickhouse; do stop_pid "$name"; done
+  for name in demo-traffic ingest processors query-api notifier smtp kafka clickhouse; do stop_pid "$name"; done
   if [[ -f "$RUN/postgres.cluster" ]]; then
     local v name; read -r v name < "$RUN/postgres.cluster"
     log "stopping PostgreSQL $v/$name"

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::consumer::ConsumerSettings;
 use crate::dispatch::DispatchSettings;
 use crate::retry::RetryPolicy;
+use crate::router::EmailRouting;
 use crate::webhook::ssrf::TargetPolicy;
 
 /// rtcx-notifier: delivers alert events to webhooks (Standard Webhooks signatures, Slack
@@ -58,9 +59,21 @@ pub struct Config {
     /// (local development and tests only: it opens the SSRF hole the guard closes).
     #[arg(long, env = "RTCX_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
     pub allow_private_targets: bool,
-    /// Public URL of the rtcx console, for links in messages (e.g. https://rtcx.example.com).
+    /// Public URL of the rtcx console, for links in messages (e.g. https://rtcx.example.com);
+    /// required with --smtp-url (password-reset mails link to it).
     #[arg(long, env = "RTCX_CONSOLE_URL")]
     pub console_url: Option<String>,
+    /// SMTP server for e-mail, the lettre way: smtp://host:25 (plain, a local relay),
+    /// smtp://user:pass@host:587?tls=required (STARTTLS), smtps://user:pass@host:465 (TLS).
+    /// Absent: no e-mail is queued or sent.
+    #[arg(long, env = "RTCX_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of the e-mails.
+    #[arg(long, env = "RTCX_SMTP_FROM", default_value = "rtcx <rtcx@localhost>")]
+    pub smtp_from: String,
+    /// Timeout of one SMTP conversation, in milliseconds.
+    #[arg(long, env = "RTCX_SMTP_TIMEOUT_MS", default_value_t = 30_000)]
+    pub smtp_timeout_ms: u64,
     #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }
@@ -86,6 +99,12 @@ impl Config {
                 self.retry_base_ms, self.retry_max_ms
             ));
         }
+        if !(100..=120_000).contains(&self.smtp_timeout_ms) {
+            return Err(format!("--smtp-timeout-ms must be within 100..=120000, not {}", self.smtp_timeout_ms));
+        }
+        if self.smtp_url.is_some() && self.console_url.is_none() {
+            return Err("--smtp-url needs --console-url (RTCX_CONSOLE_URL): e-mails link to the console".to_owned());
+        }
         if self.max_event_age_secs == 0 {
             return Err("--max-event-age-secs must be positive".to_owned());
         }
@@ -99,7 +118,9 @@ impl Config {
     }
 
     pub fn dispatch(&self) -> DispatchSettings {
-        let timeout = Duration::from_millis(self.webhook_timeout_ms);
+        // The longest a send can take, over the channels this notifier sends.
+        let smtp = if self.smtp_url.is_some() { self.smtp_timeout_ms } else { 0 };
+        let timeout = Duration::from_millis(self.webhook_timeout_ms.max(smtp));
         DispatchSettings {
             batch: i64::from(self.batch),
             concurrency: self.concurrency,
@@ -120,6 +141,7 @@ impl Config {
             group_id: self.group_id.clone(),
             topic: self.alerts_topic.clone(),
             max_event_age: Duration::from_secs(self.max_event_age_secs),
+            email: self.smtp_url.as_ref().map(|_| EmailRouting { console_url: self.console_url.clone() }),
         }
     }
 
@@ -129,5 +151,9 @@ impl Config {
 
     pub fn webhook_timeout(&self) -> Duration {
         Duration::from_millis(self.webhook_timeout_ms)
+    }
+
+    pub fn smtp_timeout(&self) -> Duration {
+        Duration::from_millis(self.smtp_timeout_ms)
     }
 }

@@ -11,6 +11,7 @@
 //! alerts raised while the notifier was being deployed are still sent and a first start does
 //! not replay history.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,9 +21,9 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rtcx_schemas::AlertEvent;
 use rtcx_schemas::topics::OUTBOX_ID_HEADER;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-use crate::router::route_alert;
+use crate::router::{EmailRouting, route_alert};
 
 /// Settings of the alert consumer.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ConsumerSettings {
     pub group_id: String,
     pub topic: String,
     pub max_event_age: Duration,
+    /// E-mail routing (absent: webhooks only).
+    pub email: Option<EmailRouting>,
 }
 
 /// The idempotency key of a message.
@@ -48,8 +51,13 @@ pub fn message_id(m: &BorrowedMessage<'_>) -> String {
     }
 }
 
-/// Consumes until shutdown.
-pub async fn run(settings: ConsumerSettings, pg: PgPool, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Consumes until shutdown; `queued` is notified when deliveries were queued.
+pub async fn run(
+    settings: ConsumerSettings,
+    pg: PgPool,
+    queued: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("group.id", &settings.group_id)
@@ -86,8 +94,10 @@ pub async fn run(settings: ConsumerSettings, pg: PgPool, mut shutdown: watch::Re
             }
             Some(event) => {
                 let id = message_id(&m);
-                if !route_until_done(&pg, &id, &event, published, &mut shutdown).await {
-                    break;
+                match route_until_done(&pg, &id, &event, published, settings.email.as_ref(), &mut shutdown).await {
+                    None => break,
+                    Some(0) => {}
+                    Some(_) => queued.notify_one(),
                 }
             }
         }
@@ -104,28 +114,30 @@ fn too_old(published: DateTime<Utc>, max_age: Duration) -> bool {
     chrono::Duration::from_std(max_age).is_ok_and(|max| Utc::now() - published > max)
 }
 
-/// Routes one event, retrying while Postgres fails; `false` when shut down first.
+/// Routes one event, retrying while Postgres fails: the deliveries queued, `None` when shut
+/// down first.
 async fn route_until_done(
     pg: &PgPool,
     id: &str,
     event: &AlertEvent,
     published: DateTime<Utc>,
+    email: Option<&EmailRouting>,
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+) -> Option<usize> {
     let mut wait = Duration::from_millis(200);
     loop {
-        match route_alert(pg, id, event, published).await {
+        match route_alert(pg, id, event, published, email).await {
             Ok(r) => {
                 let outcome = if r.muted { "muted" } else { "routed" };
                 metrics::counter!("rtcx_notifier_events_total", "outcome" => outcome).increment(1);
                 tracing::debug!(message_id = id, alert = %event.id, queued = r.queued, duplicates = r.duplicates, muted = r.muted, "alert event routed");
-                return true;
+                return Some(r.queued);
             }
             Err(e) => {
                 tracing::warn!(error = %e, message_id = id, "routing an alert event failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return false,
+                    _ = shutdown.changed() => return None,
                 }
                 wait = (wait * 2).min(Duration::from_secs(10));
             }

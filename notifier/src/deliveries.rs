@@ -1,5 +1,5 @@
-//! The durable delivery queue (Postgres `notification_deliveries`): what is to be sent to whom,
-//! and what became of it.
+//! The durable delivery queue (Postgres `notification_deliveries`): what is to be sent to whom
+//! (a webhook endpoint or an e-mail address), and what became of it.
 //!
 //! - [`enqueue`] inserts a delivery; `(message_id, destination)` is unique, so reading the same
 //!   event twice queues it once.
@@ -19,75 +19,101 @@ use uuid::Uuid;
 
 use crate::retry::RetryPolicy;
 
+/// Where a delivery goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Webhook(Uuid),
+    /// An e-mail address; the payload is the rendered mail (`email::render::Content`).
+    Email(String),
+}
+
 /// A delivery to queue.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
     /// Idempotency key, the same for every destination of one event.
     pub message_id: String,
-    pub webhook_id: Uuid,
+    pub target: Target,
     pub event_type: String,
-    /// The body of the standard format (`{"type", "timestamp", "data"}`).
+    /// Webhooks: the body of the standard format (`{"type", "timestamp", "data"}`); e-mail:
+    /// the rendered mail.
     pub payload: serde_json::Value,
     /// When the event happened.
     pub event_at: DateTime<Utc>,
+    /// The payload holds a secret (a password-reset link): it is erased once the delivery
+    /// is sent or given up.
+    pub sensitive: bool,
 }
 
 /// Queues a delivery; `false` when it was queued before.
 pub async fn enqueue<'e>(pg: impl sqlx::PgExecutor<'e>, d: &NewDelivery) -> Result<bool, sqlx::Error> {
+    let (channel, destination, webhook_id, recipient) = match &d.target {
+        Target::Webhook(id) => ("webhook", format!("webhook:{id}"), Some(*id), None),
+        Target::Email(to) => ("email", format!("email:{}", to.to_lowercase()), None, Some(to.as_str())),
+    };
     let inserted = sqlx::query(
-        "INSERT INTO notification_deliveries (message_id, destination, channel, webhook_id, event_type, payload, event_at)
-         VALUES ($1, 'webhook:' || $2::text, 'webhook', $2, $3, $4, $5)
+        "INSERT INTO notification_deliveries
+             (message_id, destination, channel, webhook_id, recipient, event_type, payload, event_at, sensitive)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (message_id, destination) DO NOTHING",
     )
     .bind(&d.message_id)
-    .bind(d.webhook_id)
+    .bind(destination)
+    .bind(channel)
+    .bind(webhook_id)
+    .bind(recipient)
     .bind(&d.event_type)
     .bind(&d.payload)
     .bind(d.event_at)
+    .bind(d.sensitive)
     .execute(pg)
     .await?
     .rows_affected();
     Ok(inserted == 1)
 }
 
-/// A claimed webhook delivery with its endpoint as it stands now.
+/// A claimed delivery; a webhook's with its endpoint as it stands now.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
     pub message_id: String,
+    /// `webhook` or `email`.
+    pub channel: String,
     pub event_type: String,
     pub payload: serde_json::Value,
     /// This attempt's number (1-based).
     pub attempts: i32,
     pub event_at: DateTime<Utc>,
-    pub webhook_id: Uuid,
-    pub url: String,
-    pub secret: String,
-    pub format: String,
-    pub active: bool,
+    pub recipient: Option<String>,
+    pub webhook_id: Option<Uuid>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub format: Option<String>,
+    pub active: Option<bool>,
 }
 
-/// Claims up to `limit` due deliveries for `lease`.
-pub async fn claim(pg: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Claimed>, sqlx::Error> {
+/// Claims up to `limit` due deliveries of `channels` for `lease`.
+pub async fn claim(pg: &PgPool, channels: &[&str], limit: i64, lease: Duration) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
         "WITH due AS (
              SELECT id FROM notification_deliveries
-             WHERE status = 'pending' AND available_at <= now()
+             WHERE status = 'pending' AND available_at <= now() AND channel = ANY($3)
              ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
          ), claimed AS (
              UPDATE notification_deliveries d
              SET attempts = d.attempts + 1, last_attempt_at = now(),
                  available_at = now() + make_interval(secs => $2)
              FROM due WHERE d.id = due.id
-             RETURNING d.id, d.message_id, d.event_type, d.payload, d.attempts, d.event_at, d.webhook_id
+             RETURNING d.id, d.message_id, d.channel, d.event_type, d.payload, d.attempts, d.event_at,
+                       d.recipient, d.webhook_id
          )
-         SELECT c.id, c.message_id, c.event_type, c.payload, c.attempts, c.event_at, c.webhook_id,
-                w.url, w.secret, w.format, w.active
-         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id
+         SELECT c.id, c.message_id, c.channel, c.event_type, c.payload, c.attempts, c.event_at, c.recipient,
+                c.webhook_id, w.url, w.secret, w.format, w.active
+         FROM claimed c LEFT JOIN webhooks w ON w.id = c.webhook_id
          ORDER BY c.id",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(channels.iter().map(|c| c.to_string()).collect::<Vec<_>>())
     .fetch_all(pg)
     .await
 }
@@ -158,7 +184,8 @@ pub async fn record(
         "UPDATE notification_deliveries
          SET status = $3, last_response = $4, last_error = $5,
              available_at = now() + make_interval(secs => $6),
-             sent_at = CASE WHEN $3 = 'sent' THEN now() END
+             sent_at = CASE WHEN $3 = 'sent' THEN now() END,
+             payload = CASE WHEN sensitive AND $3 <> 'pending' THEN '{\"erased\": true}'::jsonb ELSE payload END
          WHERE id = $1 AND attempts = $2 AND status = 'pending'",
     )
     .bind(d.id)
@@ -173,13 +200,13 @@ pub async fn record(
     if updated == 0 {
         return Ok(Recorded::Superseded);
     }
-    if *outcome == Outcome::Gone {
+    if let (Outcome::Gone, Some(webhook_id)) = (outcome, d.webhook_id) {
         sqlx::query(
             "UPDATE webhooks SET active = false, updated_at = now(),
                     disabled_reason = 'the endpoint answered 410 Gone at ' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
              WHERE id = $1 AND active",
         )
-        .bind(d.webhook_id)
+        .bind(webhook_id)
         .execute(&mut *tx)
         .await?;
     }

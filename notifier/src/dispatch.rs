@@ -1,16 +1,49 @@
-//! The delivery loop: claim due deliveries, send them concurrently, record each outcome, and
+//! The delivery loop: claim due deliveries (of the channels this notifier can send), send them
+//! concurrently, record each outcome, and
 //! count what happened (`rtcx_notifier_deliveries_total{channel, outcome}`, latency from the
 //! event to an accepted delivery in `rtcx_notifier_delivery_latency_seconds`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-use crate::deliveries::{Recorded, claim, depth, record};
+use crate::deliveries::{Claimed, Outcome, Recorded, claim, depth, record};
+use crate::email::render::Content;
+use crate::email::sender::EmailSender;
 use crate::retry::RetryPolicy;
 use crate::webhook::sender::WebhookSender;
+
+/// What this notifier can send: webhooks always, e-mail when SMTP is configured (it claims
+/// only deliveries of channels it can send).
+#[derive(Clone)]
+pub struct Senders {
+    pub webhook: WebhookSender,
+    pub email: Option<EmailSender>,
+}
+
+impl Senders {
+    fn channels(&self) -> Vec<&'static str> {
+        let mut c = vec!["webhook"];
+        if self.email.is_some() {
+            c.push("email");
+        }
+        c
+    }
+
+    async fn send(&self, d: &Claimed) -> Outcome {
+        match (d.channel.as_str(), &self.email, &d.recipient) {
+            ("email", Some(email), Some(to)) => match serde_json::from_value::<Content>(d.payload.clone()) {
+                Ok(content) => email.send(&d.message_id, to, &content).await,
+                Err(e) => Outcome::Failed { status: None, error: format!("stored mail unreadable: {e}") },
+            },
+            ("email", _, _) => Outcome::Retry { status: None, error: "no SMTP configured".into(), retry_after: None },
+            _ => self.webhook.send(d).await,
+        }
+    }
+}
 
 /// Settings of the delivery loop.
 #[derive(Debug, Clone, Copy)]
@@ -27,12 +60,12 @@ pub struct DispatchSettings {
 }
 
 /// One round: returns how many deliveries were claimed.
-pub async fn round(pg: &PgPool, sender: &WebhookSender, s: &DispatchSettings) -> Result<usize, sqlx::Error> {
-    let claimed = claim(pg, s.batch, s.lease).await?;
+pub async fn round(pg: &PgPool, senders: &Senders, s: &DispatchSettings) -> Result<usize, sqlx::Error> {
+    let claimed = claim(pg, &senders.channels(), s.batch, s.lease).await?;
     let n = claimed.len();
     let results = futures::stream::iter(claimed)
         .map(|d| async move {
-            let outcome = sender.send(&d).await;
+            let outcome = senders.send(&d).await;
             let recorded = record(pg, &d, &outcome, &s.retry, rand::random::<f64>()).await;
             (d, outcome, recorded)
         })
@@ -41,31 +74,45 @@ pub async fn round(pg: &PgPool, sender: &WebhookSender, s: &DispatchSettings) ->
         .await;
     for (d, outcome, recorded) in results {
         let recorded = recorded?;
-        metrics::counter!("rtcx_notifier_deliveries_total", "channel" => "webhook", "outcome" => outcome.label())
+        let channel = if d.channel == "email" { "email" } else { "webhook" };
+        metrics::counter!("rtcx_notifier_deliveries_total", "channel" => channel, "outcome" => outcome.label())
             .increment(1);
         match recorded {
             Recorded::Sent => {
                 let latency = (chrono::Utc::now() - d.event_at).to_std().unwrap_or_default();
-                metrics::histogram!("rtcx_notifier_delivery_latency_seconds", "channel" => "webhook")
+                metrics::histogram!("rtcx_notifier_delivery_latency_seconds", "channel" => channel)
                     .record(latency.as_secs_f64());
-                tracing::info!(delivery = d.id, webhook = %d.webhook_id, message_id = %d.message_id, attempt = d.attempts, "delivered");
+                tracing::info!(delivery = d.id, channel, message_id = %d.message_id, attempt = d.attempts, "delivered");
             }
             Recorded::Dead => {
-                metrics::counter!("rtcx_notifier_dead_total", "channel" => "webhook").increment(1);
-                tracing::warn!(delivery = d.id, webhook = %d.webhook_id, attempt = d.attempts, ?outcome, "delivery dead: attempts exhausted");
+                metrics::counter!("rtcx_notifier_dead_total", "channel" => channel).increment(1);
+                tracing::warn!(
+                    delivery = d.id,
+                    channel,
+                    attempt = d.attempts,
+                    ?outcome,
+                    "delivery dead: attempts exhausted"
+                );
             }
             Recorded::Retrying | Recorded::Failed | Recorded::Skipped | Recorded::Superseded => {
-                tracing::info!(delivery = d.id, webhook = %d.webhook_id, attempt = d.attempts, state = ?recorded, ?outcome, "delivery not accepted");
+                tracing::info!(delivery = d.id, channel, attempt = d.attempts, state = ?recorded, ?outcome, "delivery not accepted");
             }
         }
     }
     Ok(n)
 }
 
-/// Delivers until shutdown.
-pub async fn run(pg: PgPool, sender: WebhookSender, s: DispatchSettings, mut shutdown: watch::Receiver<bool>) {
+/// Delivers until shutdown; `wake` starts a round at once (the consumer queued something)
+/// instead of at the end of the idle pause.
+pub async fn run(
+    pg: PgPool,
+    senders: Senders,
+    s: DispatchSettings,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
-        let wait = match round(&pg, &sender, &s).await {
+        let wait = match round(&pg, &senders, &s).await {
             Ok(n) if n as i64 == s.batch => Duration::ZERO,
             Ok(_) => s.idle,
             Err(e) => {
@@ -75,6 +122,7 @@ pub async fn run(pg: PgPool, sender: WebhookSender, s: DispatchSettings, mut shu
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
             _ = shutdown.changed() => return,
         }
     }

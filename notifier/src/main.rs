@@ -1,8 +1,10 @@
 use anyhow::Context;
 use clap::Parser;
 use rtcx_notifier::config::Config;
+use rtcx_notifier::dispatch::Senders;
+use rtcx_notifier::email::sender::EmailSender;
 use rtcx_notifier::webhook::sender::WebhookSender;
-use rtcx_notifier::{consumer, dispatch};
+use rtcx_notifier::{account_mail, consumer, dispatch};
 use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
 
 #[tokio::main]
@@ -16,8 +18,13 @@ async fn main() -> anyhow::Result<()> {
         .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_lazy(&cfg.postgres_url)
         .context("invalid RTCX_POSTGRES_URL")?;
-    let sender = WebhookSender::new(cfg.target_policy(), cfg.webhook_timeout(), cfg.console_url.clone())
+    let webhook = WebhookSender::new(cfg.target_policy(), cfg.webhook_timeout(), cfg.console_url.clone())
         .context("the webhook HTTP client")?;
+    let email = match &cfg.smtp_url {
+        Some(url) => Some(EmailSender::new(url, &cfg.smtp_from, cfg.smtp_timeout())?),
+        None => None,
+    };
+    let senders = Senders { webhook, email };
     let health = HealthRegistry::new()
         .with_fn("postgres", checks::postgres(pg.clone()))
         .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?);
@@ -33,8 +40,16 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(brokers = %cfg.kafka_brokers, topic = %cfg.alerts_topic, "rtcx-notifier starting");
     let depth = tokio::spawn(dispatch::watch_depth(pg.clone(), std::time::Duration::from_secs(5), stop_rx.clone()));
-    let deliveries = tokio::spawn(dispatch::run(pg.clone(), sender, cfg.dispatch(), stop_rx.clone()));
-    consumer::run(cfg.consumer(), pg, stop_rx).await?;
+    let queued = std::sync::Arc::new(tokio::sync::Notify::new());
+    match (&senders.email, &cfg.console_url) {
+        (Some(_), Some(console)) => {
+            let every = std::time::Duration::from_millis(cfg.poll_ms);
+            tokio::spawn(account_mail::run(pg.clone(), console.clone(), every, queued.clone(), stop_rx.clone()));
+        }
+        _ => tracing::warn!("no RTCX_SMTP_URL: e-mail notifications and password-reset mails are off"),
+    }
+    let deliveries = tokio::spawn(dispatch::run(pg.clone(), senders, cfg.dispatch(), queued.clone(), stop_rx.clone()));
+    consumer::run(cfg.consumer(), pg, queued, stop_rx).await?;
     let _ = deliveries.await;
     let _ = depth.await;
     ops.abort();

@@ -7,14 +7,67 @@
 //! - Backfilled and silenced alerts are never notified (`AlertEvent::notify`).
 //! - Every active endpoint subscribed to the type gets one delivery, all with the same
 //!   `message_id`, in one transaction.
+//! - E-mail (when SMTP is configured): a new CRITICAL or HIGH alert goes to every active
+//!   ADMIN and MANAGER and to its assignee; an alert assigned to someone goes to that person
+//!   (unless they assigned it to themselves). Same transaction, same `message_id`.
 
 use chrono::{DateTime, Utc};
-use rtcx_schemas::{AlertChange, AlertEvent};
-use sqlx::PgPool;
+use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::deliveries::{NewDelivery, enqueue};
+use crate::deliveries::{NewDelivery, Target, enqueue};
+use crate::email::render;
 use crate::webhook::format::standard;
+
+/// E-mail routing settings (absent: no e-mail is queued).
+#[derive(Debug, Clone, Default)]
+pub struct EmailRouting {
+    /// Public URL of the console, for links.
+    pub console_url: Option<String>,
+}
+
+/// Who gets an alert event by e-mail: (address, why), and the mail's headline.
+async fn mail_recipients(
+    tx: &mut Transaction<'_, Postgres>,
+    e: &AlertEvent,
+) -> Result<(Vec<(String, String)>, &'static str), sqlx::Error> {
+    let assignee = e.workflow.as_ref().and_then(|w| w.assignee_id);
+    match e.change {
+        AlertChange::Raised if e.severity >= AlertSeverity::High => {
+            let rows: Vec<(String, String, bool)> = sqlx::query_as(
+                "SELECT email, role, id IS NOT DISTINCT FROM $1 FROM users
+                 WHERE active AND (role IN ('ADMIN', 'MANAGER') OR id IS NOT DISTINCT FROM $1) ORDER BY email",
+            )
+            .bind(assignee)
+            .fetch_all(&mut **tx)
+            .await?;
+            let why = |role: String, assigned: bool| {
+                let article = if role.starts_with('A') { "an" } else { "a" };
+                if assigned {
+                    "the alert's assignee".to_owned()
+                } else {
+                    format!("{article} {role} of rtcx (CRITICAL and HIGH alerts)")
+                }
+            };
+            Ok((rows.into_iter().map(|(email, role, assigned)| (email, why(role, assigned))).collect(), "New alert"))
+        }
+        AlertChange::Assigned => {
+            let Some((to, by)) = e.workflow.as_ref().and_then(|w| w.assignee_id.map(|a| (a, w.by))) else {
+                return Ok((Vec::new(), ""));
+            };
+            if to == by {
+                return Ok((Vec::new(), ""));
+            }
+            let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND active")
+                .bind(to)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Ok((email.into_iter().map(|m| (m, "the alert's assignee".to_owned())).collect(), "Alert assigned to you"))
+        }
+        _ => Ok((Vec::new(), "")),
+    }
+}
 
 /// The webhook event type of an alert event.
 pub fn event_type(e: &AlertEvent) -> &'static str {
@@ -36,6 +89,16 @@ pub struct Routed {
     pub muted: bool,
 }
 
+impl Routed {
+    fn count(&mut self, queued: bool) {
+        if queued {
+            self.queued += 1;
+        } else {
+            self.duplicates += 1;
+        }
+    }
+}
+
 /// Queues the deliveries of one alert event. `message_id` identifies the event (the same
 /// for every reading of it); `seen_at` is when it was published, the event time of changes
 /// (a new alert's is its `created_at`).
@@ -44,6 +107,7 @@ pub async fn route_alert(
     message_id: &str,
     event: &AlertEvent,
     seen_at: DateTime<Utc>,
+    email: Option<&EmailRouting>,
 ) -> Result<Routed, sqlx::Error> {
     if !event.notify() {
         return Ok(Routed { muted: true, ..Routed::default() });
@@ -62,15 +126,28 @@ pub async fn route_alert(
     for webhook_id in hooks {
         let d = NewDelivery {
             message_id: message_id.to_owned(),
-            webhook_id,
+            target: Target::Webhook(webhook_id),
             event_type: kind.to_owned(),
             payload: payload.clone(),
             event_at,
+            sensitive: false,
         };
-        if enqueue(&mut *tx, &d).await? {
-            routed.queued += 1;
-        } else {
-            routed.duplicates += 1;
+        routed.count(enqueue(&mut *tx, &d).await?);
+    }
+    if let Some(routing) = email {
+        let (recipients, verb) = mail_recipients(&mut tx, event).await?;
+        for (to, reason) in recipients {
+            let content = render::alert(event, verb, &reason, routing.console_url.as_deref())
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let d = NewDelivery {
+                message_id: message_id.to_owned(),
+                target: Target::Email(to),
+                event_type: kind.to_owned(),
+                payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                event_at,
+                sensitive: false,
+            };
+            routed.count(enqueue(&mut *tx, &d).await?);
         }
     }
     tx.commit().await?;

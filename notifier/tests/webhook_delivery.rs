@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Receiver, alert, delivery_state, postgres, verify_with_python, webhook};
 use rtcx_notifier::deliveries::claim;
-use rtcx_notifier::dispatch::{DispatchSettings, round};
+use rtcx_notifier::dispatch::{DispatchSettings, Senders, round};
 use rtcx_notifier::retry::RetryPolicy;
 use rtcx_notifier::router::route_alert;
 use rtcx_notifier::webhook::sender::WebhookSender;
@@ -44,13 +44,15 @@ fn settings(max_attempts: u32) -> DispatchSettings {
     }
 }
 
-fn sender(timeout: Duration) -> WebhookSender {
-    WebhookSender::new(TargetPolicy { allow_private: true }, timeout, Some("https://rtcx.example".into()))
-        .expect("sender")
+fn sender(timeout: Duration) -> Senders {
+    let webhook =
+        WebhookSender::new(TargetPolicy { allow_private: true }, timeout, Some("https://rtcx.example".into()))
+            .expect("sender");
+    Senders { webhook, email: None }
 }
 
 /// Runs delivery rounds until nothing is pending (panics after `within`).
-async fn drain(pg: &PgPool, sender: &WebhookSender, s: &DispatchSettings, within: Duration) {
+async fn drain(pg: &PgPool, sender: &Senders, s: &DispatchSettings, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         round(pg, sender, s).await.expect("round");
@@ -78,9 +80,9 @@ async fn an_alert_reaches_subscribed_endpoints_signed_once() {
 
     let event = alert("Negative feedback on email surging");
     let msg = format!("msg_test_{}", Uuid::new_v4().simple());
-    let routed = route_alert(&pg, &msg, &event, chrono::Utc::now()).await.expect("route");
+    let routed = route_alert(&pg, &msg, &event, chrono::Utc::now(), None).await.expect("route");
     assert_eq!((routed.queued, routed.duplicates, routed.muted), (2, 0, false));
-    let again = route_alert(&pg, &msg, &event, chrono::Utc::now()).await.expect("route again");
+    let again = route_alert(&pg, &msg, &event, chrono::Utc::now(), None).await.expect("route again");
     assert_eq!((again.queued, again.duplicates), (0, 2), "an event read twice is queued once");
 
     let s = settings(3);
@@ -120,7 +122,7 @@ async fn an_alert_reaches_subscribed_endpoints_signed_once() {
         note: Some("fixed".into()),
     });
     let msg2 = format!("{msg}_resolved");
-    assert_eq!(route_alert(&pg, &msg2, &resolved, chrono::Utc::now()).await.expect("route").queued, 2);
+    assert_eq!(route_alert(&pg, &msg2, &resolved, chrono::Utc::now(), None).await.expect("route").queued, 2);
     drain(&pg, &sender(Duration::from_secs(5)), &s, Duration::from_secs(10)).await;
     assert_eq!(rx.received("ok/resolved-only")[0].json()["type"], "alert.resolved");
     assert_eq!(rx.received("ok/standard").len(), 2);
@@ -137,17 +139,18 @@ async fn backfilled_silenced_and_inactive_are_not_notified() {
         let mut e = alert("muted");
         e.backfill = backfill;
         e.silenced = silenced;
-        let r = route_alert(&pg, &format!("msg_{}", Uuid::new_v4()), &e, chrono::Utc::now()).await.expect("route");
+        let r =
+            route_alert(&pg, &format!("msg_{}", Uuid::new_v4()), &e, chrono::Utc::now(), None).await.expect("route");
         assert!(r.muted && r.queued == 0, "backfill {backfill} silenced {silenced}");
     }
     sqlx::query("UPDATE webhooks SET active = false WHERE id = $1").bind(hook).execute(&pg).await.expect("deactivate");
-    let r = route_alert(&pg, "msg_inactive", &alert("x"), chrono::Utc::now()).await.expect("route");
+    let r = route_alert(&pg, "msg_inactive", &alert("x"), chrono::Utc::now(), None).await.expect("route");
     assert_eq!((r.queued, r.muted), (0, false), "an inactive endpoint gets nothing");
 
     // Deactivated after queueing: skipped, not sent.
     sqlx::query("UPDATE webhooks SET active = true WHERE id = $1").bind(hook).execute(&pg).await.expect("activate");
     let msg = format!("msg_{}", Uuid::new_v4());
-    assert_eq!(route_alert(&pg, &msg, &alert("x"), chrono::Utc::now()).await.expect("route").queued, 1);
+    assert_eq!(route_alert(&pg, &msg, &alert("x"), chrono::Utc::now(), None).await.expect("route").queued, 1);
     sqlx::query("UPDATE webhooks SET active = false WHERE id = $1").bind(hook).execute(&pg).await.expect("deactivate");
     drain(&pg, &sender(Duration::from_secs(5)), &settings(3), Duration::from_secs(10)).await;
     assert_eq!(delivery_state(&pg, hook, &msg).await.0, "skipped");
@@ -167,7 +170,7 @@ async fn failures_are_retried_with_backoff_and_classified() {
     let (redirect, _) = webhook(&pg, &rx.url("redirect/a"), &["alert.created"], "standard").await;
 
     let msg = format!("msg_{}", Uuid::new_v4());
-    assert_eq!(route_alert(&pg, &msg, &alert("failing"), chrono::Utc::now()).await.expect("route").queued, 6);
+    assert_eq!(route_alert(&pg, &msg, &alert("failing"), chrono::Utc::now(), None).await.expect("route").queued, 6);
     // Timeout 500 ms; three attempts at most; back-off 100–400 ms (Retry-After: 1 s caps at 400 ms).
     drain(&pg, &sender(Duration::from_millis(500)), &settings(3), Duration::from_secs(30)).await;
 
@@ -205,7 +208,7 @@ async fn failures_are_retried_with_backoff_and_classified() {
     assert!(rx.received("ok/redirected").is_empty(), "redirects are not followed");
 
     // The disabled endpoint gets no more deliveries.
-    let later = route_alert(&pg, "msg_after_gone", &alert("later"), chrono::Utc::now()).await.expect("route");
+    let later = route_alert(&pg, "msg_after_gone", &alert("later"), chrono::Utc::now(), None).await.expect("route");
     assert_eq!(later.queued, 5);
 }
 
@@ -218,9 +221,12 @@ async fn private_targets_are_refused_unless_allowed() {
     let local = format!("http://localhost:{}/ok/private-by-name", rx.addr.port());
     let (by_name, _) = webhook(&pg, &local, &["alert.created"], "standard").await;
     let msg = format!("msg_{}", Uuid::new_v4());
-    route_alert(&pg, &msg, &alert("ssrf"), chrono::Utc::now()).await.expect("route");
-    let strict =
-        WebhookSender::new(TargetPolicy { allow_private: false }, Duration::from_secs(2), None).expect("sender");
+    route_alert(&pg, &msg, &alert("ssrf"), chrono::Utc::now(), None).await.expect("route");
+    let strict = Senders {
+        webhook: WebhookSender::new(TargetPolicy { allow_private: false }, Duration::from_secs(2), None)
+            .expect("sender"),
+        email: None,
+    };
     drain(&pg, &strict, &settings(3), Duration::from_secs(10)).await;
     for h in [hook, by_name] {
         let (status, attempts, _, error) = delivery_state(&pg, h, &msg).await;
@@ -240,17 +246,21 @@ async fn concurrent_claims_never_take_the_same_delivery() {
     let rx = Receiver::start().await;
     webhook(&pg, &rx.url("ok/claims"), &["alert.created"], "standard").await;
     for i in 0..60 {
-        route_alert(&pg, &format!("msg_claims_{i}_{}", Uuid::new_v4()), &alert("c"), chrono::Utc::now())
+        route_alert(&pg, &format!("msg_claims_{i}_{}", Uuid::new_v4()), &alert("c"), chrono::Utc::now(), None)
             .await
             .expect("route");
     }
     let other = postgres().await;
     let lease = Duration::from_secs(30);
-    let (a, b, c) = tokio::join!(claim(&pg, 25, lease), claim(&other, 25, lease), claim(&pg, 25, lease));
+    let (a, b, c) = tokio::join!(
+        claim(&pg, &["webhook"], 25, lease),
+        claim(&other, &["webhook"], 25, lease),
+        claim(&pg, &["webhook"], 25, lease)
+    );
     let mut ids: Vec<i64> = [a, b, c].into_iter().flat_map(|r| r.expect("claim")).map(|d| d.id).collect();
     assert_eq!(ids.len(), 60, "every due delivery claimed");
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 60, "none claimed twice");
-    assert!(claim(&pg, 25, lease).await.expect("claim").is_empty(), "leased rows are not due");
+    assert!(claim(&pg, &["webhook"], 25, lease).await.expect("claim").is_empty(), "leased rows are not due");
 }

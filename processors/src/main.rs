@@ -667,7 +667,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         let relay =
             rtcx_processors::detect::relay::AlertRelay::new(e.pg.clone(), &cfg.kafka_brokers, &cfg.alerts.alerts_topic)
                 .context("the alert relay's Kafka producer")?;
-        tokio::spawn(relay.run(std::time::Duration::from_secs(1), stop_rx.clone()));
+        // Every 250 ms: an indexed read of the due rows, and most of an alert's way to the
+        // notifier (docs/benchmarks.md, "Alert notifications").
+        tokio::spawn(relay.run(std::time::Duration::from_millis(250), stop_rx.clone()));
         tokio::spawn(e.run(stop_rx.clone()));
     }
     tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");

@@ -41,21 +41,22 @@ impl WebhookSender {
 
     /// One attempt at a claimed delivery.
     pub async fn send(&self, d: &Claimed) -> Outcome {
-        if !d.active {
+        let (Some(true), Some(url), Some(secret), Some(format)) = (d.active, &d.url, &d.secret, &d.format) else {
+            // Deactivated (or deleted) after the delivery was queued.
             return Outcome::Skipped;
-        }
-        let url = match reqwest::Url::parse(&d.url) {
+        };
+        let url = match reqwest::Url::parse(url) {
             Ok(u) => u,
             Err(e) => return Outcome::Failed { status: None, error: format!("invalid URL: {e}") },
         };
         if let Err(refused) = self.policy.check_url(&url).await {
             return Outcome::Failed { status: None, error: format!("target refused: {refused}") };
         }
-        let key = match SigningKey::from_secret(&d.secret) {
+        let key = match SigningKey::from_secret(secret) {
             Ok(k) => k,
             Err(e) => return Outcome::Failed { status: None, error: e.to_string() },
         };
-        let body = render(&d.format, &d.payload, self.console_url.as_deref()).to_string();
+        let body = render(format, &d.payload, self.console_url.as_deref()).to_string();
         let timestamp = chrono::Utc::now().timestamp();
         let signature = key.sign(&d.message_id, timestamp, body.as_bytes());
         let reply = self

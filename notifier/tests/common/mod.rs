@@ -208,3 +208,53 @@ pub async fn delivery_state(
     .await
     .expect("delivery")
 }
+
+/// A mail the dev SMTP server stored (deploy/smtp/server.py), parsed by Python's `email`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    pub to: String,
+    pub envelope_to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub content_type: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The mails in the dev server's Maildir (`RTCX_DEV_MAILDIR`) whose envelope names `address`.
+pub fn mails_to(address: &str) -> Vec<Mail> {
+    let script = r#"
+import email, email.policy, json, os, sys
+root, address = sys.argv[1], sys.argv[2].lower()
+out = []
+for sub in ("new", "cur"):
+    d = os.path.join(root, sub)
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        with open(os.path.join(d, name), "rb") as f:
+            m = email.message_from_binary_file(f, policy=email.policy.default)
+        to = [a.strip().lower() for a in str(m.get("X-Rtcx-Envelope-To", "")).split(",")]
+        if address not in to:
+            continue
+        text = m.get_body(("plain",)); html = m.get_body(("html",))
+        out.append({"to": str(m["To"]), "envelope_to": str(m["X-Rtcx-Envelope-To"]), "subject": str(m["Subject"]),
+                    "message_id": str(m["Message-ID"]), "content_type": m.get_content_type(),
+                    "text": text.get_content() if text else "", "html": html.get_content() if html else ""})
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &env("RTCX_DEV_MAILDIR"), address])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "reading the Maildir: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("mails as JSON")
+}
+
+/// A user; returns its id.
+pub async fn user(pg: &PgPool, email: &str, role: &str) -> Uuid {
+    sqlx::query_scalar("INSERT INTO users (email, password_hash, role) VALUES ($1, 'x', $2) RETURNING id")
+        .bind(email)
+        .bind(role)
+        .fetch_one(pg)
+        .await
+        .expect("user")
+}

@@ -1,0 +1,101 @@
+//! Account e-mails from the outbox: the query API writes `password_reset_requested` (aggregate
+//! `user`) in the transaction that stores the reset token. Notifiers claim those rows with
+//! `FOR UPDATE SKIP LOCKED` and, in the same transaction, queue the mail (message id
+//! `msg_user_<outbox id>`, marked sensitive: its link is erased from the queue once sent),
+//! mark the row published and erase the token from it. Runs only where SMTP is configured.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{Notify, watch};
+
+use crate::deliveries::{NewDelivery, Target, enqueue};
+use crate::email::render;
+
+/// Rows per round.
+const BATCH: i64 = 50;
+
+#[derive(serde::Deserialize)]
+struct ResetRequested {
+    email: String,
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Errors of a round.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountMailError {
+    #[error("Postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+}
+
+/// One round: returns how many mails were queued.
+pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailError> {
+    let mut tx = pg.begin().await?;
+    let rows: Vec<(i64, String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, event_type, payload, created_at FROM outbox
+         WHERE aggregate_type = 'user' AND published_at IS NULL AND available_at <= now()
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut queued = 0;
+    for (id, event_type, payload, created_at) in rows {
+        let note = match (event_type.as_str(), serde_json::from_value::<ResetRequested>(payload)) {
+            ("password_reset_requested", Ok(r)) if r.expires_at > Utc::now() => {
+                let content = render::password_reset(&r.email, &r.token, r.expires_at, console_url)?;
+                let d = NewDelivery {
+                    message_id: format!("msg_user_{id}"),
+                    target: Target::Email(r.email),
+                    event_type,
+                    payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                    event_at: created_at,
+                    sensitive: true,
+                };
+                queued += usize::from(enqueue(&mut *tx, &d).await?);
+                None
+            }
+            ("password_reset_requested", Ok(_)) => Some("expired before it could be sent"),
+            ("password_reset_requested", Err(_)) => Some("unreadable payload"),
+            _ => Some("no notification for this event type"),
+        };
+        sqlx::query(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = $2, payload = payload - 'token'
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// Queues account mails until shutdown, every `every`; `queued` wakes the dispatcher.
+pub async fn run(
+    pg: PgPool,
+    console_url: String,
+    every: Duration,
+    queued: std::sync::Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match round(&pg, &console_url).await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!("rtcx_notifier_account_mails_total").increment(n as u64);
+                queued.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "account mails: round failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

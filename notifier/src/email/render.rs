@@ -1,0 +1,193 @@
+//! E-mail contents from the templates in `notifier/templates/` (minijinja, compiled into the
+//! binary): a subject, a plain-text part and an HTML part (HTML-escaped) for each kind. The
+//! rendered examples in `docs/notifications/` are these functions' output (a test keeps them
+//! equal).
+
+use std::sync::LazyLock;
+
+use minijinja::{AutoEscape, Environment, context};
+use rtcx_schemas::AlertEvent;
+use serde::{Deserialize, Serialize};
+
+/// A rendered e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A template failed to render (a bug: the templates are compiled in and tested).
+#[derive(Debug, thiserror::Error)]
+#[error("rendering {0}: {1}")]
+pub struct RenderError(&'static str, minijinja::Error);
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| if name.ends_with(".html.j2") { AutoEscape::Html } else { AutoEscape::None });
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(false);
+    env.add_filter("pad", |s: String| format!("{s:<10}"));
+    for (name, source) in [
+        ("alert.subject.j2", include_str!("../../templates/alert.subject.j2")),
+        ("alert.txt.j2", include_str!("../../templates/alert.txt.j2")),
+        ("alert.html.j2", include_str!("../../templates/alert.html.j2")),
+        ("password_reset.subject.j2", include_str!("../../templates/password_reset.subject.j2")),
+        ("password_reset.txt.j2", include_str!("../../templates/password_reset.txt.j2")),
+        ("password_reset.html.j2", include_str!("../../templates/password_reset.html.j2")),
+    ] {
+        // The templates are part of the binary and rendered by the unit tests.
+        if let Err(e) = env.add_template(name, source) {
+            panic!("template {name}: {e}");
+        }
+    }
+    env
+});
+
+fn render(kind: &'static str, ctx: minijinja::Value) -> Result<Content, RenderError> {
+    let one = |part: &str| -> Result<String, RenderError> {
+        let name = format!("{kind}.{part}.j2");
+        TEMPLATES.get_template(&name).and_then(|t| t.render(&ctx)).map_err(|e| RenderError(kind, e))
+    };
+    // A subject is one line: no header injection through an alert title.
+    let subject: String = one("subject")?.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    Ok(Content { subject: subject.trim().to_owned(), text: one("txt")? + "\n", html: one("html")? + "\n" })
+}
+
+/// A link safe to put in an HTML attribute unescaped (the templates mark links `safe`, so
+/// that `/` is not turned into `&#x2f;`): the characters that could end the attribute or
+/// open a tag are percent-encoded. Links are built from the configured console URL and ids
+/// or tokens rtcx generated.
+fn attribute_safe(url: String) -> String {
+    url.replace('"', "%22").replace('\'', "%27").replace('<', "%3C").replace('>', "%3E").replace(' ', "%20")
+}
+
+/// Up to five of the most negative texts of an alert's evidence (the evaluator's
+/// `most_negative`).
+fn samples(event: &AlertEvent) -> Vec<String> {
+    let list = event.evidence["most_negative"].as_array();
+    list.into_iter()
+        .flatten()
+        .filter_map(|s| s["text"].as_str())
+        .take(5)
+        .map(|s| s.chars().take(300).collect())
+        .collect()
+}
+
+/// Up to five key phrases that grew, from the evidence's `what_changed`:
+/// "refund: 48 mentions (expected 3.1)".
+fn changes(event: &AlertEvent) -> Vec<String> {
+    let list = event.evidence["what_changed"]["key_phrases"].as_array();
+    list.into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["term"].as_str()?, c["incident"].as_u64()?, c["expected"].as_f64()?)))
+        .take(5)
+        .map(|(term, n, expected)| format!("{term}: {n} mentions (expected {expected:.1})"))
+        .collect()
+}
+
+/// An alert e-mail. `verb` says what happened ("New alert", "Alert assigned to you"), `reason`
+/// why this recipient gets it ("a MANAGER of rtcx").
+pub fn alert(event: &AlertEvent, verb: &str, reason: &str, console_url: Option<&str>) -> Result<Content, RenderError> {
+    let link = console_url.map(|u| attribute_safe(format!("{}/alerts/{}", u.trim_end_matches('/'), event.id)));
+    render(
+        "alert",
+        context! { alert => event, verb, reason, link, samples => samples(event), changes => changes(event) },
+    )
+}
+
+/// A password-reset e-mail with its single-use link.
+pub fn password_reset(
+    email: &str,
+    token: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    console_url: &str,
+) -> Result<Content, RenderError> {
+    let link = attribute_safe(format!("{}/reset-password?token={token}", console_url.trim_end_matches('/')));
+    let expires_at = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    render("password_reset", context! { email, link, expires_at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn example_alert() -> AlertEvent {
+        serde_json::from_value(serde_json::json!({
+            "id": "0190f5d0-3b1c-7d2e-9f40-5a6b7c8d9e0f", "alert_type": "HIGH_VOLUME_NEGATIVE", "severity": "CRITICAL",
+            "title": "Negative feedback on email <surging>", "description": "48 negative messages on email in 5 minutes against 12 expected.",
+            "dimension": {"channel": "email"}, "window_start": "2026-12-01T10:00:00Z", "window_end": "2026-12-01T10:05:00Z",
+            "metric": "negative_count", "observed": 48.0, "baseline": 12.25,
+            "evidence": {
+                "most_negative": [{"id": "0190f5d1-0000-7000-8000-000000000001", "text": "Still waiting for my refund & nobody answers", "sentiment_score": -0.93},
+                                  {"id": "0190f5d1-0000-7000-8000-000000000002", "text": "Order 2417 delayed again", "sentiment_score": -0.81}],
+                "what_changed": {"key_phrases": [{"term": "refund", "incident": 31, "expected": 2.4, "lift": 12.92}]}
+            },
+            "created_at": "2026-12-01T10:07:10Z", "rule": "channel_negative_volume"
+        }))
+        .expect("event")
+    }
+
+    #[test]
+    fn alert_mails_have_both_parts_escaped_where_it_matters() {
+        let c =
+            alert(&example_alert(), "New alert", "a MANAGER of rtcx", Some("https://rtcx.example/")).expect("render");
+        assert_eq!(c.subject, "[rtcx] New alert: CRITICAL Negative feedback on email <surging>");
+        assert!(c.text.contains("Negative feedback on email <surging>"), "plain text is not escaped");
+        assert!(c.text.contains("channel:   email"), "{}", c.text);
+        assert!(c.text.contains("negative_count = 48.0 (expected 12.25)"), "{}", c.text);
+        assert!(c.text.contains("  - \"Still waiting for my refund & nobody answers\""));
+        assert!(c.text.contains("  - refund: 31 mentions (expected 2.4)"), "{}", c.text);
+        assert!(c.text.contains("Open it: https://rtcx.example/alerts/0190f5d0-3b1c-7d2e-9f40-5a6b7c8d9e0f"));
+        assert!(c.html.contains("Negative feedback on email &lt;surging&gt;"), "HTML is escaped");
+        assert!(c.html.contains("refund &amp; nobody"));
+        assert!(c.html.contains("Order 2417 delayed again"));
+        assert!(!c.html.contains("<surging>"));
+    }
+
+    #[test]
+    fn subjects_stay_on_one_line() {
+        let mut e = example_alert();
+        e.title = "two\r\nBcc: victim@example.com".into();
+        let c = alert(&e, "New alert", "x", None).expect("render");
+        assert!(!c.subject.contains('\n') && !c.subject.contains('\r'), "{:?}", c.subject);
+        assert!(!c.text.contains("Open it"), "no link without a console URL");
+    }
+
+    #[test]
+    fn reset_mails_carry_the_link_and_its_expiry() {
+        let at = chrono::DateTime::from_timestamp(1_764_583_200, 0).expect("time");
+        let c = password_reset("ana@example.com", "tok123", at, "https://rtcx.example").expect("render");
+        assert_eq!(c.subject, "[rtcx] Reset your password");
+        assert!(c.text.contains("https://rtcx.example/reset-password?token=tok123"));
+        assert!(c.text.contains("until 2025-12-01 10:00 UTC"));
+        assert!(c.html.contains("href=\"https://rtcx.example/reset-password?token=tok123\""), "{}", c.html);
+        let odd = password_reset("a@b.c", "x\"><script>", at, "https://rtcx.example").expect("render");
+        assert!(odd.html.contains("token=x%22%3E%3Cscript%3E\""), "{}", odd.html);
+    }
+
+    /// The rendered examples in docs/notifications/ are this code's output
+    /// (`RTCX_BLESS=1 cargo test -p rtcx-notifier --lib` rewrites them).
+    #[test]
+    fn documented_examples_are_current() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/notifications");
+        let at = chrono::DateTime::from_timestamp(1_764_583_200, 0).expect("time");
+        let examples = [
+            ("alert", alert(&example_alert(), "New alert", "a MANAGER of rtcx", Some("https://rtcx.example.com"))),
+            ("password-reset", password_reset("ana@example.com", "EXAMPLE-TOKEN", at, "https://rtcx.example.com")),
+        ];
+        for (name, content) in examples {
+            let c = content.expect("render");
+            for (ext, body) in [("txt", format!("Subject: {}\n\n{}", c.subject, c.text)), ("html", c.html)] {
+                let path = format!("{dir}/{name}-email.{ext}");
+                if std::env::var_os("RTCX_BLESS").is_some() {
+                    std::fs::create_dir_all(dir).expect("docs dir");
+                    std::fs::write(&path, &body).expect("write example");
+                }
+                let committed = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(committed == body, "{path} is stale: run RTCX_BLESS=1 cargo test -p rtcx-notifier --lib");
+            }
+        }
+    }
+}

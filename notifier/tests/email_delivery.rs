@@ -1,0 +1,266 @@
+//! E-mail against the real Postgres and the real SMTP server of `deploy/dev.sh` (aiosmtpd,
+//! whose Maildir the tests read back): who gets an alert mail, both parts and the link; SMTP
+//! down then back; permanent (550) and transient (451) replies; the password-reset mail
+//! claimed from the outbox, its token erased from the outbox and, once sent, from the queue.
+//!
+//! The tests of this binary share the delivery queue, so they run one at a time (`serial`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{alert, mails_to, postgres, user};
+use rtcx_notifier::dispatch::{DispatchSettings, Senders, round};
+use rtcx_notifier::email::sender::EmailSender;
+use rtcx_notifier::retry::RetryPolicy;
+use rtcx_notifier::router::{EmailRouting, route_alert};
+use rtcx_notifier::webhook::sender::WebhookSender;
+use rtcx_notifier::webhook::ssrf::TargetPolicy;
+use rtcx_schemas::{AlertChange, AlertSeverity, AlertStatus, WorkflowChange};
+use rtcx_service_kit::testing::{env, free_port, unique};
+use sqlx::PgPool;
+use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+async fn serial(pg: &PgPool) -> MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().await;
+    sqlx::query("UPDATE notification_deliveries SET status = 'skipped' WHERE status = 'pending'")
+        .execute(pg)
+        .await
+        .expect("set aside");
+    sqlx::query("UPDATE webhooks SET active = false WHERE active").execute(pg).await.expect("old webhooks");
+    guard
+}
+
+const CONSOLE: &str = "https://rtcx.example.com";
+
+fn senders(smtp_url: &str) -> Senders {
+    let webhook = WebhookSender::new(TargetPolicy { allow_private: false }, Duration::from_secs(2), None).expect("web");
+    let email = EmailSender::new(smtp_url, "rtcx alerts <alerts@rtcx.test>", Duration::from_secs(5)).expect("smtp");
+    Senders { webhook, email: Some(email) }
+}
+
+fn settings(max_attempts: u32) -> DispatchSettings {
+    DispatchSettings {
+        batch: 50,
+        concurrency: 4,
+        idle: Duration::from_millis(20),
+        lease: Duration::from_secs(15),
+        retry: RetryPolicy { base: Duration::from_millis(100), max: Duration::from_millis(300), max_attempts },
+    }
+}
+
+async fn pending(pg: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notification_deliveries WHERE status = 'pending'")
+        .fetch_one(pg)
+        .await
+        .expect("pending")
+}
+
+async fn drain(pg: &PgPool, senders: &Senders, s: &DispatchSettings) {
+    for _ in 0..200 {
+        round(pg, senders, s).await.expect("round");
+        if pending(pg).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deliveries still pending");
+}
+
+async fn state(pg: &PgPool, message_id: &str, to: &str) -> (String, i32, Option<i32>, Option<String>) {
+    sqlx::query_as(
+        "SELECT status, attempts, last_response, last_error FROM notification_deliveries
+         WHERE message_id = $1 AND recipient = $2",
+    )
+    .bind(message_id)
+    .bind(to)
+    .fetch_one(pg)
+    .await
+    .expect("delivery")
+}
+
+#[tokio::test]
+async fn high_alerts_mail_admins_managers_and_the_assignee() {
+    let pg = postgres().await;
+    let _serial = serial(&pg).await;
+    let tag = unique("m").to_lowercase();
+    let (admin, manager, agent, idle) = (
+        format!("admin.{tag}@example.test"),
+        format!("manager.{tag}@example.test"),
+        format!("agent.{tag}@example.test"),
+        format!("idle.{tag}@example.test"),
+    );
+    user(&pg, &admin, "ADMIN").await;
+    user(&pg, &manager, "MANAGER").await;
+    let agent_id = user(&pg, &agent, "AGENT").await;
+    user(&pg, &idle, "MANAGER").await;
+    sqlx::query("UPDATE users SET active = false WHERE email = $1").bind(&idle).execute(&pg).await.expect("deactivate");
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+
+    let mut e = alert(&format!("Refund complaints surging {tag}"));
+    e.severity = AlertSeverity::Critical;
+    e.workflow =
+        Some(WorkflowChange { by: Uuid::new_v4(), status: AlertStatus::Open, assignee_id: Some(agent_id), note: None });
+    let msg = format!("msg_mail_{tag}");
+    let routed = route_alert(&pg, &msg, &e, chrono::Utc::now(), Some(&routing)).await.expect("route");
+    assert!(routed.queued >= 3, "{routed:?}");
+    let mut medium = alert(&format!("Minor wobble {tag}"));
+    medium.severity = AlertSeverity::Medium;
+    let quiet = route_alert(&pg, &format!("{msg}_medium"), &medium, chrono::Utc::now(), Some(&routing)).await;
+    assert_eq!(quiet.expect("route").queued, 0, "MEDIUM alerts are not mailed");
+
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+    for (to, reason) in
+        [(&admin, "an ADMIN of rtcx"), (&manager, "a MANAGER of rtcx"), (&agent, "the alert's assignee")]
+    {
+        let mails = mails_to(to);
+        assert_eq!(mails.len(), 1, "{to}: {mails:?}");
+        let m = &mails[0];
+        assert_eq!(m.subject, format!("[rtcx] New alert: CRITICAL Refund complaints surging {tag}"));
+        assert_eq!(m.content_type, "multipart/alternative");
+        assert!(m.message_id.starts_with(&format!("<{msg}.")), "{}", m.message_id);
+        assert!(m.text.contains(reason), "{to}: {}", m.text);
+        assert!(m.text.contains(&format!("{CONSOLE}/alerts/{}", e.id)), "{}", m.text);
+        assert!(m.html.contains(&format!("href=\"{CONSOLE}/alerts/{}\"", e.id)), "{}", m.html);
+        assert!(m.text.contains("negative_count = 48.0 (expected 12.0)"), "{}", m.text);
+        assert_eq!(state(&pg, &msg, to).await.0, "sent");
+    }
+    assert!(mails_to(&idle).is_empty(), "deactivated users get nothing");
+
+    // Assigning it to someone else mails them; assigning oneself does not.
+    let mut assigned = e.clone();
+    assigned.change = AlertChange::Assigned;
+    let by = Uuid::new_v4();
+    assigned.workflow =
+        Some(WorkflowChange { by, status: AlertStatus::InProgress, assignee_id: Some(agent_id), note: None });
+    let r = route_alert(&pg, &format!("{msg}_assigned"), &assigned, chrono::Utc::now(), Some(&routing)).await;
+    assert_eq!(r.expect("route").queued, 1);
+    assigned.workflow =
+        Some(WorkflowChange { by: agent_id, status: AlertStatus::InProgress, assignee_id: Some(agent_id), note: None });
+    let r = route_alert(&pg, &format!("{msg}_took"), &assigned, chrono::Utc::now(), Some(&routing)).await;
+    assert_eq!(r.expect("route").queued, 0, "taking an alert oneself sends no mail");
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+    let mails = mails_to(&agent);
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().any(|m| m.subject.starts_with("[rtcx] Alert assigned to you: CRITICAL")), "{mails:?}");
+}
+
+#[tokio::test]
+async fn smtp_outages_and_refusals_are_handled_by_reply() {
+    let pg = postgres().await;
+    let _serial = serial(&pg).await;
+    let tag = unique("s").to_lowercase();
+    let ok = format!("ok.{tag}@example.test");
+    let rejected = format!("nobody.{tag}@reject.invalid");
+    let deferred = format!("later.{tag}@defer.invalid");
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+    for to in [&ok, &rejected, &deferred] {
+        user(&pg, to, "MANAGER").await;
+    }
+    let mut e = alert(&format!("SMTP check {tag}"));
+    e.severity = AlertSeverity::High;
+    let msg = format!("msg_smtp_{tag}");
+    route_alert(&pg, &msg, &e, chrono::Utc::now(), Some(&routing)).await.expect("route");
+
+    // The server is down (nothing listens there): every mail waits to be retried.
+    let down = senders(&format!("smtp://127.0.0.1:{}", free_port()));
+    round(&pg, &down, &settings(4)).await.expect("round");
+    let (status, attempts, _, error) = state(&pg, &msg, &ok).await;
+    assert_eq!((status.as_str(), attempts), ("pending", 1));
+    assert!(error.is_some_and(|e| !e.is_empty()));
+    assert!(mails_to(&ok).is_empty());
+
+    // It is back: the mail arrives; 550 fails for good; 451 is retried until dead.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(4)).await;
+    assert_eq!(state(&pg, &msg, &ok).await.0, "sent");
+    assert_eq!(mails_to(&ok).len(), 1);
+    let (status, attempts, reply, error) = state(&pg, &msg, &rejected).await;
+    assert_eq!((status.as_str(), attempts, reply), ("failed", 2, Some(550)));
+    assert!(error.is_some_and(|e| e.contains("Mailbox unavailable")));
+    let (status, attempts, reply, _) = state(&pg, &msg, &deferred).await;
+    assert_eq!((status.as_str(), attempts, reply), ("dead", 4, Some(451)));
+    for to in [&ok, &rejected, &deferred] {
+        sqlx::query("UPDATE users SET active = false WHERE email = $1").bind(to).execute(&pg).await.expect("retire");
+    }
+}
+
+#[tokio::test]
+async fn password_reset_mails_come_from_the_outbox_and_forget_the_token() {
+    let pg = postgres().await;
+    let _serial = serial(&pg).await;
+    let tag = unique("r").to_lowercase();
+    let to = format!("reset.{tag}@example.test");
+    let token = format!("tok-{tag}");
+    let expires_at = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let outbox_id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
+         VALUES ('user', $1, 'password_reset_requested', $2) RETURNING id",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(serde_json::json!({"email": to, "token": token, "expires_at": expires_at}))
+    .fetch_one(&pg)
+    .await
+    .expect("outbox");
+    let expired_id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
+         VALUES ('user', $1, 'password_reset_requested', $2) RETURNING id",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(serde_json::json!({"email": format!("late.{tag}@example.test"), "token": "old",
+                             "expires_at": chrono::Utc::now() - chrono::Duration::minutes(1)}))
+    .fetch_one(&pg)
+    .await
+    .expect("outbox");
+
+    let mut queued = 0;
+    for _ in 0..20 {
+        queued += rtcx_notifier::account_mail::round(&pg, CONSOLE).await.expect("round");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE id = ANY($1) AND published_at IS NULL")
+            .bind(vec![outbox_id, expired_id])
+            .fetch_one(&pg)
+            .await
+            .expect("left");
+        if left == 0 {
+            break;
+        }
+    }
+    assert!(queued >= 1);
+    for id in [outbox_id, expired_id] {
+        let (payload, error): (serde_json::Value, Option<String>) =
+            sqlx::query_as("SELECT payload, last_error FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pg)
+                .await
+                .expect("outbox row");
+        assert!(payload.get("token").is_none(), "the token is erased from the outbox: {payload}");
+        assert_eq!(error.is_some(), id == expired_id, "{error:?}");
+    }
+    let msg = format!("msg_user_{outbox_id}");
+    let stored: serde_json::Value =
+        sqlx::query_scalar("SELECT payload FROM notification_deliveries WHERE message_id = $1")
+            .bind(&msg)
+            .fetch_one(&pg)
+            .await
+            .expect("queued");
+    assert!(stored["text"].as_str().is_some_and(|t| t.contains(&token)), "the queued mail carries the link");
+
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+    let mails = mails_to(&to);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].subject, "[rtcx] Reset your password");
+    assert!(mails[0].text.contains(&format!("{CONSOLE}/reset-password?token={token}")), "{}", mails[0].text);
+    assert!(mails[0].html.contains(&format!("{CONSOLE}/reset-password?token={token}")));
+    let (status, payload): (String, serde_json::Value) =
+        sqlx::query_as("SELECT status, payload FROM notification_deliveries WHERE message_id = $1")
+            .bind(&msg)
+            .fetch_one(&pg)
+            .await
+            .expect("sent");
+    assert_eq!(status, "sent");
+    assert_eq!(payload, serde_json::json!({"erased": true}), "the link is gone from the queue once sent");
+    assert!(mails_to(&format!("late.{tag}@example.test")).is_empty(), "an expired request is not mailed");
+}
