@@ -1,7 +1,8 @@
 //! The delivery loop: claim due deliveries (of the channels this notifier can send), send them
-//! concurrently, record each outcome, and
-//! count what happened (`rtcx_notifier_deliveries_total{channel, outcome}`, latency from the
-//! event to an accepted delivery in `rtcx_notifier_delivery_latency_seconds`).
+//! concurrently, record each outcome, and count what happened
+//! (`rtcx_notifier_deliveries_total{channel, outcome}`, latency from the event to an accepted
+//! delivery in `rtcx_notifier_delivery_latency_seconds`). A round ends when its slowest send
+//! does (at most the send timeout): one slow endpoint delays the next claim by that much.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,13 +3,13 @@
 //! down then back; permanent (550) and transient (451) replies; the password-reset mail
 //! claimed from the outbox, its token erased from the outbox and, once sent, from the queue.
 //!
-//! The tests of this binary share the delivery queue, so they run one at a time (`serial`).
+//! The tests of this binary share the delivery queue, so they run one at a time (`take_queue`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{alert, mails_to, postgres, user};
+use common::{alert, delivery_state, mails_to, postgres, take_queue, user};
 use rtcx_notifier::dispatch::{DispatchSettings, Senders, round};
 use rtcx_notifier::email::sender::EmailSender;
 use rtcx_notifier::retry::RetryPolicy;
@@ -19,20 +19,7 @@ use rtcx_notifier::webhook::ssrf::TargetPolicy;
 use rtcx_schemas::{AlertChange, AlertSeverity, AlertStatus, WorkflowChange};
 use rtcx_service_kit::testing::{env, free_port, unique};
 use sqlx::PgPool;
-use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
-
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-async fn serial(pg: &PgPool) -> MutexGuard<'static, ()> {
-    let guard = SERIAL.lock().await;
-    sqlx::query("UPDATE notification_deliveries SET status = 'skipped' WHERE status = 'pending'")
-        .execute(pg)
-        .await
-        .expect("set aside");
-    sqlx::query("UPDATE webhooks SET active = false WHERE active").execute(pg).await.expect("old webhooks");
-    guard
-}
 
 const CONSOLE: &str = "https://rtcx.example.com";
 
@@ -70,22 +57,10 @@ async fn drain(pg: &PgPool, senders: &Senders, s: &DispatchSettings) {
     panic!("deliveries still pending");
 }
 
-async fn state(pg: &PgPool, message_id: &str, to: &str) -> (String, i32, Option<i32>, Option<String>) {
-    sqlx::query_as(
-        "SELECT status, attempts, last_response, last_error FROM notification_deliveries
-         WHERE message_id = $1 AND recipient = $2",
-    )
-    .bind(message_id)
-    .bind(to)
-    .fetch_one(pg)
-    .await
-    .expect("delivery")
-}
-
 #[tokio::test]
 async fn high_alerts_mail_admins_managers_and_the_assignee() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let tag = unique("m").to_lowercase();
     let (admin, manager, agent, idle) = (
         format!("admin.{tag}@example.test"),
@@ -126,7 +101,7 @@ async fn high_alerts_mail_admins_managers_and_the_assignee() {
         assert!(m.text.contains(&format!("{CONSOLE}/alerts/{}", e.id)), "{}", m.text);
         assert!(m.html.contains(&format!("href=\"{CONSOLE}/alerts/{}\"", e.id)), "{}", m.html);
         assert!(m.text.contains("negative_count = 48.0 (expected 12.0)"), "{}", m.text);
-        assert_eq!(state(&pg, &msg, to).await.0, "sent");
+        assert_eq!(delivery_state(&pg, &format!("email:{to}"), &msg).await.0, "sent");
     }
     assert!(mails_to(&idle).is_empty(), "deactivated users get nothing");
 
@@ -151,7 +126,7 @@ async fn high_alerts_mail_admins_managers_and_the_assignee() {
 #[tokio::test]
 async fn smtp_outages_and_refusals_are_handled_by_reply() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let tag = unique("s").to_lowercase();
     let ok = format!("ok.{tag}@example.test");
     let rejected = format!("nobody.{tag}@reject.invalid");
@@ -168,7 +143,7 @@ async fn smtp_outages_and_refusals_are_handled_by_reply() {
     // The server is down (nothing listens there): every mail waits to be retried.
     let down = senders(&format!("smtp://127.0.0.1:{}", free_port()));
     round(&pg, &down, &settings(4)).await.expect("round");
-    let (status, attempts, _, error) = state(&pg, &msg, &ok).await;
+    let (status, attempts, _, error) = delivery_state(&pg, &format!("email:{ok}"), &msg).await;
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!(error.is_some_and(|e| !e.is_empty()));
     assert!(mails_to(&ok).is_empty());
@@ -176,12 +151,12 @@ async fn smtp_outages_and_refusals_are_handled_by_reply() {
     // It is back: the mail arrives; 550 fails for good; 451 is retried until dead.
     tokio::time::sleep(Duration::from_millis(400)).await;
     drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(4)).await;
-    assert_eq!(state(&pg, &msg, &ok).await.0, "sent");
+    assert_eq!(delivery_state(&pg, &format!("email:{ok}"), &msg).await.0, "sent");
     assert_eq!(mails_to(&ok).len(), 1);
-    let (status, attempts, reply, error) = state(&pg, &msg, &rejected).await;
+    let (status, attempts, reply, error) = delivery_state(&pg, &format!("email:{rejected}"), &msg).await;
     assert_eq!((status.as_str(), attempts, reply), ("failed", 2, Some(550)));
     assert!(error.is_some_and(|e| e.contains("Mailbox unavailable")));
-    let (status, attempts, reply, _) = state(&pg, &msg, &deferred).await;
+    let (status, attempts, reply, _) = delivery_state(&pg, &format!("email:{deferred}"), &msg).await;
     assert_eq!((status.as_str(), attempts, reply), ("dead", 4, Some(451)));
     for to in [&ok, &rejected, &deferred] {
         sqlx::query("UPDATE users SET active = false WHERE email = $1").bind(to).execute(&pg).await.expect("retire");
@@ -191,7 +166,7 @@ async fn smtp_outages_and_refusals_are_handled_by_reply() {
 #[tokio::test]
 async fn password_reset_mails_come_from_the_outbox_and_forget_the_token() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let tag = unique("r").to_lowercase();
     let to = format!("reset.{tag}@example.test");
     let token = format!("tok-{tag}");

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Receiver, alert, postgres, webhook};
+use common::{Receiver, alert, postgres, take_queue, webhook};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -70,11 +70,7 @@ async fn produce(p: &FutureProducer, topic: &str, outbox_id: Option<i64>, payloa
 #[tokio::test]
 async fn events_survive_a_killed_notifier_and_are_delivered_once_queued() {
     let pg = postgres().await;
-    sqlx::query("UPDATE notification_deliveries SET status = 'skipped' WHERE status = 'pending'")
-        .execute(&pg)
-        .await
-        .expect("set aside");
-    sqlx::query("UPDATE webhooks SET active = false WHERE active").execute(&pg).await.expect("old webhooks");
+    let _queue = take_queue(&pg).await;
     let brokers = env("RTCX_KAFKA_BROKERS");
     let topic = format!("rtcx.test.{}.alerts", unique("n"));
     rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(topic.as_str(), 1)], 1).await.expect("topic");

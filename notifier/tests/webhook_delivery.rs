@@ -3,13 +3,13 @@
 //! back-off on 5xx and timeouts, 410 disabling the endpoint, permanent failures, dead
 //! deliveries, the SSRF guard, and claims that never overlap.
 //!
-//! The tests of this binary share the delivery queue, so they run one at a time (`serial`).
+//! The tests of this binary share the delivery queue, so they run one at a time (`take_queue`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Receiver, alert, delivery_state, postgres, verify_with_python, webhook};
+use common::{Receiver, alert, delivery_state, postgres, take_queue, verify_with_python, webhook};
 use rtcx_notifier::deliveries::claim;
 use rtcx_notifier::dispatch::{DispatchSettings, Senders, round};
 use rtcx_notifier::retry::RetryPolicy;
@@ -18,21 +18,7 @@ use rtcx_notifier::webhook::sender::WebhookSender;
 use rtcx_notifier::webhook::ssrf::TargetPolicy;
 use rtcx_schemas::{AlertChange, AlertStatus, WorkflowChange};
 use sqlx::PgPool;
-use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
-
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-/// Takes the queue for one test: earlier runs' pending rows are set aside.
-async fn serial(pg: &PgPool) -> MutexGuard<'static, ()> {
-    let guard = SERIAL.lock().await;
-    sqlx::query("UPDATE notification_deliveries SET status = 'skipped' WHERE status = 'pending'")
-        .execute(pg)
-        .await
-        .expect("set aside");
-    sqlx::query("UPDATE webhooks SET active = false WHERE active").execute(pg).await.expect("old webhooks");
-    guard
-}
 
 fn settings(max_attempts: u32) -> DispatchSettings {
     DispatchSettings {
@@ -71,7 +57,7 @@ async fn drain(pg: &PgPool, sender: &Senders, s: &DispatchSettings, within: Dura
 #[tokio::test]
 async fn an_alert_reaches_subscribed_endpoints_signed_once() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let rx = Receiver::start().await;
     let (standard, secret) =
         webhook(&pg, &rx.url("ok/standard"), &["alert.created", "alert.resolved"], "standard").await;
@@ -110,7 +96,7 @@ async fn an_alert_reaches_subscribed_endpoints_signed_once() {
     assert!(text.starts_with("*New alert* [HIGH] Negative feedback on email surging"), "{text}");
     assert!(text.contains(&format!("<https://rtcx.example/alerts/{}|Open in rtcx>", event.id)), "{text}");
     assert!(rx.received("ok/resolved-only").is_empty(), "not subscribed to alert.created");
-    assert_eq!(delivery_state(&pg, standard, &msg).await, ("sent".into(), 1, Some(200), None));
+    assert_eq!(delivery_state(&pg, &format!("webhook:{standard}"), &msg).await, ("sent".into(), 1, Some(200), None));
 
     // Resolving it is alert.resolved, for the endpoints subscribed to that.
     let mut resolved = event.clone();
@@ -132,7 +118,7 @@ async fn an_alert_reaches_subscribed_endpoints_signed_once() {
 #[tokio::test]
 async fn backfilled_silenced_and_inactive_are_not_notified() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let rx = Receiver::start().await;
     let (hook, _) = webhook(&pg, &rx.url("ok/muted"), &["alert.created", "alert.updated"], "standard").await;
     for (backfill, silenced) in [(true, false), (false, true)] {
@@ -153,14 +139,14 @@ async fn backfilled_silenced_and_inactive_are_not_notified() {
     assert_eq!(route_alert(&pg, &msg, &alert("x"), chrono::Utc::now(), None).await.expect("route").queued, 1);
     sqlx::query("UPDATE webhooks SET active = false WHERE id = $1").bind(hook).execute(&pg).await.expect("deactivate");
     drain(&pg, &sender(Duration::from_secs(5)), &settings(3), Duration::from_secs(10)).await;
-    assert_eq!(delivery_state(&pg, hook, &msg).await.0, "skipped");
+    assert_eq!(delivery_state(&pg, &format!("webhook:{hook}"), &msg).await.0, "skipped");
     assert!(rx.received("ok/muted").is_empty());
 }
 
 #[tokio::test]
 async fn failures_are_retried_with_backoff_and_classified() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let rx = Receiver::start().await;
     let (flaky, _) = webhook(&pg, &rx.url("flaky/2/a"), &["alert.created"], "standard").await;
     let (slow, _) = webhook(&pg, &rx.url("slow/1500/a"), &["alert.created"], "standard").await;
@@ -174,7 +160,7 @@ async fn failures_are_retried_with_backoff_and_classified() {
     // Timeout 500 ms; three attempts at most; back-off 100–400 ms (Retry-After: 1 s caps at 400 ms).
     drain(&pg, &sender(Duration::from_millis(500)), &settings(3), Duration::from_secs(30)).await;
 
-    let flaky_state = delivery_state(&pg, flaky, &msg).await;
+    let flaky_state = delivery_state(&pg, &format!("webhook:{flaky}"), &msg).await;
     assert_eq!((flaky_state.0.as_str(), flaky_state.1, flaky_state.2), ("sent", 3, Some(204)));
     let ids: Vec<String> = rx.received("flaky/2/a").iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids, vec![msg.clone(); 3], "every attempt carries the same idempotency key");
@@ -182,15 +168,15 @@ async fn failures_are_retried_with_backoff_and_classified() {
         rx.received("flaky/2/a").iter().map(|r| r.header("webhook-timestamp").parse().expect("ts")).collect();
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
 
-    let (status, attempts, response, error) = delivery_state(&pg, slow, &msg).await;
+    let (status, attempts, response, error) = delivery_state(&pg, &format!("webhook:{slow}"), &msg).await;
     assert_eq!((status.as_str(), attempts, response), ("dead", 3, None));
     assert!(error.as_deref().is_some_and(|e| e.contains("timed out")), "{error:?}");
 
-    let (status, attempts, response, error) = delivery_state(&pg, busy, &msg).await;
+    let (status, attempts, response, error) = delivery_state(&pg, &format!("webhook:{busy}"), &msg).await;
     assert_eq!((status.as_str(), attempts, response), ("dead", 3, Some(503)));
     assert!(error.as_deref().is_some_and(|e| e.starts_with("HTTP 503: receiver says hello")), "{error:?}");
 
-    let (status, attempts, response, _) = delivery_state(&pg, gone, &msg).await;
+    let (status, attempts, response, _) = delivery_state(&pg, &format!("webhook:{gone}"), &msg).await;
     assert_eq!((status.as_str(), attempts, response), ("failed", 1, Some(410)));
     let (active, reason): (bool, Option<String>) =
         sqlx::query_as("SELECT active, disabled_reason FROM webhooks WHERE id = $1")
@@ -202,7 +188,7 @@ async fn failures_are_retried_with_backoff_and_classified() {
     assert!(reason.is_some_and(|r| r.contains("410")));
 
     for (hook, code) in [(bad, 400), (redirect, 307)] {
-        let (status, attempts, response, _) = delivery_state(&pg, hook, &msg).await;
+        let (status, attempts, response, _) = delivery_state(&pg, &format!("webhook:{hook}"), &msg).await;
         assert_eq!((status.as_str(), attempts, response), ("failed", 1, Some(code)), "not retried");
     }
     assert!(rx.received("ok/redirected").is_empty(), "redirects are not followed");
@@ -215,7 +201,7 @@ async fn failures_are_retried_with_backoff_and_classified() {
 #[tokio::test]
 async fn private_targets_are_refused_unless_allowed() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let rx = Receiver::start().await;
     let (hook, _) = webhook(&pg, &rx.url("ok/private"), &["alert.created"], "standard").await;
     let local = format!("http://localhost:{}/ok/private-by-name", rx.addr.port());
@@ -229,7 +215,7 @@ async fn private_targets_are_refused_unless_allowed() {
     };
     drain(&pg, &strict, &settings(3), Duration::from_secs(10)).await;
     for h in [hook, by_name] {
-        let (status, attempts, _, error) = delivery_state(&pg, h, &msg).await;
+        let (status, attempts, _, error) = delivery_state(&pg, &format!("webhook:{h}"), &msg).await;
         assert_eq!((status.as_str(), attempts), ("failed", 1));
         assert!(
             error.as_deref().is_some_and(|e| e.contains("target refused") && e.contains("non-public")),
@@ -242,7 +228,7 @@ async fn private_targets_are_refused_unless_allowed() {
 #[tokio::test]
 async fn concurrent_claims_never_take_the_same_delivery() {
     let pg = postgres().await;
-    let _serial = serial(&pg).await;
+    let _queue = take_queue(&pg).await;
     let rx = Receiver::start().await;
     webhook(&pg, &rx.url("ok/claims"), &["alert.created"], "standard").await;
     for i in 0..60 {

@@ -35,6 +35,41 @@ pub const NAME_MAX: usize = 120;
 /// Longest URL.
 pub const URL_MAX: usize = 2048;
 
+/// An event type an endpoint may subscribe to (documentation of `event_types`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum WebhookEvent {
+    #[schema(rename = "alert.created")]
+    AlertCreated,
+    #[schema(rename = "alert.updated")]
+    AlertUpdated,
+    #[schema(rename = "alert.resolved")]
+    AlertResolved,
+}
+
+/// The body format of an endpoint (documentation of `format`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The Standard Webhooks body `{"type", "timestamp", "data"}`.
+    Standard,
+    /// A Slack incoming-webhook message `{"text": …}`.
+    Slack,
+}
+
+/// A delivery's state (documentation of the `status` filter).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+    Dead,
+    Skipped,
+}
+
 /// An endpoint as listed (never the secret).
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 #[schema(example = json!({"id": "0190f5d0-3b1c-7d2e-9f40-5a6b7c8d9e0f", "name": "Ops Slack", "url": "https://hooks.slack.example/services/T000/B000/XXXX", "event_types": ["alert.created", "alert.resolved"], "format": "slack", "active": true, "disabled_reason": null, "created_by": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-01T09:00:00Z"}))]
@@ -72,11 +107,18 @@ pub struct WebhookWithSecret {
 #[schema(example = json!({"name": "Ops Slack", "url": "https://hooks.slack.example/services/T000/B000/XXXX", "event_types": ["alert.created", "alert.resolved"], "format": "slack"}))]
 pub struct NewWebhook {
     pub name: String,
-    #[schema(max_length = 2048, example = "https://example.com/rtcx-hook")]
+    /// `http(s)://host[:port][/path]`; the host must be public (not loopback, private or
+    /// link-local; not `localhost`) unless the server allows private targets.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^\s/?#@]+(/[^\s#]*)?$",
+        example = "https://example.com/rtcx-hook"
+    )]
     pub url: String,
-    #[schema(min_items = 1)]
+    #[schema(value_type = Vec<WebhookEvent>, min_items = 1)]
     pub event_types: Vec<String>,
     /// `standard` (default) or `slack`.
+    #[schema(value_type = Option<WebhookFormat>)]
     pub format: Option<String>,
 }
 
@@ -86,8 +128,12 @@ pub struct NewWebhook {
 #[schema(example = json!({"active": true, "event_types": ["alert.created", "alert.updated", "alert.resolved"]}))]
 pub struct WebhookPatch {
     pub name: Option<String>,
+    /// As at creation.
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s/?#@]+(/[^\s#]*)?$")]
     pub url: Option<String>,
+    #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
     pub event_types: Option<Vec<String>>,
+    #[schema(value_type = Option<WebhookFormat>)]
     pub format: Option<String>,
     /// Re-activating clears `disabled_reason`.
     pub active: Option<bool>,
@@ -121,8 +167,10 @@ pub struct Delivery {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// Only deliveries in this state.
+    #[param(value_type = Option<DeliveryStatus>, inline)]
     pub status: Option<String>,
     /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Deliveries older than this id (the last id of the previous page).
     pub before: Option<i64>,
@@ -133,7 +181,9 @@ fn new_secret() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))
 }
 
-/// Checks a webhook URL (see the module comment).
+/// Checks a webhook URL (see the module comment). The document's pattern states the shape;
+/// what a schema cannot (a public host, a URL the parser takes, e.g. a numeric port) is
+/// refused here with 400 on `url`.
 fn check_url(raw: &str, allow_private: bool) -> Result<(), String> {
     if raw.len() > URL_MAX {
         return Err(format!("at most {URL_MAX} characters"));

@@ -124,6 +124,20 @@ impl Receiver {
     }
 }
 
+static QUEUE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes the delivery queue for one test (a binary's tests share it, so they take turns):
+/// earlier runs' pending deliveries are set aside and their webhooks deactivated.
+pub async fn take_queue(pg: &PgPool) -> tokio::sync::MutexGuard<'static, ()> {
+    let guard = QUEUE.lock().await;
+    sqlx::query("UPDATE notification_deliveries SET status = 'skipped' WHERE status = 'pending'")
+        .execute(pg)
+        .await
+        .expect("set aside");
+    sqlx::query("UPDATE webhooks SET active = false WHERE active").execute(pg).await.expect("old webhooks");
+    guard
+}
+
 /// The migrated test database.
 pub async fn postgres() -> PgPool {
     let pg = sqlx::postgres::PgPoolOptions::new()
@@ -192,17 +206,18 @@ pub fn verify_with_python(secret: &str, r: &Received) -> bool {
     child.wait().expect("python3 exits").success()
 }
 
-/// A delivery's state: (status, attempts, last_response, last_error).
+/// A delivery's state: (status, attempts, last_response, last_error). `destination` is
+/// `webhook:<id>` or `email:<address>`.
 pub async fn delivery_state(
     pg: &PgPool,
-    webhook: Uuid,
+    destination: &str,
     message_id: &str,
 ) -> (String, i32, Option<i32>, Option<String>) {
     sqlx::query_as(
         "SELECT status, attempts, last_response, last_error FROM notification_deliveries
-         WHERE webhook_id = $1 AND message_id = $2",
+         WHERE destination = $1 AND message_id = $2",
     )
-    .bind(webhook)
+    .bind(destination)
     .bind(message_id)
     .fetch_one(pg)
     .await
