@@ -158,6 +158,19 @@ pub enum Recorded {
     Superseded,
 }
 
+impl Recorded {
+    /// The `status` column of the state (`Superseded` writes nothing).
+    fn status(self) -> &'static str {
+        match self {
+            Recorded::Sent => "sent",
+            Recorded::Retrying | Recorded::Superseded => "pending",
+            Recorded::Failed => "failed",
+            Recorded::Dead => "dead",
+            Recorded::Skipped => "skipped",
+        }
+    }
+}
+
 /// Records the outcome of attempt `d.attempts`; `unit` ∈ [0, 1) draws the retry jitter.
 pub async fn record(
     pg: &PgPool,
@@ -167,17 +180,15 @@ pub async fn record(
     unit: f64,
 ) -> Result<Recorded, sqlx::Error> {
     let attempt = u32::try_from(d.attempts).unwrap_or(u32::MAX);
-    let (state, status, response, error, delay): (Recorded, &str, Option<u16>, Option<&str>, Duration) = match outcome {
-        Outcome::Sent { status } => (Recorded::Sent, "sent", Some(*status), None, Duration::ZERO),
+    let (state, response, error, delay): (Recorded, Option<u16>, Option<&str>, Duration) = match outcome {
+        Outcome::Sent { status } => (Recorded::Sent, Some(*status), None, Duration::ZERO),
         Outcome::Retry { status, error, retry_after } => match policy.delay_after(attempt, unit, *retry_after) {
-            Some(delay) => (Recorded::Retrying, "pending", *status, Some(error.as_str()), delay),
-            None => (Recorded::Dead, "dead", *status, Some(error.as_str()), Duration::ZERO),
+            Some(delay) => (Recorded::Retrying, *status, Some(error.as_str()), delay),
+            None => (Recorded::Dead, *status, Some(error.as_str()), Duration::ZERO),
         },
-        Outcome::Failed { status, error } => {
-            (Recorded::Failed, "failed", *status, Some(error.as_str()), Duration::ZERO)
-        }
-        Outcome::Gone => (Recorded::Failed, "failed", Some(410), Some("410 Gone: webhook disabled"), Duration::ZERO),
-        Outcome::Skipped => (Recorded::Skipped, "skipped", None, Some("webhook inactive"), Duration::ZERO),
+        Outcome::Failed { status, error } => (Recorded::Failed, *status, Some(error.as_str()), Duration::ZERO),
+        Outcome::Gone => (Recorded::Failed, Some(410), Some("410 Gone: webhook disabled"), Duration::ZERO),
+        Outcome::Skipped => (Recorded::Skipped, None, Some("webhook inactive"), Duration::ZERO),
     };
     let mut tx = pg.begin().await?;
     let updated = sqlx::query(
@@ -190,7 +201,7 @@ pub async fn record(
     )
     .bind(d.id)
     .bind(d.attempts)
-    .bind(status)
+    .bind(state.status())
     .bind(response.map(i32::from))
     .bind(error)
     .bind(delay.as_secs_f64())

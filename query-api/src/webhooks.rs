@@ -16,7 +16,6 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -176,11 +175,6 @@ pub struct DeliveryQuery {
     pub before: Option<i64>,
 }
 
-fn new_secret() -> String {
-    let key: [u8; 24] = rand::random();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))
-}
-
 /// Checks a webhook URL (see the module comment). The document's pattern states the shape;
 /// what a schema cannot (a public host, a URL the parser takes, e.g. a numeric port) is
 /// refused here with 400 on `url`.
@@ -285,7 +279,7 @@ pub async fn create(
     c.event_types(&w.event_types);
     c.format(w.format.as_deref());
     c.finish()?;
-    let secret = new_secret();
+    let secret = rtcx_schemas::credentials::new_webhook_secret();
     let webhook: Webhook = sqlx::query_as(&format!(
         "INSERT INTO webhooks (name, url, secret, event_types, format, created_by)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -427,7 +421,7 @@ pub async fn rotate_secret(
     Path(id): Path<Uuid>,
 ) -> Result<Json<WebhookWithSecret>, ApiError> {
     user.require(Permission::ManageWebhooks)?;
-    let secret = new_secret();
+    let secret = rtcx_schemas::credentials::new_webhook_secret();
     let webhook: Option<Webhook> = sqlx::query_as(&format!(
         "UPDATE webhooks SET secret = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     ))
@@ -510,7 +504,7 @@ mod tests {
         }
         assert_eq!(check_url("http://127.0.0.1:9/x", true), Ok(()));
         assert!(check_url(&format!("https://example.com/{}", "a".repeat(URL_MAX)), false).is_err());
-        let s = new_secret();
+        let s = rtcx_schemas::credentials::new_webhook_secret();
         assert!(s.starts_with("whsec_") && s.len() == 6 + 32);
     }
 }

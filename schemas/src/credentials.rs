@@ -1,7 +1,7 @@
 //! Credentials that cross a process boundary, defined once: the access-token claims
 //! (query-api signs them, ingest verifies them), the role names they carry, and the hash under
 //! which secrets are stored (API keys that query-api issues and ingest checks; refresh and
-//! reset tokens).
+//! reset tokens), and the webhook signing secrets query-api issues and the notifier signs with.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,6 +35,16 @@ pub struct AccessClaims {
 pub fn secret_hash(secret: &str) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The prefix of a webhook signing secret (Standard Webhooks): `whsec_` + the base64 of the key.
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// A new random webhook signing secret (24 bytes of key).
+pub fn new_webhook_secret() -> String {
+    use base64::Engine as _;
+    let key: [u8; 24] = rand::random();
+    format!("{WEBHOOK_SECRET_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(key))
 }
 
 #[cfg(test)]

@@ -7,10 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use rtcx_schemas::credentials::WEBHOOK_SECRET_PREFIX;
 use sha2::Sha256;
-
-/// The prefix of a webhook secret.
-pub const SECRET_PREFIX: &str = "whsec_";
 
 /// A secret that is not `whsec_<base64>` of at least 16 bytes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,7 +28,7 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// Parses `whsec_<base64>`.
     pub fn from_secret(secret: &str) -> Result<Self, BadSecret> {
-        let b64 = secret.strip_prefix(SECRET_PREFIX).ok_or(BadSecret)?;
+        let b64 = secret.strip_prefix(WEBHOOK_SECRET_PREFIX).ok_or(BadSecret)?;
         let key = STANDARD.decode(b64).map_err(|_| BadSecret)?;
         if !(16..=64).contains(&key.len()) {
             return Err(BadSecret);
@@ -49,12 +47,6 @@ impl SigningKey {
         mac.update(body);
         format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
     }
-}
-
-/// A new random secret (24 bytes of key).
-pub fn generate_secret() -> String {
-    let key: [u8; 24] = rand::random();
-    format!("{SECRET_PREFIX}{}", STANDARD.encode(key))
 }
 
 #[cfg(test)]
@@ -77,8 +69,8 @@ mod tests {
         for bad in ["", "whsec_", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!!", "whsec_c2hvcnQ="] {
             assert_eq!(SigningKey::from_secret(bad).err(), Some(BadSecret), "{bad:?}");
         }
-        let fresh = generate_secret();
+        let fresh = rtcx_schemas::credentials::new_webhook_secret();
         assert!(SigningKey::from_secret(&fresh).is_ok());
-        assert_ne!(fresh, generate_secret());
+        assert_ne!(fresh, rtcx_schemas::credentials::new_webhook_secret());
     }
 }

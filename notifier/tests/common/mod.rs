@@ -151,7 +151,7 @@ pub async fn postgres() -> PgPool {
 
 /// A webhook endpoint; returns its id and secret.
 pub async fn webhook(pg: &PgPool, url: &str, events: &[&str], format: &str) -> (Uuid, String) {
-    let secret = rtcx_notifier::webhook::signing::generate_secret();
+    let secret = rtcx_schemas::credentials::new_webhook_secret();
     let id = sqlx::query_scalar(
         "INSERT INTO webhooks (name, url, secret, event_types, format) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )

@@ -2,9 +2,9 @@
 //! `rtcx.alerts.v1` (keyed by alert id, acks=all, idempotent producer) in id order, and marks
 //! them published. A row is marked only after the broker has it, so a crash between the two
 //! publishes it again (consumers see an alert event at least once; the outbox row id, in the
-//! `rtcx-outbox-id` header, makes a repeat recognisable). Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
-//! relays never publish the same row at once; a failed publish backs the row off
-//! (`available_at`) and records the error.
+//! `rtcx-outbox-id` header, makes a repeat recognisable). Rows are claimed with `FOR UPDATE
+//! SKIP LOCKED`, so several relays never publish the same row at once; a failed publish backs
+//! the row off (`available_at`) and records the error.
 
 use std::time::Duration;
 
