@@ -111,8 +111,10 @@ run_st() { # NAME URL HEADER [extra args]
 status=0
 ingest_rss0=$(rss_kb "$ingest_pid"); query_rss0=$(rss_kb "$query_pid")
 run_st ingest "$i" "Authorization: Bearer $api_key" || status=1
+# /v1/events answers an endless event stream (the fuzzer would wait on each until its request
+# timeout); its parameters and refusals are tested in query-api/tests/live.rs.
 run_st query-api "$q" "Authorization: Bearer $token" \
-  --exclude-path /v1/auth/logout --exclude-path /v1/auth/logout-all \
+  --exclude-path /v1/auth/logout --exclude-path /v1/auth/logout-all --exclude-path /v1/events \
   --exclude-path /v1/auth/change-password --exclude-path '/v1/auth/sessions/{id}' || status=1
 
 # ---- after the campaign: healthy, memory back near where it started ---------------------------

@@ -17,7 +17,7 @@ use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
-use crate::{alerts, api_keys, dashboard, feedback, saved_dashboards, topics, users, webhooks};
+use crate::{alerts, api_keys, dashboard, feedback, live, saved_dashboards, topics, users, webhooks};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -38,6 +38,10 @@ pub struct AppState {
     pub cors_origins: Vec<HeaderValue>,
     /// Accept webhook URLs on loopback, private and other non-public addresses.
     pub webhook_allow_private_targets: bool,
+    /// Live connections and their fan-out (`/v1/ws`, `/v1/events`).
+    pub live: Arc<crate::live::Hub>,
+    /// Ping, idle, auth and write timings of live connections.
+    pub live_timings: crate::live::Timings,
 }
 
 /// Headers every answer carries: no sniffing, no framing, no referrer, no caching of API data.
@@ -75,6 +79,8 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::get, users::update))
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(live::ws::ws))
+        .routes(routes!(live::sse::events))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::rotate_secret))

@@ -30,6 +30,8 @@ pub struct Config {
     #[arg(long, env = "RTCX_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
     pub webhook_allow_private_targets: bool,
     #[command(flatten)]
+    pub live: crate::live::LiveArgs,
+    #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }
 

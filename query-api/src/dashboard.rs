@@ -172,8 +172,18 @@ pub async fn overview(
     query: Result<Query<DashboardQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Permission::ReadAnalytics)?;
-    cached(&app, "overview", raw, async {
-        let Query(q) = query?;
+    overview_answer(&app, raw, query.map(|Query(q)| q).map_err(ApiError::from)).await
+}
+
+/// The overview for a query (`raw`: its query string, the cache key), through the answer
+/// cache; shared with the live `dashboard` room.
+pub(crate) async fn overview_answer(
+    app: &AppState,
+    raw: Option<String>,
+    query: Result<DashboardQuery, ApiError>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    cached(app, "overview", raw, async {
+        let q = query?;
         let r = TimeRange::resolve(&q.range, Utc::now())?;
         let channel = channel_of(&q)?;
         let alerts = async {
@@ -182,7 +192,7 @@ pub async fn overview(
                 .await
                 .map_err(ApiError::from)
         };
-        let ((cur, prev), open_alerts) = tokio::try_join!(totals_with_previous(&app, r, &channel), alerts)?;
+        let ((cur, prev), open_alerts) = tokio::try_join!(totals_with_previous(app, r, &channel), alerts)?;
         let (current, previous) = (Figures::from(cur), Figures::from(prev));
         let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
         Ok(Json(Overview {

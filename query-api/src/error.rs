@@ -9,7 +9,9 @@
 //! | 403 | `forbidden` | the role may not use this route, or self-registration is off |
 //! | 404 | `not_found` | no such resource |
 //! | 409 | `conflict` | e.g. the email is already registered |
+//! | 426 | `upgrade_required` | a plain request to the WebSocket route `/v1/ws` |
 //! | 429 | `rate_limited` | too many failed logins for the account or the client; `Retry-After` set |
+//! | 429 | `too_many_connections` | the user or the instance holds as many live connections as allowed; `Retry-After` set |
 //! | 404 | `not_found` | no such route |
 //! | 405 | `method_not_allowed` | the route exists, not with this method; `Allow` set |
 //! | 413 | `payload_too_large` | the body is over 64 KiB |
@@ -37,6 +39,10 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    TooManyConnections(&'static str),
+    #[error("{0}")]
+    UpgradeRequired(String),
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -59,7 +65,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +82,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooManyConnections(_) => "too_many_connections",
+            ApiError::UpgradeRequired(_) => "upgrade_required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -140,7 +149,7 @@ impl IntoResponse for ApiError {
         };
         let retry = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Unavailable(_) => Some(5),
+            ApiError::Unavailable(_) | ApiError::TooManyConnections(_) => Some(5),
             _ => None,
         };
         ErrorBody::new(self.code(), self.to_string(), details).response(status, retry)

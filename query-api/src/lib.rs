@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod feedback;
+pub mod live;
 pub mod openapi;
 pub mod range;
 pub mod saved_dashboards;

@@ -80,6 +80,7 @@ enum Command {
 async fn state(cfg: &Config) -> anyhow::Result<AppState> {
     cfg.auth.validate().map_err(anyhow::Error::msg)?;
     cfg.alerts.validate().map_err(anyhow::Error::msg)?;
+    cfg.live.validate().map_err(anyhow::Error::msg)?;
     let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let tokens = TokenService::from_ed_pem(
         &read(&cfg.auth.jwt_private_key_file)?,
@@ -115,6 +116,8 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
             .map(|o| o.parse().with_context(|| format!("RTCX_CORS_ORIGINS: invalid origin {o:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?,
         webhook_allow_private_targets: cfg.webhook_allow_private_targets,
+        live: rtcx_query_api::live::Hub::new(cfg.live.limits()),
+        live_timings: cfg.live.timings(),
     })
 }
 
@@ -181,9 +184,22 @@ async fn main() -> anyhow::Result<()> {
             let health = HealthRegistry::new()
                 .with_fn("postgres", checks::postgres(app.pg.clone()))
                 .with_fn("clickhouse", checks::clickhouse(app.ch.clone()));
-            let routes = router(Arc::new(app)).merge(ops_router(health, install_metrics_recorder()));
+            let app = Arc::new(app);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let live = rtcx_query_api::live::spawn(&app, &cfg.live, stopped);
+            // Live connections would hold the graceful shutdown open: end them when it starts.
+            let hub = Arc::clone(&app.live);
+            tokio::spawn(async move {
+                rtcx_service_kit::shutdown_signal().await;
+                hub.close_all();
+                let _ = stop.send(true);
+            });
+            let routes = router(app).merge(ops_router(health, install_metrics_recorder()));
             tracing::info!(listen = %cfg.listen, "rtcx-query-api starting");
             rtcx_service_kit::serve(cfg.listen, routes).await?;
+            for task in live {
+                task.abort();
+            }
             Ok(())
         }
     }

@@ -49,7 +49,7 @@ messages on `validation_failed`. Every answer carries an `x-request-id` header (
     modifiers(&BearerAuth),
     components(
         schemas(ErrorBody, crate::error::ErrorDetail),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited, Unavailable)
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited, TooManyConnections, UpgradeRequired, Unavailable)
     ),
     tags(
         (name = "auth", description = "Login, tokens, sessions, passwords."),
@@ -62,6 +62,7 @@ messages on `validation_failed`. Every answer carries an `x-request-id` header (
         (name = "alerts", description = "Alerts raised by the detectors or by hand, and their workflow."),
         (name = "alert-rules", description = "The rules the alert evaluator runs, and their preview over history."),
         (name = "alert-silences", description = "Muting matching alerts for a while."),
+        (name = "live", description = "Live updates over a WebSocket or Server-Sent Events (docs/live.md)."),
         (name = "webhooks", description = "Endpoints the notifier delivers alert events to, signed, and their delivery log."),
     )
 )]
@@ -497,6 +498,25 @@ pub struct PayloadTooLarge(pub ErrorBody);
     example = json!({"error": {"code": "rate_limited", "message": "too many attempts; retry in 840 s"}})
 )]
 pub struct RateLimited(pub ErrorBody);
+
+/// `429` of the live routes: too many live connections.
+#[derive(ToResponse)]
+#[response(
+    description = "The user, or this instance, holds as many live connections (WebSocket and Server-Sent Events) as \
+allowed; close one, or retry after `Retry-After` seconds.",
+    headers(("Retry-After" = u64, description = "Seconds to wait")),
+    example = json!({"error": {"code": "too_many_connections", "message": "you have as many live connections as allowed"}})
+)]
+pub struct TooManyConnections(pub ErrorBody);
+
+/// `426`: a plain request to the WebSocket route.
+#[derive(ToResponse)]
+#[response(
+    description = "Not a WebSocket upgrade request (GET with `Connection: upgrade`, `Upgrade: websocket`, \
+`Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`).",
+    example = json!({"error": {"code": "upgrade_required", "message": "Connection header did not include 'upgrade'"}})
+)]
+pub struct UpgradeRequired(pub ErrorBody);
 
 /// `503`: a backing store is unreachable.
 #[derive(ToResponse)]

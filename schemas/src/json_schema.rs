@@ -1,4 +1,5 @@
-//! JSON Schema documents for the Kafka messages, generated from the Rust types.
+//! JSON Schema documents for the Kafka messages, the HTTP feedback body and the live-updates
+//! protocol, generated from the Rust types.
 //!
 //! The generated documents are committed under `schemas/json/` for integrations that produce
 //! straight to Kafka; a test fails when they drift from the types. Regenerate them with
@@ -6,7 +7,7 @@
 
 use schemars::{JsonSchema, schema_for};
 
-use crate::{AlertEvent, DeadLetter, EnrichedFeedback, FeedbackEvent, FeedbackSubmission, topics};
+use crate::{AlertEvent, DeadLetter, EnrichedFeedback, FeedbackEvent, FeedbackSubmission, live, topics};
 
 /// One schema document: its file name, what it describes, and the schema.
 pub struct SchemaDoc {
@@ -38,5 +39,7 @@ pub fn all() -> Vec<SchemaDoc> {
         doc::<DeadLetter>("feedback-dlq.v1.json", Some(topics::FEEDBACK_DLQ), "feedback-dlq.v1.json"),
         doc::<AlertEvent>("alerts.v1.json", Some(topics::ALERTS), "alerts.v1.json"),
         doc::<FeedbackSubmission>("feedback-submission.v1.json", None, "feedback-submission.v1.json"),
+        doc::<live::ClientMessage>("live-client.v1.json", None, "live-client.v1.json"),
+        doc::<live::ServerMessage>("live-server.v1.json", None, "live-server.v1.json"),
     ]
 }

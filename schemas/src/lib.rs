@@ -10,6 +10,7 @@
 //! * [`dead_letter`]: the dead-letter envelope ([`DeadLetter`]);
 //! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
 //!   processors for messages produced straight to Kafka;
+//! * [`live`]: the live-updates protocol of query-api (WebSocket and Server-Sent Events);
 //! * [`text`]: which characters free text may hold (no control characters, something visible);
 //! * [`topics`]: versioned Kafka topic names and message-key rules;
 //! * [`json_schema`]: JSON Schema documents generated from these types (committed under
@@ -24,6 +25,7 @@ pub mod emotion;
 pub mod enriched;
 pub mod feedback;
 pub mod json_schema;
+pub mod live;
 #[cfg(feature = "clickhouse")]
 pub mod rows;
 pub mod text;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
+use rtcx_schemas::live::{ClientMessage, FeedbackUpdate, ServerMessage, SubscriptionFilter};
 use rtcx_schemas::{
     AlertEvent, AlertSeverity, AlertType, DeadLetter, DeadLetterReason, EmotionScores, EnrichedFeedback, FeedbackEvent,
     FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel, SourceCoordinates, json_schema,
@@ -17,7 +18,7 @@ fn schema_dir() -> PathBuf {
 #[test]
 fn committed_schemas_match_the_types() {
     let docs = json_schema::all();
-    assert_eq!(docs.len(), 5);
+    assert_eq!(docs.len(), 7);
     for doc in docs {
         let path = schema_dir().join(doc.file);
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -100,6 +101,28 @@ fn messages_validate_against_their_schemas() {
     let alert_json = serde_json::to_value(&alert).expect("json");
     assert_eq!(alert_json["alert_type"], "SENTIMENT_SPIKE");
     assert!(validator("alerts.v1.json").is_valid(&alert_json));
+
+    let server = validator("live-server.v1.json");
+    let feedback = ServerMessage::Feedback {
+        id: "1-1".into(),
+        room: "channel:chat".into(),
+        data: FeedbackUpdate::from(&enriched),
+    };
+    assert!(server.is_valid(&serde_json::to_value(&feedback).expect("json")));
+    let alert = ServerMessage::Alert {
+        id: "1-2".into(),
+        room: "alerts".into(),
+        event_type: "alert_raised".into(),
+        data: Box::new(alert),
+    };
+    assert!(server.is_valid(&serde_json::to_value(&alert).expect("json")));
+    let client = validator("live-client.v1.json");
+    let sub = ClientMessage::Subscribe {
+        room: "alerts".into(),
+        filter: SubscriptionFilter { min_severity: Some(AlertSeverity::High), ..Default::default() },
+    };
+    assert!(client.is_valid(&serde_json::to_value(&sub).expect("json")));
+    assert!(!client.is_valid(&json!({"type": "subscribe", "room": "alerts", "filter": {"severity": "HIGH"}})));
 }
 
 #[test]

@@ -11,8 +11,8 @@ pub mod tokens;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -35,22 +35,27 @@ impl AuthUser {
     }
 }
 
+/// The bearer token of an `Authorization` header, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The caller an access token stands for, if the token is valid and its session alive.
+pub async fn authenticate(app: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let claims = app.tokens.verify(token.trim()).map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+    let role = Role::parse(&claims.role).ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    // Logout, logout-all, reuse detection and deactivation end access tokens at once.
+    if !sessions::family_active(&app.pg, claims.sid).await? {
+        return Err(ApiError::Unauthorized("session ended"));
+    }
+    Ok(AuthUser { id: claims.sub, role, session: claims.sid })
+}
+
 impl FromRequestParts<Arc<AppState>> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let claims = app.tokens.verify(token.trim()).map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
-        let role = Role::parse(&claims.role).ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        // Logout, logout-all, reuse detection and deactivation end access tokens at once.
-        if !sessions::family_active(&app.pg, claims.sid).await? {
-            return Err(ApiError::Unauthorized("session ended"));
-        }
-        Ok(AuthUser { id: claims.sub, role, session: claims.sid })
+        let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        authenticate(app, token).await
     }
 }

@@ -12,6 +12,7 @@ use rtcx_query_api::auth::Role;
 use rtcx_query_api::auth::handlers::create_user;
 use rtcx_query_api::auth::throttle::{LoginThrottle, ThrottleLimits};
 use rtcx_query_api::auth::tokens::TokenService;
+use rtcx_query_api::live::LiveArgs;
 use rtcx_service_kit::testing::{env, unique};
 use serde_json::{Value, json};
 
@@ -23,6 +24,8 @@ pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
     pub state: Arc<AppState>,
+    /// Dropping it stops the live-update tasks.
+    _stop_live: tokio::sync::watch::Sender<bool>,
 }
 
 pub async fn start(self_registration: bool, per_account: usize) -> Api {
@@ -48,6 +51,24 @@ pub async fn drop_clickhouse(database: &str) {
 }
 
 async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::Client) -> Api {
+    start_with(self_registration, per_account, ch, None).await
+}
+
+/// The API with live updates from `live`'s topics (its Kafka consumer, dashboard ticker and
+/// session check running), on the shared ClickHouse database or on `ch`.
+pub async fn start_live(live: &LiveArgs, ch: Option<clickhouse::Client>) -> Api {
+    let ch = ch.unwrap_or_else(|| clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")));
+    start_with(false, 50, ch, Some(live)).await
+}
+
+async fn start_with(
+    self_registration: bool,
+    per_account: usize,
+    ch: clickhouse::Client,
+    live: Option<&LiveArgs>,
+) -> Api {
+    let defaults = LiveArgs::default();
+    let live_args = live.unwrap_or(&defaults);
     let pg =
         sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&env("RTCX_POSTGRES_URL")).await.expect("pg");
     let state = Arc::new(AppState {
@@ -63,14 +84,20 @@ async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::C
         cache: rtcx_query_api::cache::AnswerCache::new(std::time::Duration::ZERO),
         cors_origins: vec!["https://dashboard.example.com".parse().expect("origin")],
         webhook_allow_private_targets: false,
+        live: rtcx_query_api::live::Hub::new(live_args.limits()),
+        live_timings: live_args.timings(),
     });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some(args) = live {
+        rtcx_query_api::live::spawn(&state, args, stopped);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(Arc::clone(&state));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
     });
-    Api { base: format!("http://{addr}"), http: reqwest::Client::new(), state }
+    Api { base: format!("http://{addr}"), http: reqwest::Client::new(), state, _stop_live: stop }
 }
 
 impl Api {
