@@ -477,6 +477,12 @@ cmd_up() {
     spawn demo-traffic "$LOGS/demo-traffic.log" "$(bin_path rtcx-loadgen)" --mode batch --batch-size 10 \
       --rate "$RTCX_DEMO_RATE" --count 0 --no-progress
   fi
+  if ! pid_alive live-tail; then
+    log "watching the alerts room over the query API's WebSocket (rtcx-live tail, $LOGS/live-tail.log)"
+    RTCX_ADMIN_EMAIL="$RTCX_DEMO_ADMIN_EMAIL" RTCX_ADMIN_PASSWORD="$(demo_admin_password)" \
+      RTCX_LIVE_URL="http://127.0.0.1:$RTCX_QUERY_API_PORT" \
+      spawn live-tail "$LOGS/live-tail.log" "$(bin_path rtcx-live)" tail --rooms alerts
+  fi
   cat <<EOF
 
 rtcx is up.
@@ -485,6 +491,7 @@ rtcx is up.
   processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
   notifier     http://127.0.0.1:$RTCX_NOTIFIER_PORT      (/health/ready, /metrics; webhooks and e-mail: docs/notifications.md)
   SMTP         127.0.0.1:$RTCX_SMTP_PORT        every mail the notifier sends lands in $MAILDIR/new
+  Live         ws://127.0.0.1:$RTCX_QUERY_API_PORT/v1/ws   alerts arriving over it: tail -f $LOGS/live-tail.log (docs/live.md)
   Kafka        127.0.0.1:$RTCX_KAFKA_PORT        topics rtcx.feedback.raw.v1, ... (demo traffic: $RTCX_DEMO_RATE events/s via ingest)
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
@@ -563,6 +570,8 @@ cmd_status() {
     report "$name" "$ok" "http://127.0.0.1:$port/health/ready $(pid_alive "$name" && echo "pid $(cat "$RUN/$name.pid")")"
   done
   ok=0; port_open "$RTCX_SMTP_PORT" && ok=1; report smtp "$ok" "127.0.0.1:$RTCX_SMTP_PORT, mail in $MAILDIR/new ($(find "$MAILDIR/new" -type f 2>/dev/null | wc -l) messages)"
+  ok=0; pid_alive live-tail && ok=1
+  report live-tail "$ok" "WebSocket client in room alerts: $(grep -c ' alerts alert_' "$LOGS/live-tail.log" 2>/dev/null || echo 0) alert events received ($LOGS/live-tail.log)"
   ok=0; pid_alive demo-traffic && ok=1; report demo-traffic "$ok" "$(pid_alive demo-traffic && echo "pid $(cat "$RUN/demo-traffic.pid")")"
   pipeline_status
   return $bad
@@ -570,13 +579,14 @@ cmd_status() {
 
 # Consumer lag per group (Kafka's own consumer-group tool) and, from ClickHouse, the events
 # stored in the last minute with their ingest→ClickHouse latency. Groups of the tests and
-# benchmarks (rtcx-test-*, rtcx-bench-*) are left out.
+# benchmarks (rtcx-test-*, rtcx-bench-*, *-test_*) are left out, and so are query-api's live
+# broadcast groups (they commit no offsets).
 pipeline_status() {
   echo "Pipeline:"
   if port_open "$RTCX_KAFKA_PORT" && [[ -d "$KAFKA_LIBS" ]]; then
     java -cp "$KAFKA_LIBS/*" -Dlog4j2.level=ERROR org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
       --bootstrap-server "127.0.0.1:$RTCX_KAFKA_PORT" --describe --all-groups 2>/dev/null \
-      | awk '$1 != "GROUP" && $1 !~ /^rtcx-(test|bench)-/ && NF >= 6 && $6 ~ /^[0-9]+$/ { lag[$1 " " $2] += $6; parts[$1 " " $2]++ }
+      | awk '$1 != "GROUP" && $1 !~ /^rtcx-(test|bench)-|-test_/ && NF >= 6 && $6 ~ /^[0-9]+$/ { lag[$1 " " $2] += $6; parts[$1 " " $2]++ }
              END { n = 0; for (k in lag) { split(k, a, " "); printf "  lag %-28s %-28s %8d messages (%d partitions)\n", a[1], a[2], lag[k], parts[k]; n++ }
                    if (n == 0) print "  lag: no consumer group has committed offsets yet" }' | sort
   else
@@ -609,7 +619,7 @@ stop_pid() {
 }
 
 cmd_down() {
-  for name in demo-traffic ingest processors query-api notifier smtp kafka clickhouse; do stop_pid "$name"; done
+  for name in demo-traffic live-tail ingest processors query-api notifier smtp kafka clickhouse; do stop_pid "$name"; done
   if [[ -f "$RUN/postgres.cluster" ]]; then
     local v name; read -r v name < "$RUN/postgres.cluster"
     log "stopping PostgreSQL $v/$name"
@@ -635,6 +645,8 @@ Alerts close with their windows (${RTCX_ALERT_WINDOW_SECS:-$RTCX_DEMO_ALERT_WIND
   TOKEN=\$(curl -s http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/auth/login -H 'content-type: application/json' \\
     -d '{"email":"$RTCX_DEMO_ADMIN_EMAIL","password":"$(demo_admin_password)"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -s "http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/alerts?channel=$channel" -H "authorization: Bearer \$TOKEN"
+They arrive live over the WebSocket (tail -f $LOGS/live-tail.log) and, for HIGH and CRITICAL, by e-mail
+to the administrators and managers (ls -t $MAILDIR/new | head).
 EOT
 }
 
