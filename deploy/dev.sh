@@ -301,7 +301,7 @@ EOF
   log "starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$RTCX_KAFKA_PORT"
   : > "$LOGS/kafka/server.log"
   spawn kafka "$LOGS/kafka/stdout.log" java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
-  wait_for "Kafka" 120 kafka_ready || { tail -20 "$LOGS/kafka/server.log" "$LOGS/kafka/stdout.log" >&2; die "Kafka did not start"; }
+  wait_for "Kafka" 120 kafka_ready || { tail -n 20 "$LOGS/kafka/server.log" "$LOGS/kafka/stdout.log" >&2; die "Kafka did not start"; }
 }
 
 clickhouse_ready() { http_ok "http://127.0.0.1:$RTCX_CH_HTTP_PORT/ping"; }
@@ -571,7 +571,8 @@ cmd_status() {
   done
   ok=0; port_open "$RTCX_SMTP_PORT" && ok=1; report smtp "$ok" "127.0.0.1:$RTCX_SMTP_PORT, mail in $MAILDIR/new ($(find "$MAILDIR/new" -type f 2>/dev/null | wc -l) messages)"
   ok=0; pid_alive live-tail && ok=1
-  report live-tail "$ok" "WebSocket client in room alerts: $(grep -c ' alerts alert_' "$LOGS/live-tail.log" 2>/dev/null || echo 0) alert events received ($LOGS/live-tail.log)"
+  local live_alerts; live_alerts="$(grep -c ' alerts alert_' "$LOGS/live-tail.log" 2>/dev/null)"
+  report live-tail "$ok" "WebSocket client in room alerts: ${live_alerts:-0} alert events received ($LOGS/live-tail.log)"
   ok=0; pid_alive demo-traffic && ok=1; report demo-traffic "$ok" "$(pid_alive demo-traffic && echo "pid $(cat "$RUN/demo-traffic.pid")")"
   pipeline_status
   return $bad

@@ -7,12 +7,16 @@
 //! - Backfilled and silenced alerts are never notified (`AlertEvent::notify`).
 //! - Every active endpoint subscribed to the type gets one delivery, all with the same
 //!   `message_id`, in one transaction.
-//! - E-mail (when SMTP is configured): a new CRITICAL or HIGH alert goes to every active
-//!   ADMIN and MANAGER and to its assignee; an alert assigned to someone goes to that person
-//!   (unless they assigned it to themselves). Same transaction, same `message_id`.
+//! - E-mail (when SMTP is configured), by each active user's preferences (role defaults in
+//!   [`NotificationPreferences::role_default`]; nothing to those who opted out): a new or
+//!   reopened alert to those whose severity and types cover it, and to its assignee; an
+//!   assignment to the assignee (unless self-assigned); a resolved or dismissed alert to those
+//!   who asked for resolved notices and were covered (or are the assignee). Same transaction,
+//!   same `message_id`.
 
 use chrono::{DateTime, Utc};
-use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity};
+use rtcx_schemas::notifications::NotificationPreferences;
+use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity, AlertStatus, AlertType};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -27,46 +31,110 @@ pub struct EmailRouting {
     pub console_url: Option<String>,
 }
 
-/// Who gets an alert event by e-mail: (address, why), and the mail's headline.
+/// An active user and the e-mail preferences in force for them.
+struct Reader {
+    id: Uuid,
+    email: String,
+    role: String,
+    prefs: NotificationPreferences,
+    /// The preferences are the role's defaults (none stored).
+    default: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReaderRow {
+    id: Uuid,
+    email: String,
+    role: String,
+    stored: bool,
+    email_opt_out: Option<bool>,
+    alert_min_severity: Option<String>,
+    alert_types: Option<Vec<String>>,
+    assignments: Option<bool>,
+    resolved: Option<bool>,
+}
+
+/// Every active user who has not opted out of e-mail, with their preferences.
+async fn readers(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Reader>, sqlx::Error> {
+    let rows: Vec<ReaderRow> = sqlx::query_as(
+        "SELECT u.id, u.email, u.role, p.user_id IS NOT NULL AS stored, p.email_opt_out, p.alert_min_severity, \
+         p.alert_types, p.assignments, p.resolved \
+         FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id WHERE u.active ORDER BY u.email",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let prefs = if r.stored {
+                NotificationPreferences {
+                    email_opt_out: r.email_opt_out.unwrap_or(false),
+                    alert_min_severity: r.alert_min_severity.as_deref().and_then(AlertSeverity::from_wire),
+                    alert_types: r.alert_types.map(|t| t.iter().filter_map(|x| AlertType::from_wire(x)).collect()),
+                    assignments: r.assignments.unwrap_or(true),
+                    resolved: r.resolved.unwrap_or(false),
+                }
+            } else {
+                NotificationPreferences::role_default(&r.role)
+            };
+            Reader { id: r.id, email: r.email, role: r.role, prefs, default: !r.stored }
+        })
+        .filter(|r| !r.prefs.email_opt_out)
+        .collect())
+}
+
+/// Why a reader gets an alert mail they asked for (or their role gets by default).
+fn subscribed_because(r: &Reader, e: &AlertEvent) -> String {
+    if r.default {
+        let article = if r.role.starts_with('A') { "an" } else { "a" };
+        format!("{article} {} of rtcx (CRITICAL and HIGH alerts by default)", r.role)
+    } else {
+        let from = r.prefs.alert_min_severity.map_or("", |s| s.as_str());
+        format!("subscribed to {} alerts from {from} up (your notification preferences)", e.alert_type.as_str())
+    }
+}
+
+/// Who gets an alert event by e-mail: (address, why), and the mail's headline. Follows each
+/// user's preferences (docs/notifications.md, "Who gets e-mail").
 async fn mail_recipients(
     tx: &mut Transaction<'_, Postgres>,
     e: &AlertEvent,
 ) -> Result<(Vec<(String, String)>, &'static str), sqlx::Error> {
-    let assignee = e.workflow.as_ref().and_then(|w| w.assignee_id);
-    match e.change {
-        AlertChange::Raised if e.severity >= AlertSeverity::High => {
-            let rows: Vec<(String, String, bool)> = sqlx::query_as(
-                "SELECT email, role, id IS NOT DISTINCT FROM $1 FROM users
-                 WHERE active AND (role IN ('ADMIN', 'MANAGER') OR id IS NOT DISTINCT FROM $1) ORDER BY email",
-            )
-            .bind(assignee)
-            .fetch_all(&mut **tx)
-            .await?;
-            let why = |role: String, assigned: bool| {
-                let article = if role.starts_with('A') { "an" } else { "a" };
-                if assigned {
-                    "the alert's assignee".to_owned()
-                } else {
-                    format!("{article} {role} of rtcx (CRITICAL and HIGH alerts)")
-                }
-            };
-            Ok((rows.into_iter().map(|(email, role, assigned)| (email, why(role, assigned))).collect(), "New alert"))
-        }
-        AlertChange::Assigned => {
-            let Some((to, by)) = e.workflow.as_ref().and_then(|w| w.assignee_id.map(|a| (a, w.by))) else {
-                return Ok((Vec::new(), ""));
-            };
-            if to == by {
-                return Ok((Vec::new(), ""));
+    let workflow = e.workflow.as_ref();
+    let assignee = workflow.and_then(|w| w.assignee_id);
+    let closed = workflow.is_some_and(|w| w.status.closed());
+    let headline = match e.change {
+        AlertChange::Raised => "New alert",
+        AlertChange::Reopened => "Alert reopened",
+        AlertChange::Assigned => "Alert assigned to you",
+        AlertChange::StatusChanged if closed => match workflow.map(|w| w.status) {
+            Some(AlertStatus::Dismissed) => "Alert dismissed",
+            _ => "Alert resolved",
+        },
+        _ => return Ok((Vec::new(), "")),
+    };
+    let mut out = Vec::new();
+    for r in readers(tx).await? {
+        let is_assignee = assignee == Some(r.id);
+        let why = match e.change {
+            AlertChange::Raised | AlertChange::Reopened if is_assignee && r.prefs.assignments => {
+                Some("the alert's assignee".to_owned())
             }
-            let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND active")
-                .bind(to)
-                .fetch_optional(&mut **tx)
-                .await?;
-            Ok((email.into_iter().map(|m| (m, "the alert's assignee".to_owned())).collect(), "Alert assigned to you"))
+            AlertChange::Raised | AlertChange::Reopened if r.prefs.covers(e) => Some(subscribed_because(&r, e)),
+            // Someone else assigned it to them.
+            AlertChange::Assigned if is_assignee && r.prefs.assignments && workflow.is_some_and(|w| w.by != r.id) => {
+                Some("the alert's assignee".to_owned())
+            }
+            AlertChange::StatusChanged if r.prefs.resolved && (r.prefs.covers(e) || is_assignee) => {
+                Some("subscribed to resolved notices (your notification preferences)".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            out.push((r.email, why));
         }
-        _ => Ok((Vec::new(), "")),
     }
+    Ok((out, headline))
 }
 
 /// The webhook event type of an alert event.

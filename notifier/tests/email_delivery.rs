@@ -1,5 +1,6 @@
 //! E-mail against the real Postgres and the real SMTP server of `deploy/dev.sh` (aiosmtpd,
-//! whose Maildir the tests read back): who gets an alert mail, both parts and the link; SMTP
+//! whose Maildir the tests read back): who gets an alert mail, both parts and the link; each
+//! user's preferences (opt-out, severity and types, resolved notices); SMTP
 //! down then back; permanent (550) and transient (451) replies; the password-reset mail
 //! claimed from the outbox, its token erased from the outbox and, once sent, from the queue.
 //!
@@ -121,6 +122,77 @@ async fn high_alerts_mail_admins_managers_and_the_assignee() {
     let mails = mails_to(&agent);
     assert_eq!(mails.len(), 2);
     assert!(mails.iter().any(|m| m.subject.starts_with("[rtcx] Alert assigned to you: CRITICAL")), "{mails:?}");
+}
+
+#[tokio::test]
+async fn preferences_choose_who_gets_which_mail() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let tag = unique("p").to_lowercase();
+    let (admin, opted_out, agent) =
+        (format!("admin.{tag}@example.test"), format!("out.{tag}@example.test"), format!("agent.{tag}@example.test"));
+    user(&pg, &admin, "ADMIN").await;
+    let out_id = user(&pg, &opted_out, "MANAGER").await;
+    let agent_id = user(&pg, &agent, "AGENT").await;
+    sqlx::query("INSERT INTO notification_preferences (user_id, email_opt_out) VALUES ($1, true)")
+        .bind(out_id)
+        .execute(&pg)
+        .await
+        .expect("opt out");
+    sqlx::query(
+        "INSERT INTO notification_preferences (user_id, alert_min_severity, alert_types, resolved) \
+         VALUES ($1, 'MEDIUM', '{SENTIMENT_SPIKE}', true)",
+    )
+    .bind(agent_id)
+    .execute(&pg)
+    .await
+    .expect("opt in");
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+
+    // A MEDIUM spike: only the agent who asked for MEDIUM spikes (the admin's default is HIGH).
+    let mut medium = alert(&format!("Checkout wobble {tag}"));
+    medium.severity = AlertSeverity::Medium;
+    medium.alert_type = rtcx_schemas::AlertType::SentimentSpike;
+    let msg = format!("msg_prefs_{tag}");
+    route_alert(&pg, &msg, &medium, chrono::Utc::now(), Some(&routing)).await.expect("route");
+    // A HIGH alert of another type: the admin by default, not the agent (type), not the opted out.
+    let mut volume = alert(&format!("Volume of complaints {tag}"));
+    volume.severity = AlertSeverity::High;
+    volume.alert_type = rtcx_schemas::AlertType::HighVolumeNegative;
+    route_alert(&pg, &format!("{msg}_volume"), &volume, chrono::Utc::now(), Some(&routing)).await.expect("route");
+    // The MEDIUM spike resolved: a notice for the agent (resolved notices on), none for the admin.
+    let mut resolved = medium.clone();
+    resolved.change = AlertChange::StatusChanged;
+    resolved.workflow = Some(WorkflowChange {
+        by: Uuid::new_v4(),
+        status: AlertStatus::Resolved,
+        assignee_id: None,
+        note: Some("Payment provider fixed".into()),
+    });
+    route_alert(&pg, &format!("{msg}_resolved"), &resolved, chrono::Utc::now(), Some(&routing)).await.expect("route");
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+
+    let subjects = |to: &str| {
+        let mut s: Vec<String> = mails_to(to).into_iter().map(|m| m.subject).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(
+        subjects(&agent),
+        [
+            format!("[rtcx] Alert resolved: MEDIUM Checkout wobble {tag}"),
+            format!("[rtcx] New alert: MEDIUM Checkout wobble {tag}"),
+        ]
+    );
+    assert!(mails_to(&agent).iter().any(|m| m.text.contains("your notification preferences")));
+    assert_eq!(subjects(&admin), [format!("[rtcx] New alert: HIGH Volume of complaints {tag}")]);
+    assert!(mails_to(&opted_out).is_empty(), "opted out");
+    // Leave no opted-in user behind for the other tests of the shared database.
+    sqlx::query("UPDATE users SET active = false WHERE id = ANY($1)")
+        .bind(vec![out_id, agent_id])
+        .execute(&pg)
+        .await
+        .expect("deactivate");
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use crate::auth::handlers as auth;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
-use crate::{alerts, api_keys, dashboard, feedback, live, saved_dashboards, topics, users, webhooks};
+use crate::{
+    alerts, api_keys, dashboard, feedback, live, notification_preferences, saved_dashboards, topics, users, webhooks,
+};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -73,6 +75,7 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::list_sessions))
         .routes(routes!(auth::revoke_session))
+        .routes(routes!(notification_preferences::get, notification_preferences::put, notification_preferences::reset))
         .routes(routes!(auth::request_reset))
         .routes(routes!(auth::confirm_reset))
         .routes(routes!(users::list, users::create))

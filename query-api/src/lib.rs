@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod feedback;
 pub mod live;
+pub mod notification_preferences;
 pub mod openapi;
 pub mod range;
 pub mod saved_dashboards;

@@ -11,6 +11,7 @@
 //! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
 //!   processors for messages produced straight to Kafka;
 //! * [`live`]: the live-updates protocol of query-api (WebSocket and Server-Sent Events);
+//! * [`notifications`]: each user's e-mail notification preferences and their role defaults;
 //! * [`text`]: which characters free text may hold (no control characters, something visible);
 //! * [`topics`]: versioned Kafka topic names and message-key rules;
 //! * [`json_schema`]: JSON Schema documents generated from these types (committed under
@@ -26,6 +27,7 @@ pub mod enriched;
 pub mod feedback;
 pub mod json_schema;
 pub mod live;
+pub mod notifications;
 #[cfg(feature = "clickhouse")]
 pub mod rows;
 pub mod text;

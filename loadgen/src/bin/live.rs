@@ -96,7 +96,13 @@ async fn connect(base: &str, token: &str, rooms: &[String]) -> anyhow::Result<Ws
     }
     for room in rooms {
         ws.send(Message::Text(json!({"type": "subscribe", "room": room}).to_string().into())).await?;
-        let answer = next_json(&mut ws).await?.context("closed while subscribing")?;
+        // Events of the rooms joined so far may come first.
+        let answer = loop {
+            let m = next_json(&mut ws).await?.context("closed while subscribing")?;
+            if !matches!(m["type"].as_str(), Some("feedback" | "alert" | "dashboard")) {
+                break m;
+            }
+        };
         if answer["type"] != "subscribed" {
             bail!("joining {room}: {answer}");
         }

@@ -27,6 +27,9 @@ use crate::error::ApiError;
 
 /// Largest message a client may send.
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Read buffer of a connection: clients send small messages, and axum's default (128 KiB,
+/// allocated up front) cost ~110 KiB per idle connection (docs/benchmarks.md).
+const READ_BUFFER: usize = 8 * 1024;
 
 /// Registers a connection, or says why not (429).
 pub(super) fn register(app: &Arc<AppState>, user: &AuthUser) -> Result<Registration, ApiError> {
@@ -61,6 +64,7 @@ pub async fn ws(
     let timings = app.live_timings;
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| connection(app, socket, registration, timings)))
 }
 
