@@ -1,8 +1,10 @@
 //! Account e-mails from the outbox: the query API writes `password_reset_requested` (aggregate
-//! `user`) in the transaction that stores the reset token. Notifiers claim those rows with
-//! `FOR UPDATE SKIP LOCKED` and, in the same transaction, queue the mail (message id
-//! `msg_user_<outbox id>`, marked sensitive: its link is erased from the queue once sent),
-//! mark the row published and erase the token from it. Runs only where SMTP is configured.
+//! `user`) in the transaction that stores the reset token, and `user_created` in the one that
+//! creates an account through the API (by an administrator or self-registration). Notifiers
+//! claim those rows with `FOR UPDATE SKIP LOCKED` and, in the same transaction, queue the mail
+//! (message id `msg_user_<outbox id>`; a reset is marked sensitive: its link is erased from
+//! the queue once sent), mark the row published and erase the token from it. Runs only where
+//! SMTP is configured.
 
 use std::time::Duration;
 
@@ -21,6 +23,14 @@ struct ResetRequested {
     email: String,
     token: String,
     expires_at: DateTime<Utc>,
+}
+
+#[derive(serde::Deserialize)]
+struct UserCreated {
+    email: String,
+    display_name: String,
+    role: String,
+    by_admin: bool,
 }
 
 /// Errors of a round.
@@ -45,7 +55,8 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
     .await?;
     let mut queued = 0;
     for (id, event_type, payload, created_at) in rows {
-        let note = match (event_type.as_str(), serde_json::from_value::<ResetRequested>(payload)) {
+        let reset = serde_json::from_value::<ResetRequested>(payload.clone());
+        let note = match (event_type.as_str(), reset) {
             ("password_reset_requested", Ok(r)) if r.expires_at > Utc::now() => {
                 let content = render::password_reset(&r.email, &r.token, r.expires_at, console_url)?;
                 let d = NewDelivery {
@@ -61,6 +72,22 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
             }
             ("password_reset_requested", Ok(_)) => Some("expired before it could be sent"),
             ("password_reset_requested", Err(_)) => Some("unreadable payload"),
+            ("user_created", _) => match serde_json::from_value::<UserCreated>(payload) {
+                Ok(u) => {
+                    let content = render::welcome(&u.email, &u.display_name, &u.role, u.by_admin, console_url)?;
+                    let d = NewDelivery {
+                        message_id: format!("msg_user_{id}"),
+                        target: Target::Email(u.email),
+                        event_type,
+                        payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+                        event_at: created_at,
+                        sensitive: false,
+                    };
+                    queued += usize::from(enqueue(&mut *tx, &d).await?);
+                    None
+                }
+                Err(_) => Some("unreadable payload"),
+            },
             _ => Some("no notification for this event type"),
         };
         sqlx::query(

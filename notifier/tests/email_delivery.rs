@@ -2,7 +2,8 @@
 //! whose Maildir the tests read back): who gets an alert mail, both parts and the link; each
 //! user's preferences (opt-out, severity and types, resolved notices); SMTP
 //! down then back; permanent (550) and transient (451) replies; the password-reset mail
-//! claimed from the outbox, its token erased from the outbox and, once sent, from the queue.
+//! claimed from the outbox, its token erased from the outbox and, once sent, from the queue;
+//! the welcome mail of a new account.
 //!
 //! The tests of this binary share the delivery queue, so they run one at a time (`take_queue`).
 
@@ -193,6 +194,41 @@ async fn preferences_choose_who_gets_which_mail() {
         .execute(&pg)
         .await
         .expect("deactivate");
+}
+
+#[tokio::test]
+async fn welcome_mails_come_from_the_outbox() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let to = format!("new.{}@example.test", unique("w").to_lowercase());
+    let outbox_id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
+         VALUES ('user', $1, 'user_created', $2) RETURNING id",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(serde_json::json!({"email": to, "display_name": "Noor Haddad", "role": "AGENT", "by_admin": true}))
+    .fetch_one(&pg)
+    .await
+    .expect("outbox");
+    for _ in 0..20 {
+        rtcx_notifier::account_mail::round(&pg, CONSOLE).await.expect("round");
+        let published: bool = sqlx::query_scalar("SELECT published_at IS NOT NULL FROM outbox WHERE id = $1")
+            .bind(outbox_id)
+            .fetch_one(&pg)
+            .await
+            .expect("row");
+        if published {
+            break;
+        }
+    }
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+    let mails = mails_to(&to);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].subject, "[rtcx] Welcome to rtcx, Noor Haddad");
+    assert!(mails[0].text.contains("role AGENT"), "{}", mails[0].text);
+    assert!(mails[0].text.contains(&format!("Sign in: {CONSOLE}/")), "{}", mails[0].text);
+    assert!(mails[0].html.contains(&format!("href=\"{CONSOLE}/\"")), "{}", mails[0].html);
+    assert_eq!(delivery_state(&pg, &format!("email:{to}"), &format!("msg_user_{outbox_id}")).await.0, "sent");
 }
 
 #[tokio::test]

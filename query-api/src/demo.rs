@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::auth::handlers::{check_password, create_user, hash_password, normalize_email, set_password};
+use crate::auth::handlers::{Welcome, check_password, create_user, hash_password, normalize_email, set_password};
 use crate::error::ApiError;
 
 /// One topic of the demo catalogue (deploy/demo/topics.json).
@@ -76,7 +76,7 @@ pub async fn ensure_topics(pg: &PgPool, topics: &[DemoTopic]) -> Result<u64, Dem
 pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result<bool, DemoError> {
     let email = normalize_email(email)?;
     check_password("password", password, &email)?;
-    match create_user(app, &email, "Demo administrator", password, Role::Admin).await {
+    match create_user(app, &email, "Demo administrator", password, Role::Admin, Welcome::None).await {
         Ok(_) => Ok(true),
         Err(ApiError::Conflict(_)) => {
             let hash = hash_password(password.to_owned()).await?;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use rtcx_query_api::app::{AppState, router};
 use rtcx_query_api::auth::Role;
-use rtcx_query_api::auth::handlers::{check_password, create_user, normalize_email};
+use rtcx_query_api::auth::handlers::{Welcome, check_password, create_user, normalize_email};
 use rtcx_query_api::auth::throttle::{LoginThrottle, ThrottleLimits};
 use rtcx_query_api::auth::tokens::TokenService;
 
@@ -131,8 +131,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::CreateAdmin { email, password, name }) => {
             let email = normalize_email(&email).map_err(|e| anyhow::anyhow!("{e}: email"))?;
             check_password("password", &password, &email).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let user =
-                create_user(&app, &email, &name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = create_user(&app, &email, &name, &password, Role::Admin, Welcome::None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created administrator {} ({})", user.email, user.id);
             Ok(())
         }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::handlers::{UserView, check_password, create_user, normalize_email};
+use crate::auth::handlers::{UserView, Welcome, check_password, create_user, normalize_email};
 use crate::auth::{AuthUser, Permission, Role, sessions};
 use crate::error::ApiError;
 use crate::sql::contains_pattern;
@@ -152,7 +152,10 @@ pub async fn create(
     let Json(c) = body?;
     let email = normalize_email(&c.email)?;
     check_password("password", &c.password, &email)?;
-    Ok((StatusCode::CREATED, Json(create_user(&app, &email, &c.display_name, &c.password, c.role).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(create_user(&app, &email, &c.display_name, &c.password, c.role, Welcome::ByAdmin).await?),
+    ))
 }
 
 /// `PATCH /v1/users/{id}`.

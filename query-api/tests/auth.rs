@@ -121,6 +121,14 @@ async fn registration_is_off_by_default_and_validates_when_on() {
     let (status, body) = open.post("/v1/auth/register", None, json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["role"], "AGENT");
+    let by_admin: bool = sqlx::query_scalar(
+        "SELECT (payload->>'by_admin')::boolean FROM outbox WHERE event_type = 'user_created' AND aggregate_id = $1",
+    )
+    .bind(body["id"].as_str().expect("id"))
+    .fetch_one(&open.state.pg)
+    .await
+    .expect("a welcome mail is queued through the outbox");
+    assert!(!by_admin, "self-registered");
     let (status, _) = open.post("/v1/auth/register", None, json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, body) =

@@ -104,6 +104,18 @@ async fn users_are_filtered_paginated_and_deactivated_safely() {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        // The account and its welcome mail's outbox row are one transaction.
+        let payload: serde_json::Value = sqlx::query_scalar(
+            "SELECT payload FROM outbox WHERE aggregate_type = 'user' AND event_type = 'user_created' AND aggregate_id = $1",
+        )
+        .bind(body["id"].as_str().expect("id"))
+        .fetch_one(&api.state.pg)
+        .await
+        .expect("a user_created outbox row");
+        assert_eq!(
+            payload,
+            json!({"email": format!("{tag}-{i}@example.com"), "display_name": format!("Member {i}"), "role": "MANAGER", "by_admin": true})
+        );
     }
     let (status, _) = api
         .send(
@@ -114,6 +126,13 @@ async fn users_are_filtered_paginated_and_deactivated_safely() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let announced: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = 'user_created' AND payload->>'email' = $1")
+            .bind(format!("{tag}-0@example.com"))
+            .fetch_one(&api.state.pg)
+            .await
+            .expect("count");
+    assert_eq!(announced, 1, "a refused duplicate announces nothing");
     let (status, body) = api
         .send(Method::POST, "/v1/users", &admin, Some(json!({"email": "a@b.io", "password": "weak", "role": "AGENT"})))
         .await;

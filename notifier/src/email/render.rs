@@ -36,6 +36,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("password_reset.subject.j2", include_str!("../../templates/password_reset.subject.j2")),
         ("password_reset.txt.j2", include_str!("../../templates/password_reset.txt.j2")),
         ("password_reset.html.j2", include_str!("../../templates/password_reset.html.j2")),
+        ("welcome.subject.j2", include_str!("../../templates/welcome.subject.j2")),
+        ("welcome.txt.j2", include_str!("../../templates/welcome.txt.j2")),
+        ("welcome.html.j2", include_str!("../../templates/welcome.html.j2")),
     ] {
         // The templates are part of the binary and rendered by the unit tests.
         if let Err(e) = env.add_template(name, source) {
@@ -109,6 +112,26 @@ pub fn password_reset(
     render("password_reset", context! { email, link, expires_at })
 }
 
+/// What a role may do, in the words of docs/permissions.md.
+fn abilities(role: &str) -> &'static str {
+    match role {
+        "ADMIN" => "do everything: users, API keys, webhooks, topics, alert rules and the analytics",
+        "MANAGER" => {
+            "read the analytics and users, manage topics, and raise, assign and work alerts, rules and silences"
+        }
+        "AGENT" => "read the analytics and work alerts: take them, change their status and comment",
+        _ => "read the analytics through the API",
+    }
+}
+
+/// A welcome e-mail for a new account (`by_admin`: created by an administrator, else
+/// self-registered).
+pub fn welcome(email: &str, name: &str, role: &str, by_admin: bool, console_url: &str) -> Result<Content, RenderError> {
+    let link = attribute_safe(format!("{}/", console_url.trim_end_matches('/')));
+    let name = if name.trim().is_empty() { email } else { name.trim() };
+    render("welcome", context! { email, name, role, by_admin, link, abilities => abilities(role) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +190,19 @@ mod tests {
         assert!(odd.html.contains("token=x%22%3E%3Cscript%3E\""), "{}", odd.html);
     }
 
+    #[test]
+    fn welcome_mails_name_the_role_and_escape_the_name() {
+        let c = welcome("ana@example.com", "Ana <b>", "MANAGER", false, "https://rtcx.example").expect("render");
+        assert_eq!(c.subject, "[rtcx] Welcome to rtcx, Ana <b>");
+        assert!(c.text.contains("You registered an rtcx account: ana@example.com, role MANAGER."), "{}", c.text);
+        assert!(c.text.contains("Sign in: https://rtcx.example/"));
+        assert!(!c.text.contains("first password"), "no admin-set password when self-registered");
+        assert!(c.html.contains("Ana &lt;b&gt;") && !c.html.contains("Ana <b>"), "{}", c.html);
+        let c = welcome("x@example.com", " ", "ADMIN", true, "https://rtcx.example").expect("render");
+        assert_eq!(c.subject, "[rtcx] Welcome to rtcx, x@example.com");
+        assert!(c.text.contains("An administrator created an rtcx account for you"));
+    }
+
     /// The rendered examples in docs/notifications/ are this code's output
     /// (`RTCX_BLESS=1 cargo test -p rtcx-notifier --lib` rewrites them).
     #[test]
@@ -176,6 +212,7 @@ mod tests {
         let examples = [
             ("alert", alert(&example_alert(), "New alert", "a MANAGER of rtcx", Some("https://rtcx.example.com"))),
             ("password-reset", password_reset("ana@example.com", "EXAMPLE-TOKEN", at, "https://rtcx.example.com")),
+            ("welcome", welcome("ana@example.com", "Ana Silva", "AGENT", true, "https://rtcx.example.com")),
         ];
         for (name, content) in examples {
             let c = content.expect("render");

@@ -192,22 +192,36 @@ pub async fn register(
     let Json(r) = body?;
     let email = normalize_email(&r.email)?;
     check_password("password", &r.password, &email)?;
-    let user = create_user(&app, &email, &r.display_name, &r.password, Role::Agent).await?;
+    let user = create_user(&app, &email, &r.display_name, &r.password, Role::Agent, Welcome::SelfRegistered).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
 /// Inserts a user; 409 when the email is taken.
+/// Whether a new account is announced by e-mail (a `user_created` outbox row for the
+/// notifier, in the account's transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Welcome {
+    /// No mail (the command line, the demo set-up).
+    None,
+    /// Created by an administrator through the API.
+    ByAdmin,
+    /// Self-registered.
+    SelfRegistered,
+}
+
 pub async fn create_user(
     app: &AppState,
     email: &str,
     display_name: &str,
     password: &str,
     role: Role,
+    welcome: Welcome,
 ) -> Result<UserView, ApiError> {
     if display_name.chars().count() > 200 {
         return Err(ApiError::invalid("display_name", "at most 200 characters"));
     }
     let hash = hash_password(password.to_owned()).await?;
+    let mut tx = app.pg.begin().await?;
     let user: Option<UserView> = sqlx::query_as(&format!(
         "INSERT INTO users (email, display_name, password_hash, role) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}"
@@ -216,9 +230,24 @@ pub async fn create_user(
     .bind(display_name.trim())
     .bind(hash)
     .bind(role.as_str())
-    .fetch_optional(&app.pg)
+    .fetch_optional(&mut *tx)
     .await?;
-    user.ok_or(ApiError::Conflict("an account with this email exists"))
+    let user = user.ok_or(ApiError::Conflict("an account with this email exists"))?;
+    if welcome != Welcome::None {
+        let payload = serde_json::json!({
+            "email": user.email, "display_name": user.display_name, "role": role.as_str(),
+            "by_admin": welcome == Welcome::ByAdmin,
+        });
+        sqlx::query(
+            "INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload) VALUES ('user', $1, 'user_created', $2)",
+        )
+        .bind(user.id.to_string())
+        .bind(payload)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// `POST /v1/auth/login`.

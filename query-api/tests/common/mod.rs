@@ -9,7 +9,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use rtcx_query_api::app::{AppState, router};
 use rtcx_query_api::auth::Role;
-use rtcx_query_api::auth::handlers::create_user;
+use rtcx_query_api::auth::handlers::{Welcome, create_user};
 use rtcx_query_api::auth::throttle::{LoginThrottle, ThrottleLimits};
 use rtcx_query_api::auth::tokens::TokenService;
 use rtcx_query_api::live::LiveArgs;
@@ -119,7 +119,7 @@ impl Api {
 
     pub async fn user(&self, role: Role) -> String {
         let email = format!("{}@example.com", unique("user").to_lowercase());
-        create_user(&self.state, &email, "Test", PASSWORD, role).await.expect("create user");
+        create_user(&self.state, &email, "Test", PASSWORD, role, Welcome::None).await.expect("create user");
         email
     }
 
