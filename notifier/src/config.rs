@@ -26,6 +26,9 @@ pub struct Config {
     /// Topic of the alert events.
     #[arg(long, env = "RTCX_ALERTS_TOPIC", default_value = rtcx_schemas::topics::ALERTS)]
     pub alerts_topic: String,
+    /// Topic of the enriched feedback (for `feedback.negative` webhooks).
+    #[arg(long, env = "RTCX_ENRICHED_TOPIC", default_value = rtcx_schemas::topics::FEEDBACK_ENRICHED)]
+    pub enriched_topic: String,
     /// Kafka consumer group; notifiers with the same group share the alert events.
     #[arg(long, env = "RTCX_NOTIFIER_GROUP", default_value = "rtcx-notifier")]
     pub group_id: String,
@@ -140,6 +143,7 @@ impl Config {
             brokers: self.kafka_brokers.clone(),
             group_id: self.group_id.clone(),
             topic: self.alerts_topic.clone(),
+            enriched_topic: self.enriched_topic.clone(),
             max_event_age: Duration::from_secs(self.max_event_age_secs),
             email: self.smtp_url.as_ref().map(|_| EmailRouting { console_url: self.console_url.clone() }),
         }

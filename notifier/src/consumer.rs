@@ -1,5 +1,6 @@
-//! Reads `rtcx.alerts.v1` (consumer group `rtcx-notifier`: notifiers share the partitions)
-//! and routes every event into the delivery queue. An offset is stored only after its
+//! Reads `rtcx.alerts.v1` and `rtcx.feedback.enriched.v1` (consumer group `rtcx-notifier`:
+//! notifiers share the partitions) and routes every alert event, and every negative message
+//! while some webhook takes `feedback.negative`, into the delivery queue. An offset is stored only after its
 //! event's deliveries are committed in Postgres, so a crash re-reads, and the queue's unique
 //! key makes the re-read queue nothing twice. The event's identity is the outbox row it was
 //! relayed from (header `rtcx-outbox-id`, so that an event relayed twice is still one
@@ -18,12 +19,12 @@ use chrono::{DateTime, Utc};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rtcx_schemas::AlertEvent;
 use rtcx_schemas::topics::OUTBOX_ID_HEADER;
+use rtcx_schemas::{AlertEvent, EnrichedFeedback, SentimentLabel};
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
-use crate::router::{EmailRouting, route_alert};
+use crate::router::{EmailRouting, route_alert, route_negative_feedback};
 
 /// Settings of the alert consumer.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ConsumerSettings {
     pub brokers: String,
     pub group_id: String,
     pub topic: String,
+    /// The enriched-feedback topic (`feedback.negative` webhooks).
+    pub enriched_topic: String,
     pub max_event_age: Duration,
     /// E-mail routing (absent: webhooks only).
     pub email: Option<EmailRouting>,
@@ -65,8 +68,11 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // The processors publish enriched feedback in transactions.
+        .set("isolation.level", "read_committed")
         .create()?;
-    consumer.subscribe(&[&settings.topic])?;
+    consumer.subscribe(&[&settings.topic, &settings.enriched_topic])?;
+    let mut feedback_hooks = FeedbackHooks::default();
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "consuming alert events");
     loop {
         let m = tokio::select! {
@@ -83,6 +89,22 @@ pub async fn run(
         };
         let published =
             m.timestamp().to_millis().and_then(DateTime::<Utc>::from_timestamp_millis).unwrap_or_else(Utc::now);
+        if m.topic() == settings.enriched_topic {
+            if !too_old(published, settings.max_event_age)
+                && feedback_hooks.any(&pg).await
+                && let Some(e) = m.payload().and_then(|p| serde_json::from_slice::<EnrichedFeedback>(p).ok())
+                && e.sentiment.label == SentimentLabel::Negative
+            {
+                let id = format!("msg_feedback_{}", e.feedback.id);
+                match retry_until_done(&mut shutdown, &id, || route_negative_feedback(&pg, &id, &e)).await {
+                    None => break,
+                    Some(r) if r.queued > 0 => queued.notify_one(),
+                    Some(_) => {}
+                }
+            }
+            consumer.store_offset_from_message(&m)?;
+            continue;
+        }
         let event: Option<AlertEvent> = m.payload().and_then(|p| serde_json::from_slice(p).ok());
         match event {
             None => {
@@ -94,10 +116,11 @@ pub async fn run(
             }
             Some(event) => {
                 let id = message_id(&m);
-                match route_until_done(&pg, &id, &event, published, settings.email.as_ref(), &mut shutdown).await {
+                let email = settings.email.as_ref();
+                match retry_until_done(&mut shutdown, &id, || route_alert(&pg, &id, &event, published, email)).await {
                     None => break,
-                    Some(0) => {}
-                    Some(_) => queued.notify_one(),
+                    Some(r) if r.queued > 0 => queued.notify_one(),
+                    Some(_) => {}
                 }
             }
         }
@@ -114,27 +137,62 @@ fn too_old(published: DateTime<Utc>, max_age: Duration) -> bool {
     chrono::Duration::from_std(max_age).is_ok_and(|max| Utc::now() - published > max)
 }
 
-/// Routes one event, retrying while Postgres fails: the deliveries queued, `None` when shut
-/// down first.
-async fn route_until_done(
-    pg: &PgPool,
-    id: &str,
-    event: &AlertEvent,
-    published: DateTime<Utc>,
-    email: Option<&EmailRouting>,
+/// Whether any active webhook takes `feedback.negative`, asked of Postgres at most every
+/// few seconds (the enriched topic carries every message; most deployments subscribe none).
+#[derive(Default)]
+struct FeedbackHooks {
+    checked: Option<(std::time::Instant, bool)>,
+}
+
+impl FeedbackHooks {
+    const TTL: Duration = Duration::from_secs(5);
+
+    async fn any(&mut self, pg: &PgPool) -> bool {
+        if let Some((at, any)) = self.checked
+            && at.elapsed() < Self::TTL
+        {
+            return any;
+        }
+        let any = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhooks WHERE active AND 'feedback.negative' = ANY(event_types))",
+        )
+        .fetch_one(pg)
+        .await
+        // Postgres down: assume there are (routing then waits for it) rather than drop events.
+        .unwrap_or(true);
+        self.checked = Some((std::time::Instant::now(), any));
+        any
+    }
+}
+
+/// Runs `route` until it succeeds, retrying with back-off while Postgres fails; `None` when
+/// shut down first.
+async fn retry_until_done<F, Fut>(
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<usize> {
+    id: &str,
+    mut route: F,
+) -> Option<crate::router::Routed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<crate::router::Routed, sqlx::Error>>,
+{
     let mut wait = Duration::from_millis(200);
     loop {
-        match route_alert(pg, id, event, published, email).await {
+        match route().await {
             Ok(r) => {
                 let outcome = if r.muted { "muted" } else { "routed" };
                 metrics::counter!("rtcx_notifier_events_total", "outcome" => outcome).increment(1);
-                tracing::debug!(message_id = id, alert = %event.id, queued = r.queued, duplicates = r.duplicates, muted = r.muted, "alert event routed");
-                return Some(r.queued);
+                tracing::debug!(
+                    message_id = id,
+                    queued = r.queued,
+                    duplicates = r.duplicates,
+                    muted = r.muted,
+                    "event routed"
+                );
+                return Some(r);
             }
             Err(e) => {
-                tracing::warn!(error = %e, message_id = id, "routing an alert event failed; retrying");
+                tracing::warn!(error = %e, message_id = id, "routing an event failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => return None,

@@ -5,6 +5,8 @@
 //!   (a new peak, the condition clearing, re-opening, assignment, severity, comments) is
 //!   `alert.updated`, with the change in `data.change`.
 //! - Backfilled and silenced alerts are never notified (`AlertEvent::notify`).
+//! - A negative message of the enriched topic is `feedback.negative`, for the endpoints that
+//!   take it (webhooks only).
 //! - Every active endpoint subscribed to the type gets one delivery, all with the same
 //!   `message_id`, in one transaction.
 //! - E-mail (when SMTP is configured), by each active user's preferences (role defaults in
@@ -217,6 +219,41 @@ pub async fn route_alert(
             };
             routed.count(enqueue(&mut *tx, &d).await?);
         }
+    }
+    tx.commit().await?;
+    Ok(routed)
+}
+
+/// Queues a `feedback.negative` delivery of a negative message for every active webhook that
+/// takes it. `message_id` is `msg_feedback_<feedback id>`: the same message read twice is
+/// queued once. The body's `data` is the message as the live rooms deliver it
+/// ([`rtcx_schemas::live::FeedbackUpdate`]).
+pub async fn route_negative_feedback(
+    pg: &PgPool,
+    message_id: &str,
+    e: &rtcx_schemas::EnrichedFeedback,
+) -> Result<Routed, sqlx::Error> {
+    const KIND: &str = "feedback.negative";
+    let data = serde_json::to_value(rtcx_schemas::live::FeedbackUpdate::from(e))
+        .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    let payload = standard(KIND, e.processed_at, data);
+    let mut tx = pg.begin().await?;
+    let hooks: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM webhooks WHERE active AND $1 = ANY(event_types) ORDER BY id")
+            .bind(KIND)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut routed = Routed::default();
+    for webhook_id in hooks {
+        let d = NewDelivery {
+            message_id: message_id.to_owned(),
+            target: Target::Webhook(webhook_id),
+            event_type: KIND.to_owned(),
+            payload: payload.clone(),
+            event_at: e.processed_at,
+            sensitive: false,
+        };
+        routed.count(enqueue(&mut *tx, &d).await?);
     }
     tx.commit().await?;
     Ok(routed)

@@ -30,9 +30,14 @@ impl Drop for Notifier {
 }
 
 fn start(topic: &str, group: &str) -> Notifier {
+    start_with(topic, &format!("{topic}.enriched"), group)
+}
+
+fn start_with(topic: &str, enriched: &str, group: &str) -> Notifier {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_rtcx-notifier"))
         .args(["--alerts-topic", topic, "--group-id", group, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--enriched-topic", enriched])
         .args(["--allow-private-targets", "--batch", "4", "--concurrency", "2", "--poll-ms", "50"])
         // Lease: 2 × 1 s + 5 s.
         .args(["--webhook-timeout-ms", "1000", "--retry-base-ms", "100", "--retry-max-ms", "500"])
@@ -147,4 +152,47 @@ async fn events_survive_a_killed_notifier_and_are_delivered_once_queued() {
         .expect("text");
     assert!(metrics.contains("rtcx_notifier_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"), "{metrics}");
     drop(second);
+}
+
+#[tokio::test]
+async fn negative_messages_of_the_enriched_topic_reach_feedback_webhooks() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let brokers = env("RTCX_KAFKA_BROKERS");
+    let alerts = format!("rtcx.test.{}.alerts", unique("nf"));
+    let enriched = format!("{alerts}.enriched");
+    rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(alerts.as_str(), 1), (enriched.as_str(), 2)], 1)
+        .await
+        .expect("topics");
+    let rx = Receiver::start().await;
+    let (hook, _) = webhook(&pg, &rx.url("ok/feedback"), &["feedback.negative"], "standard").await;
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("acks", "all").create().expect("producer");
+    let notifier = start_with(&alerts, &enriched, &unique("rtcx-notifier-test"));
+    wait_ready(&notifier).await;
+    let message = |label: rtcx_schemas::SentimentLabel, text: &str| {
+        let sub: rtcx_schemas::FeedbackSubmission =
+            serde_json::from_value(serde_json::json!({"channel": "social", "text": text})).expect("submission");
+        serde_json::to_vec(&rtcx_schemas::EnrichedFeedback {
+            feedback: rtcx_schemas::FeedbackEvent::from_submission(sub, "test", chrono::Utc::now(), false),
+            sentiment: rtcx_schemas::Sentiment { label, score: 0.0, confidence: 0.9 },
+            emotions: rtcx_schemas::EmotionScores::from_array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+            dominant_emotion: rtcx_schemas::Emotion::Neutral,
+            key_phrases: vec![],
+            topic_ids: vec![],
+            language: "en".into(),
+            model: rtcx_schemas::ModelInfo { name: "test".into(), version: "0".into() },
+            processed_at: chrono::Utc::now(),
+        })
+        .expect("json")
+    };
+    produce(&producer, &enriched, None, &message(rtcx_schemas::SentimentLabel::Positive, "Lovely staff")).await;
+    produce(&producer, &enriched, None, &message(rtcx_schemas::SentimentLabel::Negative, "Rude staff")).await;
+    let got = rx.wait_for("ok/feedback", 1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got_all = rx.received("ok/feedback");
+    assert_eq!(got_all.len(), 1, "only the negative message");
+    assert_eq!(got[0].json()["data"]["text"], "Rude staff");
+    assert_eq!(got[0].json()["type"], "feedback.negative");
+    sqlx::query("UPDATE webhooks SET active = false WHERE id = $1").bind(hook).execute(&pg).await.expect("deactivate");
 }

@@ -1,7 +1,7 @@
 //! Webhook deliveries against the real Postgres and real HTTP receivers on loopback: routing,
 //! Standard Webhooks signatures checked by an independent implementation, retries with
 //! back-off on 5xx and timeouts, 410 disabling the endpoint, permanent failures, dead
-//! deliveries, the SSRF guard, and claims that never overlap.
+//! deliveries, the SSRF guard, claims that never overlap, and `feedback.negative`.
 //!
 //! The tests of this binary share the delivery queue, so they run one at a time (`take_queue`).
 
@@ -13,7 +13,7 @@ use common::{Receiver, alert, delivery_state, postgres, take_queue, verify_with_
 use rtcx_notifier::deliveries::claim;
 use rtcx_notifier::dispatch::{DispatchSettings, Senders, round};
 use rtcx_notifier::retry::RetryPolicy;
-use rtcx_notifier::router::route_alert;
+use rtcx_notifier::router::{route_alert, route_negative_feedback};
 use rtcx_notifier::webhook::sender::WebhookSender;
 use rtcx_notifier::webhook::ssrf::TargetPolicy;
 use rtcx_schemas::{AlertChange, AlertStatus, WorkflowChange};
@@ -249,4 +249,59 @@ async fn concurrent_claims_never_take_the_same_delivery() {
     ids.dedup();
     assert_eq!(ids.len(), 60, "none claimed twice");
     assert!(claim(&pg, &["webhook"], 25, lease).await.expect("claim").is_empty(), "leased rows are not due");
+}
+
+#[tokio::test]
+async fn negative_feedback_reaches_the_endpoints_that_take_it() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let rx = Receiver::start().await;
+    let (hook, secret) = webhook(&pg, &rx.url("ok/negative"), &["feedback.negative"], "standard").await;
+    let (_slack, _) = webhook(&pg, &rx.url("ok/slack-negative"), &["feedback.negative"], "slack").await;
+    let (_alerts, _) = webhook(&pg, &rx.url("ok/alerts-only"), &["alert.created"], "standard").await;
+
+    let sub: rtcx_schemas::FeedbackSubmission = serde_json::from_value(
+        serde_json::json!({"channel": "chat", "text": "Third time the app logs me out mid-payment"}),
+    )
+    .expect("submission");
+    let e = rtcx_schemas::EnrichedFeedback {
+        feedback: rtcx_schemas::FeedbackEvent::from_submission(sub, "test", chrono::Utc::now(), false),
+        sentiment: rtcx_schemas::Sentiment {
+            label: rtcx_schemas::SentimentLabel::Negative,
+            score: -0.88,
+            confidence: 0.9,
+        },
+        emotions: rtcx_schemas::EmotionScores::from_array([0.7, 0.0, 0.0, 0.0, 0.2, 0.1, 0.0]),
+        dominant_emotion: rtcx_schemas::Emotion::Anger,
+        key_phrases: vec!["app logs".into()],
+        topic_ids: vec![],
+        language: "en".into(),
+        model: rtcx_schemas::ModelInfo { name: "test".into(), version: "0".into() },
+        processed_at: chrono::Utc::now(),
+    };
+    let msg = format!("msg_feedback_{}", e.feedback.id);
+    let routed = route_negative_feedback(&pg, &msg, &e).await.expect("route");
+    assert!(routed.queued >= 2, "{routed:?}");
+    let again = route_negative_feedback(&pg, &msg, &e).await.expect("route again");
+    assert_eq!(again.queued, 0, "a message read twice is queued once");
+
+    drain(&pg, &sender(Duration::from_secs(5)), &settings(3), Duration::from_secs(10)).await;
+    let got = rx.received("ok/negative");
+    assert_eq!(got.len(), 1);
+    assert!(verify_with_python(&secret, &got[0]), "signed like every delivery");
+    let body = got[0].json();
+    assert_eq!(body["type"], "feedback.negative");
+    assert_eq!(body["data"]["id"], e.feedback.id.to_string());
+    assert_eq!(body["data"]["text"], "Third time the app logs me out mid-payment");
+    assert_eq!(body["data"]["sentiment"]["label"], "negative");
+    let slack = rx.received("ok/slack-negative");
+    let text = slack[0].json()["text"].as_str().expect("text").to_owned();
+    assert!(text.starts_with("*Negative feedback* on chat (-0.88, anger): Third time"), "{text}");
+    assert!(rx.received("ok/alerts-only").is_empty(), "not subscribed to feedback.negative");
+    assert_eq!(delivery_state(&pg, &format!("webhook:{hook}"), &msg).await.0, "sent");
+    // Leave no endpoint taking feedback.negative behind for the other tests.
+    sqlx::query("UPDATE webhooks SET active = false WHERE 'feedback.negative' = ANY(event_types)")
+        .execute(&pg)
+        .await
+        .expect("deactivate");
 }

@@ -26,7 +26,7 @@ use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
 
 /// Event types an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 3] = ["alert.created", "alert.updated", "alert.resolved"];
+pub const EVENT_TYPES: [&str; 4] = ["alert.created", "alert.updated", "alert.resolved", "feedback.negative"];
 /// Body formats.
 pub const FORMATS: [&str; 2] = ["standard", "slack"];
 /// Longest endpoint name.
@@ -44,6 +44,8 @@ pub enum WebhookEvent {
     AlertUpdated,
     #[schema(rename = "alert.resolved")]
     AlertResolved,
+    #[schema(rename = "feedback.negative")]
+    FeedbackNegative,
 }
 
 /// The body format of an endpoint (documentation of `format`).
@@ -76,7 +78,7 @@ pub struct Webhook {
     pub id: Uuid,
     pub name: String,
     pub url: String,
-    /// `alert.created`, `alert.updated`, `alert.resolved`.
+    /// `alert.created`, `alert.updated`, `alert.resolved`, `feedback.negative`.
     pub event_types: Vec<String>,
     /// `standard` (Standard Webhooks body) or `slack` (`{"text": …}`).
     pub format: String,

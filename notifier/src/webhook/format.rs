@@ -1,5 +1,6 @@
 //! Webhook bodies. `standard`: the Standard Webhooks shape, `{"type", "timestamp", "data"}`,
-//! with the alert event (the `rtcx.alerts.v1` message, JSON Schema in `schemas/`) as `data`.
+//! with the alert event (the `rtcx.alerts.v1` message, JSON Schema in `schemas/`) as `data`,
+//! or for `feedback.negative` the message as the live rooms deliver it (`FeedbackUpdate`).
 //! `slack`: a Slack incoming-webhook message (`{"text": …}` in Slack's mrkdwn; Mattermost,
 //! Rocket.Chat and Discord's `/slack` endpoints take the same), rendered at send time from the
 //! standard body so that switching an endpoint's format applies to what is still queued.
@@ -30,6 +31,20 @@ fn escape(s: &str) -> String {
 
 fn slack_text(standard: &Value, console_url: Option<&str>) -> String {
     let data = &standard["data"];
+    if standard["type"] == "feedback.negative" {
+        let text: String = data["text"].as_str().unwrap_or_default().chars().take(500).collect();
+        let mut out = format!(
+            "*Negative feedback* on {} ({:.2}, {}): {}",
+            escape(data["channel"].as_str().unwrap_or("?")),
+            data["sentiment"]["score"].as_f64().unwrap_or_default(),
+            escape(data["dominant_emotion"].as_str().unwrap_or("?")),
+            escape(&text)
+        );
+        if let (Some(base), Some(id)) = (console_url, data["id"].as_str()) {
+            out.push_str(&format!("\n<{}/feedback/{id}|Open in rtcx>", base.trim_end_matches('/')));
+        }
+        return out;
+    }
     let str_of = |k: &str| data[k].as_str().unwrap_or_default();
     let verb = match standard["type"].as_str() {
         Some("alert.created") => "New alert",
@@ -63,6 +78,21 @@ mod tests {
             json!({"id": "a1", "severity": "HIGH", "title": "Negative share <email> spiking", "metric": "negative_share",
                    "observed": 0.42, "baseline": 0.1}),
         )
+    }
+
+    #[test]
+    fn negative_feedback_reads_as_one_slack_line() {
+        let b = standard(
+            "feedback.negative",
+            chrono::DateTime::from_timestamp(1_764_590_400, 0).expect("time"),
+            json!({"id": "f1", "channel": "email", "text": "Refund <still> missing", "sentiment": {"label": "negative", "score": -0.91},
+                   "dominant_emotion": "anger"}),
+        );
+        let slack = render("slack", &b, Some("https://rtcx.example"));
+        assert_eq!(
+            slack["text"],
+            "*Negative feedback* on email (-0.91, anger): Refund &lt;still&gt; missing\n<https://rtcx.example/feedback/f1|Open in rtcx>"
+        );
     }
 
     #[test]
