@@ -23,10 +23,10 @@ pub struct Preferences {
     /// No notification e-mail at all (account mail such as password resets still goes out).
     pub email_opt_out: bool,
     /// New and reopened alerts at least this severe (LOW, MEDIUM, HIGH, CRITICAL); null: none.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::openapi::SeverityName>)]
     pub alert_min_severity: Option<AlertSeverity>,
     /// Only these alert types; null: every type.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::openapi::AlertTypeName>>)]
     pub alert_types: Option<Vec<AlertType>>,
     /// Alerts someone else assigns to you.
     pub assignments: bool,
@@ -158,4 +158,23 @@ pub async fn reset(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<J
     sqlx::query("DELETE FROM notification_preferences WHERE user_id = $1").bind(user.id).execute(&app.pg).await?;
     let p = NotificationPreferences::role_default(user.role.as_str());
     Ok(Json(PreferencesView { preferences: p.into(), role_default: true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use rtcx_schemas::{AlertSeverity, AlertType};
+
+    /// The documented names are the contract's (the document states them as enums).
+    #[test]
+    fn documented_enums_match_the_contract() {
+        let doc = crate::app::document();
+        let names = |schema: &str| -> Vec<String> {
+            let v = serde_json::to_value(&doc.components.as_ref().expect("components").schemas[schema]).expect("json");
+            v["enum"].as_array().expect("enum").iter().map(|x| x.as_str().unwrap_or_default().to_owned()).collect()
+        };
+        let types: Vec<String> = AlertType::ALL.iter().map(|t| t.as_str().to_owned()).collect();
+        let severities: Vec<String> = AlertSeverity::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+        assert_eq!(names("AlertTypeName"), types);
+        assert_eq!(names("SeverityName"), severities);
+    }
 }

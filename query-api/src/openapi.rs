@@ -499,6 +499,30 @@ pub struct PayloadTooLarge(pub ErrorBody);
 )]
 pub struct RateLimited(pub ErrorBody);
 
+/// An alert type, as the fields that take one document it (`rtcx_schemas::AlertType`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertTypeName {
+    SentimentSpike,
+    HighVolumeNegative,
+    TrendingTopic,
+    ChannelPerformance,
+    CustomerChurnRisk,
+    SystemAnomaly,
+}
+
+/// An alert severity, as the fields that take one document it (`rtcx_schemas::AlertSeverity`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeverityName {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
 /// `429` of the live routes: too many live connections.
 #[derive(ToResponse)]
 #[response(

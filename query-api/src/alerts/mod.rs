@@ -461,10 +461,10 @@ pub struct ManualDimension {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"alert_type": "CHANNEL_PERFORMANCE", "severity": "HIGH", "title": "Chat widget down on the mobile app", "description": "Reported by the support team lead", "dimension": {"channel": "chat"}}))]
 pub struct NewAlert {
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::AlertTypeName)]
     pub alert_type: AlertType,
     /// LOW, MEDIUM, HIGH or CRITICAL.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::SeverityName)]
     pub severity: AlertSeverity,
     pub title: String,
     #[serde(default)]

@@ -340,7 +340,7 @@ pub async fn assign(
 #[schema(example = json!({"severity": "CRITICAL", "note": "Affects every enterprise customer"}))]
 pub struct SeverityChange {
     /// LOW, MEDIUM, HIGH or CRITICAL.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::SeverityName)]
     pub severity: AlertSeverity,
     #[serde(default)]
     pub note: Option<String>,
