@@ -66,6 +66,8 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
                     payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
                     event_at: created_at,
                     sensitive: true,
+                    group_key: None,
+                    delay: Duration::ZERO,
                 };
                 queued += usize::from(enqueue(&mut *tx, &d).await?);
                 None
@@ -82,6 +84,8 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
                         payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
                         event_at: created_at,
                         sensitive: false,
+                        group_key: None,
+                        delay: Duration::ZERO,
                     };
                     queued += usize::from(enqueue(&mut *tx, &d).await?);
                     None

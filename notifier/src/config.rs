@@ -29,6 +29,14 @@ pub struct Config {
     /// Topic of the enriched feedback (for `feedback.negative` webhooks).
     #[arg(long, env = "RTCX_ENRICHED_TOPIC", default_value = rtcx_schemas::topics::FEEDBACK_ENRICHED)]
     pub enriched_topic: String,
+    /// Seconds a new-alert e-mail waits for other alerts of its rule to the same address, to
+    /// send them as one mail (0: at once; docs/notifications.md, "Grouping").
+    #[arg(long, env = "RTCX_NOTIFIER_GROUP_WAIT_SECS", default_value_t = 30)]
+    pub group_wait_secs: u64,
+    /// Seconds after which an alert still OPEN is mailed again ("Still open"), and again every
+    /// interval (0: never; docs/notifications.md, "Reminders").
+    #[arg(long, env = "RTCX_NOTIFIER_REPEAT_INTERVAL_SECS", default_value_t = 14_400)]
+    pub repeat_interval_secs: u64,
     /// Kafka consumer group; notifiers with the same group share the alert events.
     #[arg(long, env = "RTCX_NOTIFIER_GROUP", default_value = "rtcx-notifier")]
     pub group_id: String,
@@ -145,7 +153,10 @@ impl Config {
             topic: self.alerts_topic.clone(),
             enriched_topic: self.enriched_topic.clone(),
             max_event_age: Duration::from_secs(self.max_event_age_secs),
-            email: self.smtp_url.as_ref().map(|_| EmailRouting { console_url: self.console_url.clone() }),
+            email: self.smtp_url.as_ref().map(|_| EmailRouting {
+                console_url: self.console_url.clone(),
+                group_wait: Duration::from_secs(self.group_wait_secs),
+            }),
         }
     }
 

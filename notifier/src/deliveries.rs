@@ -10,6 +10,8 @@
 //!   (at-least-once; the receiver deduplicates by `webhook-id`).
 //! - [`record`] writes the outcome, fenced by the attempt number: a notifier whose lease ran
 //!   out and whose row was claimed again cannot overwrite the newer attempt's outcome.
+//! - [`fold_group`] merges the waiting new-alert mails of one rule to one address into the
+//!   first of them when it is sent (grouping, the Alertmanager way).
 
 use std::time::Duration;
 
@@ -42,6 +44,11 @@ pub struct NewDelivery {
     /// The payload holds a secret (a password-reset link): it is erased once the delivery
     /// is sent or given up.
     pub sensitive: bool,
+    /// E-mail of new alerts: deliveries to one address with the same key are sent as one mail
+    /// ([`fold_group`]).
+    pub group_key: Option<String>,
+    /// How long the delivery waits before its first attempt (the group wait).
+    pub delay: Duration,
 }
 
 /// Queues a delivery; `false` when it was queued before.
@@ -52,8 +59,9 @@ pub async fn enqueue<'e>(pg: impl sqlx::PgExecutor<'e>, d: &NewDelivery) -> Resu
     };
     let inserted = sqlx::query(
         "INSERT INTO notification_deliveries
-             (message_id, destination, channel, webhook_id, recipient, event_type, payload, event_at, sensitive)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             (message_id, destination, channel, webhook_id, recipient, event_type, payload, event_at, sensitive,
+              group_key, available_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
          ON CONFLICT (message_id, destination) DO NOTHING",
     )
     .bind(&d.message_id)
@@ -65,6 +73,8 @@ pub async fn enqueue<'e>(pg: impl sqlx::PgExecutor<'e>, d: &NewDelivery) -> Resu
     .bind(&d.payload)
     .bind(d.event_at)
     .bind(d.sensitive)
+    .bind(&d.group_key)
+    .bind(d.delay.as_secs_f64())
     .execute(pg)
     .await?
     .rows_affected();
@@ -89,6 +99,7 @@ pub struct Claimed {
     pub secret: Option<String>,
     pub format: Option<String>,
     pub active: Option<bool>,
+    pub group_key: Option<String>,
 }
 
 /// Claims up to `limit` due deliveries of `channels` for `lease`.
@@ -104,10 +115,10 @@ pub async fn claim(pg: &PgPool, channels: &[&str], limit: i64, lease: Duration) 
                  available_at = now() + make_interval(secs => $2)
              FROM due WHERE d.id = due.id
              RETURNING d.id, d.message_id, d.channel, d.event_type, d.payload, d.attempts, d.event_at,
-                       d.recipient, d.webhook_id
+                       d.recipient, d.webhook_id, d.group_key
          )
          SELECT c.id, c.message_id, c.channel, c.event_type, c.payload, c.attempts, c.event_at, c.recipient,
-                c.webhook_id, w.url, w.secret, w.format, w.active
+                c.webhook_id, w.url, w.secret, w.format, w.active, c.group_key
          FROM claimed c LEFT JOIN webhooks w ON w.id = c.webhook_id
          ORDER BY c.id",
     )
@@ -116,6 +127,67 @@ pub async fn claim(pg: &PgPool, channels: &[&str], limit: i64, lease: Duration) 
     .bind(channels.iter().map(|c| c.to_string()).collect::<Vec<_>>())
     .fetch_all(pg)
     .await
+}
+
+/// Folds the pending deliveries of `d`'s group to the same address into `d` — those never
+/// attempted, and `own`: others of the group this notifier claimed in the same round — their
+/// alerts join `d`'s (the payload's `group` list), the mail is rendered again by `render` and
+/// stored on `d` (fenced by its attempt), and they are marked `grouped`. Returns the new
+/// payload and how many were folded, or `None` when there was nothing to fold (or `d` is no
+/// longer ours).
+pub async fn fold_group<F>(
+    pg: &PgPool,
+    d: &Claimed,
+    own: &[i64],
+    render: F,
+) -> Result<Option<(serde_json::Value, usize)>, sqlx::Error>
+where
+    F: FnOnce(&[serde_json::Value]) -> Option<serde_json::Value>,
+{
+    let Some(key) = &d.group_key else { return Ok(None) };
+    let mut tx = pg.begin().await?;
+    let members: Vec<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, payload FROM notification_deliveries
+         WHERE status = 'pending' AND (attempts = 0 OR id = ANY($3)) AND group_key = $2 AND id <> $1
+           AND destination = (SELECT destination FROM notification_deliveries WHERE id = $1)
+         ORDER BY id FOR UPDATE SKIP LOCKED",
+    )
+    .bind(d.id)
+    .bind(key)
+    .bind(own)
+    .fetch_all(&mut *tx)
+    .await?;
+    if members.is_empty() {
+        return Ok(None);
+    }
+    let entries: Vec<serde_json::Value> = std::iter::once(&d.payload)
+        .chain(members.iter().map(|(_, p)| p))
+        .flat_map(|p| p["group"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let Some(payload) = render(&entries) else { return Ok(None) };
+    let mine = sqlx::query(
+        "UPDATE notification_deliveries SET payload = $3 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .bind(&payload)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if mine == 0 {
+        return Ok(None);
+    }
+    let ids: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
+    sqlx::query(
+        "UPDATE notification_deliveries SET status = 'grouped', grouped_into = $1, last_attempt_at = now()
+         WHERE id = ANY($2)",
+    )
+    .bind(d.id)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((payload, ids.len())))
 }
 
 /// What an attempt came to.

@@ -4,6 +4,7 @@
 //! delivery in `rtcx_notifier_delivery_latency_seconds`). A round ends when its slowest send
 //! does (at most the send timeout): one slow endpoint delays the next claim by that much.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
-use crate::deliveries::{Claimed, Outcome, Recorded, claim, depth, record};
-use crate::email::render::Content;
+use crate::deliveries::{Claimed, Outcome, Recorded, claim, depth, fold_group, record};
+use crate::email::render::{Content, alert_group};
 use crate::email::sender::EmailSender;
 use crate::retry::RetryPolicy;
 use crate::webhook::sender::WebhookSender;
@@ -64,8 +65,32 @@ pub struct DispatchSettings {
 pub async fn round(pg: &PgPool, senders: &Senders, s: &DispatchSettings) -> Result<usize, sqlx::Error> {
     let claimed = claim(pg, &senders.channels(), s.batch, s.lease).await?;
     let n = claimed.len();
+    // New-alert mails of one group to one address: the first claimed carries the others (those
+    // waiting, and those claimed in this round, which it folds instead of their own sends).
+    let mut groups: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for d in &claimed {
+        if let (true, Some(key), Some(to)) = (d.channel == "email", &d.group_key, &d.recipient) {
+            groups.entry((to.to_lowercase(), key.clone())).or_default().push(d.id);
+        }
+    }
+    let followers: HashSet<i64> = groups.values().flat_map(|ids| ids.iter().skip(1).copied()).collect();
+    let claimed: Vec<Claimed> = claimed.into_iter().filter(|d| !followers.contains(&d.id)).collect();
+    let groups = &groups;
     let results = futures::stream::iter(claimed)
-        .map(|d| async move {
+        .map(|mut d| async move {
+            // A new-alert mail takes the waiting mails of its group to the same address along.
+            if let (true, Some(key), Some(to)) = (d.channel == "email", d.group_key.clone(), d.recipient.clone()) {
+                let own = groups.get(&(to.to_lowercase(), key)).cloned().unwrap_or_default();
+                match fold_group(pg, &d, &own, |entries| alert_group(entries).ok()).await {
+                    Ok(Some((payload, folded))) => {
+                        d.payload = payload;
+                        metrics::counter!("rtcx_notifier_grouped_total").increment(folded as u64);
+                        tracing::info!(delivery = d.id, folded, "alert mails grouped");
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(delivery = d.id, error = %e, "grouping failed; sending alone"),
+                }
+            }
             let outcome = senders.send(&d).await;
             let recorded = record(pg, &d, &outcome, &s.retry, rand::random::<f64>()).await;
             (d, outcome, recorded)

@@ -3,7 +3,7 @@
 //! Alert events (`rtcx.alerts.v1`, relayed from the Postgres outbox in the transaction that
 //! changed the alert) are read by [`consumer`], turned into deliveries by [`router`] and queued
 //! durably in Postgres ([`deliveries`]); account events (password resets) are claimed from the
-//! outbox by [`account_mail`]. [`dispatch`] claims due deliveries with `FOR UPDATE SKIP
+//! outbox by [`account_mail`]; alerts left open are mailed again by [`reminders`]. [`dispatch`] claims due deliveries with `FOR UPDATE SKIP
 //! LOCKED`, sends them ([`webhook`], [`email`]) and records the outcome, retrying with back-off
 //! ([`retry`]). Several notifiers may run side by side. docs/notifications.md.
 
@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod deliveries;
 pub mod dispatch;
 pub mod email;
+pub mod reminders;
 pub mod retry;
 pub mod router;
 pub mod webhook;

@@ -4,7 +4,7 @@ use rtcx_notifier::config::Config;
 use rtcx_notifier::dispatch::Senders;
 use rtcx_notifier::email::sender::EmailSender;
 use rtcx_notifier::webhook::sender::WebhookSender;
-use rtcx_notifier::{account_mail, consumer, dispatch};
+use rtcx_notifier::{account_mail, consumer, dispatch, reminders};
 use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
 
 #[tokio::main]
@@ -45,6 +45,11 @@ async fn main() -> anyhow::Result<()> {
         (Some(_), Some(console)) => {
             let every = std::time::Duration::from_millis(cfg.poll_ms);
             tokio::spawn(account_mail::run(pg.clone(), console.clone(), every, queued.clone(), stop_rx.clone()));
+            if let (Some(routing), true) = (cfg.consumer().email, cfg.repeat_interval_secs > 0) {
+                let interval = std::time::Duration::from_secs(cfg.repeat_interval_secs);
+                let check = std::time::Duration::from_secs(60).min(interval);
+                tokio::spawn(reminders::run(pg.clone(), routing, interval, check, queued.clone(), stop_rx.clone()));
+            }
         }
         _ => tracing::warn!("no RTCX_SMTP_URL: e-mail notifications and password-reset mails are off"),
     }

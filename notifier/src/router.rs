@@ -31,6 +31,14 @@ use crate::webhook::format::standard;
 pub struct EmailRouting {
     /// Public URL of the console, for links.
     pub console_url: Option<String>,
+    /// How long a new-alert mail waits for others of its rule to the same address
+    /// (`--group-wait-secs`).
+    pub group_wait: std::time::Duration,
+}
+
+/// The group of a new-alert mail: its rule (alerts raised by hand: their type).
+pub fn group_key(e: &AlertEvent) -> String {
+    format!("alert:{}", e.rule.as_deref().unwrap_or(e.alert_type.as_str()))
 }
 
 /// An active user and the e-mail preferences in force for them.
@@ -169,6 +177,83 @@ impl Routed {
     }
 }
 
+fn encode(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(e))
+}
+
+/// Queues `payload` (a standard body) for every active endpoint that takes `kind`.
+async fn queue_webhooks(
+    tx: &mut Transaction<'_, Postgres>,
+    routed: &mut Routed,
+    message_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    event_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let hooks: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM webhooks WHERE active AND $1 = ANY(event_types) ORDER BY id")
+            .bind(kind)
+            .fetch_all(&mut **tx)
+            .await?;
+    for webhook_id in hooks {
+        let d = NewDelivery {
+            message_id: message_id.to_owned(),
+            target: Target::Webhook(webhook_id),
+            event_type: kind.to_owned(),
+            payload: payload.clone(),
+            event_at,
+            sensitive: false,
+            group_key: None,
+            delay: std::time::Duration::ZERO,
+        };
+        routed.count(enqueue(&mut **tx, &d).await?);
+    }
+    Ok(())
+}
+
+/// What the alert mails of one event are.
+struct AlertMails<'a> {
+    message_id: &'a str,
+    /// The delivery's event type (`alert.created`, …, `alert.reminder`).
+    kind: &'a str,
+    /// The headline ("New alert", "Still open").
+    verb: &'a str,
+    event_at: DateTime<Utc>,
+    /// New-alert mails wait for, and are sent with, the others of their rule.
+    grouped: bool,
+}
+
+/// Queues one mail about `event` per recipient (address, why).
+async fn queue_alert_mails(
+    tx: &mut Transaction<'_, Postgres>,
+    routed: &mut Routed,
+    event: &AlertEvent,
+    recipients: Vec<(String, String)>,
+    m: &AlertMails<'_>,
+    routing: &EmailRouting,
+) -> Result<(), sqlx::Error> {
+    let console = routing.console_url.as_deref();
+    for (to, reason) in recipients {
+        let content = render::alert(event, m.verb, &reason, console).map_err(encode)?;
+        let mut payload = serde_json::to_value(content).map_err(encode)?;
+        if m.grouped {
+            payload["group"] = serde_json::json!([render::group_entry(event, m.verb, &reason, console)]);
+        }
+        let d = NewDelivery {
+            message_id: m.message_id.to_owned(),
+            target: Target::Email(to),
+            event_type: m.kind.to_owned(),
+            payload,
+            event_at: m.event_at,
+            sensitive: false,
+            group_key: m.grouped.then(|| group_key(event)),
+            delay: if m.grouped { routing.group_wait } else { std::time::Duration::ZERO },
+        };
+        routed.count(enqueue(&mut **tx, &d).await?);
+    }
+    Ok(())
+}
+
 /// Queues the deliveries of one alert event. `message_id` identifies the event (the same
 /// for every reading of it); `seen_at` is when it was published, the event time of changes
 /// (a new alert's is its `created_at`).
@@ -184,42 +269,34 @@ pub async fn route_alert(
     }
     let kind = event_type(event);
     let event_at = if event.change == AlertChange::Raised { event.created_at } else { seen_at };
-    let data = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let payload = standard(kind, event_at, data);
+    let payload = standard(kind, event_at, serde_json::to_value(event).map_err(encode)?);
     let mut tx = pg.begin().await?;
-    let hooks: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM webhooks WHERE active AND $1 = ANY(event_types) ORDER BY id")
-            .bind(kind)
-            .fetch_all(&mut *tx)
-            .await?;
     let mut routed = Routed::default();
-    for webhook_id in hooks {
-        let d = NewDelivery {
-            message_id: message_id.to_owned(),
-            target: Target::Webhook(webhook_id),
-            event_type: kind.to_owned(),
-            payload: payload.clone(),
-            event_at,
-            sensitive: false,
-        };
-        routed.count(enqueue(&mut *tx, &d).await?);
-    }
+    queue_webhooks(&mut tx, &mut routed, message_id, kind, &payload, event_at).await?;
     if let Some(routing) = email {
         let (recipients, verb) = mail_recipients(&mut tx, event).await?;
-        for (to, reason) in recipients {
-            let content = render::alert(event, verb, &reason, routing.console_url.as_deref())
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            let d = NewDelivery {
-                message_id: message_id.to_owned(),
-                target: Target::Email(to),
-                event_type: kind.to_owned(),
-                payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-                event_at,
-                sensitive: false,
-            };
-            routed.count(enqueue(&mut *tx, &d).await?);
-        }
+        // New and reopened alerts of one rule are grouped per address (`deliveries::fold_group`).
+        let grouped = matches!(event.change, AlertChange::Raised | AlertChange::Reopened);
+        let m = AlertMails { message_id, kind, verb, event_at, grouped };
+        queue_alert_mails(&mut tx, &mut routed, event, recipients, &m, routing).await?;
     }
+    tx.commit().await?;
+    Ok(routed)
+}
+
+/// Queues the "Still open" mails of an alert left open (`reminders`): to the readers a new
+/// alert like it reaches (`event.change` is `RAISED`, its assignee in `workflow`).
+pub async fn route_reminder(
+    pg: &PgPool,
+    message_id: &str,
+    event: &AlertEvent,
+    routing: &EmailRouting,
+) -> Result<Routed, sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    let (recipients, _) = mail_recipients(&mut tx, event).await?;
+    let mut routed = Routed::default();
+    let m = AlertMails { message_id, kind: "alert.reminder", verb: "Still open", event_at: Utc::now(), grouped: false };
+    queue_alert_mails(&mut tx, &mut routed, event, recipients, &m, routing).await?;
     tx.commit().await?;
     Ok(routed)
 }
@@ -234,27 +311,11 @@ pub async fn route_negative_feedback(
     e: &rtcx_schemas::EnrichedFeedback,
 ) -> Result<Routed, sqlx::Error> {
     const KIND: &str = "feedback.negative";
-    let data = serde_json::to_value(rtcx_schemas::live::FeedbackUpdate::from(e))
-        .map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    let data = serde_json::to_value(rtcx_schemas::live::FeedbackUpdate::from(e)).map_err(encode)?;
     let payload = standard(KIND, e.processed_at, data);
     let mut tx = pg.begin().await?;
-    let hooks: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM webhooks WHERE active AND $1 = ANY(event_types) ORDER BY id")
-            .bind(KIND)
-            .fetch_all(&mut *tx)
-            .await?;
     let mut routed = Routed::default();
-    for webhook_id in hooks {
-        let d = NewDelivery {
-            message_id: message_id.to_owned(),
-            target: Target::Webhook(webhook_id),
-            event_type: KIND.to_owned(),
-            payload: payload.clone(),
-            event_at: e.processed_at,
-            sensitive: false,
-        };
-        routed.count(enqueue(&mut *tx, &d).await?);
-    }
+    queue_webhooks(&mut tx, &mut routed, message_id, KIND, &payload, e.processed_at).await?;
     tx.commit().await?;
     Ok(routed)
 }

@@ -3,7 +3,8 @@
 //! user's preferences (opt-out, severity and types, resolved notices); SMTP
 //! down then back; permanent (550) and transient (451) replies; the password-reset mail
 //! claimed from the outbox, its token erased from the outbox and, once sent, from the queue;
-//! the welcome mail of a new account.
+//! the welcome mail of a new account; alerts of one rule grouped into one mail; reminders
+//! for alerts left open.
 //!
 //! The tests of this binary share the delivery queue, so they run one at a time (`take_queue`).
 
@@ -75,7 +76,7 @@ async fn high_alerts_mail_admins_managers_and_the_assignee() {
     let agent_id = user(&pg, &agent, "AGENT").await;
     user(&pg, &idle, "MANAGER").await;
     sqlx::query("UPDATE users SET active = false WHERE email = $1").bind(&idle).execute(&pg).await.expect("deactivate");
-    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()), group_wait: Duration::ZERO };
 
     let mut e = alert(&format!("Refund complaints surging {tag}"));
     e.severity = AlertSeverity::Critical;
@@ -148,7 +149,7 @@ async fn preferences_choose_who_gets_which_mail() {
     .execute(&pg)
     .await
     .expect("opt in");
-    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()), group_wait: Duration::ZERO };
 
     // A MEDIUM spike: only the agent who asked for MEDIUM spikes (the admin's default is HIGH).
     let mut medium = alert(&format!("Checkout wobble {tag}"));
@@ -232,6 +233,125 @@ async fn welcome_mails_come_from_the_outbox() {
 }
 
 #[tokio::test]
+async fn alerts_of_one_rule_within_the_group_wait_are_one_mail() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let tag = unique("g").to_lowercase();
+    let manager = format!("manager.{tag}@example.test");
+    user(&pg, &manager, "MANAGER").await;
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()), group_wait: Duration::from_secs(2) };
+    let s = settings(3);
+    let smtp = senders(&env("RTCX_SMTP_URL"));
+
+    // Three alerts of one rule (email, chat, web) and one of another, raised together.
+    let mut ids = Vec::new();
+    for (i, channel) in ["email", "chat", "web"].into_iter().enumerate() {
+        let mut e = alert(&format!("Negative volume on {channel} {tag}"));
+        e.dimension = [("channel".to_string(), channel.to_string())].into();
+        e.severity = if i == 0 { AlertSeverity::Critical } else { AlertSeverity::High };
+        ids.push(e.id);
+        route_alert(&pg, &format!("msg_group_{tag}_{i}"), &e, chrono::Utc::now(), Some(&routing)).await.expect("route");
+    }
+    let mut other = alert(&format!("Sentiment spike on email {tag}"));
+    other.rule = Some("channel_negative_share".into());
+    route_alert(&pg, &format!("msg_group_{tag}_other"), &other, chrono::Utc::now(), Some(&routing))
+        .await
+        .expect("route");
+
+    // Nothing leaves during the group wait.
+    round(&pg, &smtp, &s).await.expect("round");
+    assert!(mails_to(&manager).is_empty(), "the group waits");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    drain(&pg, &smtp, &s).await;
+
+    let mut mails = mails_to(&manager);
+    mails.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert_eq!(mails.len(), 2, "one mail per rule: {:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    let group =
+        mails.iter().find(|m| m.subject.starts_with("[rtcx] 3 new alerts of channel_negative_volume")).expect("group");
+    for channel in ["email", "chat", "web"] {
+        assert!(group.text.contains(&format!("Negative volume on {channel} {tag}")), "{}", group.text);
+    }
+    for id in &ids {
+        assert!(group.text.contains(&format!("{CONSOLE}/alerts/{id}")), "{}", group.text);
+        assert!(group.html.contains(&format!("href=\"{CONSOLE}/alerts/{id}\"")), "{}", group.html);
+    }
+    assert!(mails.iter().any(|m| m.subject == format!("[rtcx] New alert: HIGH Sentiment spike on email {tag}")));
+    // The first delivery carried the group; the two others point at it.
+    let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT message_id, status, grouped_into FROM notification_deliveries
+         WHERE destination = $1 AND message_id LIKE $2 ORDER BY id",
+    )
+    .bind(format!("email:{manager}"))
+    .bind(format!("msg_group_{tag}_%"))
+    .fetch_all(&pg)
+    .await
+    .expect("rows");
+    let statuses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(statuses, ["sent", "grouped", "grouped", "sent"], "{rows:?}");
+    let first: i64 =
+        sqlx::query_scalar("SELECT id FROM notification_deliveries WHERE destination = $1 AND message_id = $2")
+            .bind(format!("email:{manager}"))
+            .bind(format!("msg_group_{tag}_0"))
+            .fetch_one(&pg)
+            .await
+            .expect("first");
+    assert!(rows[1..3].iter().all(|r| r.2 == Some(first)));
+}
+
+#[tokio::test]
+async fn alerts_left_open_are_mailed_again_after_the_repeat_interval() {
+    let pg = postgres().await;
+    let _queue = take_queue(&pg).await;
+    let tag = unique("r").to_lowercase();
+    let manager = format!("manager.{tag}@example.test");
+    user(&pg, &manager, "MANAGER").await;
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()), group_wait: Duration::ZERO };
+    // Raised 61 minutes ago: one that nobody took, one that somebody is working on.
+    let (open_id, taken_id) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, status, title) in [(open_id, "OPEN", "Refunds stuck"), (taken_id, "IN_PROGRESS", "Login failures")] {
+        sqlx::query(
+            "INSERT INTO alerts (id, alert_type, severity, status, title, window_start, window_end, metric, observed, baseline,
+                                 created_at)
+             VALUES ($1, 'SENTIMENT_SPIKE', 'HIGH', $2, $3, now() - interval '70 minutes', now() - interval '65 minutes',
+                     'negative_share', 0.5, 0.2, now() - interval '61 minutes')",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(format!("{title} {tag}"))
+        .execute(&pg)
+        .await
+        .expect("alert");
+    }
+    let hour = Duration::from_secs(3600);
+    let queued = rtcx_notifier::reminders::round(&pg, &routing, hour).await.expect("round");
+    assert!(queued >= 1, "{queued}");
+    rtcx_notifier::reminders::round(&pg, &routing, hour).await.expect("round again");
+    let reminders: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM notification_deliveries WHERE destination = $1 AND message_id LIKE 'msg_remind_%'",
+    )
+    .bind(format!("email:{manager}"))
+    .fetch_all(&pg)
+    .await
+    .expect("reminders");
+    let of = |id: Uuid| reminders.iter().filter(|m| m.starts_with(&format!("msg_remind_{id}_"))).count();
+    assert_eq!(of(open_id), 1, "one reminder per interval, however many rounds: {reminders:?}");
+    assert_eq!(of(taken_id), 0, "an alert somebody took is not reminded of");
+    assert!(reminders.contains(&format!("msg_remind_{open_id}_1")), "{reminders:?}");
+    drain(&pg, &senders(&env("RTCX_SMTP_URL")), &settings(3)).await;
+    let mails: Vec<_> = mails_to(&manager).into_iter().filter(|m| m.subject.contains(&tag)).collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].subject, format!("[rtcx] Still open: HIGH Refunds stuck {tag}"));
+    assert!(mails[0].text.contains(&format!("{CONSOLE}/alerts/{open_id}")), "{}", mails[0].text);
+    // Nobody is reminded of them again in later tests.
+    sqlx::query("UPDATE alerts SET status = 'RESOLVED' WHERE id = ANY($1)")
+        .bind(vec![open_id, taken_id])
+        .execute(&pg)
+        .await
+        .expect("resolve");
+}
+
+#[tokio::test]
 async fn smtp_outages_and_refusals_are_handled_by_reply() {
     let pg = postgres().await;
     let _queue = take_queue(&pg).await;
@@ -239,7 +359,7 @@ async fn smtp_outages_and_refusals_are_handled_by_reply() {
     let ok = format!("ok.{tag}@example.test");
     let rejected = format!("nobody.{tag}@reject.invalid");
     let deferred = format!("later.{tag}@defer.invalid");
-    let routing = EmailRouting { console_url: Some(CONSOLE.into()) };
+    let routing = EmailRouting { console_url: Some(CONSOLE.into()), group_wait: Duration::ZERO };
     for to in [&ok, &rejected, &deferred] {
         user(&pg, to, "MANAGER").await;
     }

@@ -36,6 +36,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("password_reset.subject.j2", include_str!("../../templates/password_reset.subject.j2")),
         ("password_reset.txt.j2", include_str!("../../templates/password_reset.txt.j2")),
         ("password_reset.html.j2", include_str!("../../templates/password_reset.html.j2")),
+        ("alert_group.subject.j2", include_str!("../../templates/alert_group.subject.j2")),
+        ("alert_group.txt.j2", include_str!("../../templates/alert_group.txt.j2")),
+        ("alert_group.html.j2", include_str!("../../templates/alert_group.html.j2")),
         ("welcome.subject.j2", include_str!("../../templates/welcome.subject.j2")),
         ("welcome.txt.j2", include_str!("../../templates/welcome.txt.j2")),
         ("welcome.html.j2", include_str!("../../templates/welcome.html.j2")),
@@ -110,6 +113,27 @@ pub fn password_reset(
     let link = attribute_safe(format!("{}/reset-password?token={token}", console_url.trim_end_matches('/')));
     let expires_at = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
     render("password_reset", context! { email, link, expires_at })
+}
+
+/// What a grouped mail needs of one alert: the event, what happened, why the reader gets it
+/// and the link (stored with the queued mail, so that a group can be rendered later).
+pub fn group_entry(event: &AlertEvent, verb: &str, reason: &str, console_url: Option<&str>) -> serde_json::Value {
+    let link = console_url.map(|u| attribute_safe(format!("{}/alerts/{}", u.trim_end_matches('/'), event.id)));
+    serde_json::json!({ "event": event, "verb": verb, "reason": reason, "link": link })
+}
+
+/// One mail for several alerts of a rule to one reader (`entries` as [`group_entry`] made
+/// them, oldest first); the payload to store, with the entries kept under `group`.
+pub fn alert_group(entries: &[serde_json::Value]) -> Result<serde_json::Value, RenderError> {
+    let rule = entries
+        .first()
+        .map(|e| e["event"]["rule"].as_str().or(e["event"]["alert_type"].as_str()).unwrap_or("?").to_owned())
+        .unwrap_or_default();
+    let reason = entries.first().and_then(|e| e["reason"].as_str()).unwrap_or_default();
+    let content = render("alert_group", context! { alerts => entries, n => entries.len(), rule, reason })?;
+    let mut payload = serde_json::to_value(content).unwrap_or_default();
+    payload["group"] = serde_json::Value::Array(entries.to_vec());
+    Ok(payload)
 }
 
 /// What a role may do, in the words of docs/permissions.md.
@@ -203,6 +227,34 @@ mod tests {
         assert!(c.text.contains("An administrator created an rtcx account for you"));
     }
 
+    fn example_group() -> Vec<serde_json::Value> {
+        let first = example_alert();
+        let mut second = example_alert();
+        second.id = uuid::Uuid::nil();
+        second.severity = rtcx_schemas::AlertSeverity::High;
+        second.title = "Negative feedback on chat surging".into();
+        second.dimension = [("channel".to_string(), "chat".to_string())].into();
+        let console = Some("https://rtcx.example.com");
+        vec![
+            group_entry(&first, "New alert", "a MANAGER of rtcx", console),
+            group_entry(&second, "New alert", "a MANAGER of rtcx", console),
+        ]
+    }
+
+    #[test]
+    fn grouped_alerts_are_one_mail_that_keeps_its_alerts() {
+        let payload = alert_group(&example_group()).expect("render");
+        let c: Content = serde_json::from_value(payload.clone()).expect("content");
+        assert_eq!(
+            c.subject,
+            "[rtcx] 2 new alerts of channel_negative_volume: CRITICAL Negative feedback on email <surging>; HIGH Negative feedback on chat surging"
+        );
+        assert!(c.text.contains("1. New alert: CRITICAL Negative feedback on email <surging>"), "{}", c.text);
+        assert!(c.text.contains("Open it:  https://rtcx.example.com/alerts/00000000-0000-0000-0000-000000000000"));
+        assert!(c.html.contains("&lt;surging&gt;") && !c.html.contains("<surging>"), "{}", c.html);
+        assert_eq!(payload["group"].as_array().map(Vec::len), Some(2), "kept for a later re-render");
+    }
+
     /// The rendered examples in docs/notifications/ are this code's output
     /// (`RTCX_BLESS=1 cargo test -p rtcx-notifier --lib` rewrites them).
     #[test]
@@ -213,6 +265,10 @@ mod tests {
             ("alert", alert(&example_alert(), "New alert", "a MANAGER of rtcx", Some("https://rtcx.example.com"))),
             ("password-reset", password_reset("ana@example.com", "EXAMPLE-TOKEN", at, "https://rtcx.example.com")),
             ("welcome", welcome("ana@example.com", "Ana Silva", "AGENT", true, "https://rtcx.example.com")),
+            (
+                "alert-group",
+                alert_group(&example_group()).map(|p| serde_json::from_value::<Content>(p).expect("content")),
+            ),
         ];
         for (name, content) in examples {
             let c = content.expect("render");

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Alert → e-mail latency through the running stack (standard library only).
+
+Raises N HIGH alerts by hand as the demo admin (POST /v1/alerts: outbox → the processors' relay
+→ rtcx.alerts.v1 → rtcx-notifier → its delivery queue → SMTP) and reports the time from each API
+answer to the mail's arrival in the local SMTP server's Maildir (the file's modification time),
+for the demo admin's address. Mails are grouped per rule for RTCX_NOTIFIER_GROUP_WAIT_SECS (30 s
+by default): run the stack with it at 0 to measure what comes after the group wait.
+
+Usage: RTCX_NOTIFIER_GROUP_WAIT_SECS=0 deploy/dev.sh up; deploy/bench/mail_latency.py [N]
+(default 30; one alert every 500 ms).
+"""
+
+import email
+import email.policy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+
+
+def api(method, path, token=None, body=None):
+    base = f"http://127.0.0.1:{os.environ.get('RTCX_QUERY_API_PORT', '8081')}"
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def main():
+    env = subprocess.run([f"{ROOT}/deploy/dev.sh", "env"], capture_output=True, text=True, check=True).stdout
+    for line in env.splitlines():
+        if line.startswith("export ") and "=" in line:
+            k, v = line[7:].split("=", 1)
+            os.environ.setdefault(k, v.strip("'\""))
+    address = os.environ.get("RTCX_DEMO_ADMIN_EMAIL", "admin@rtcx.demo")
+    state = os.environ.get("RTCX_STATE_DIR", "/var/lib/rtcx")
+    maildir = os.path.join(os.environ.get("RTCX_DEV_MAILDIR", f"{state}/mail"), "new")
+    with open(f"{state}/demo-admin-password") as f:
+        password = f.read().strip()
+    token = api("POST", "/v1/auth/login", body={"email": address, "password": password})["access_token"]
+    seen = set(os.listdir(maildir))
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    run = int(time.time())
+
+    def collect():
+        for name in os.listdir(maildir):
+            if name in seen:
+                continue
+            path = os.path.join(maildir, name)
+            try:
+                with open(path, "rb") as f:
+                    msg = email.message_from_binary_file(f, policy=email.policy.default)
+                mtime = os.stat(path).st_mtime
+            except OSError:
+                continue
+            seen.add(name)
+            subject, to = str(msg["subject"] or ""), str(msg["to"] or "")
+            for title in sent:
+                if title in subject and address in to:
+                    arrived.setdefault(title, mtime)
+
+    for i in range(N):
+        title = f"mail latency bench {run} #{i}"
+        api("POST", "/v1/alerts", token, {"alert_type": "SYSTEM_ANOMALY", "severity": "HIGH", "title": title})
+        sent[title] = time.time()
+        time.sleep(0.5)
+        collect()
+    deadline = time.time() + 120
+    while len(arrived) < N and time.time() < deadline:
+        time.sleep(0.1)
+        collect()
+    lat = sorted((arrived[t] - sent[t]) * 1000 for t in sent if t in arrived)
+    if len(lat) < N:
+        sys.exit(f"only {len(lat)} of {N} alert mails reached {address} within 120 s")
+    p95 = lat[max(0, int(round(0.95 * len(lat))) - 1)]
+    print(f"{N} alerts → mail to {address}: p50 {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms, max {lat[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
