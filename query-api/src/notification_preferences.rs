@@ -26,7 +26,7 @@ pub struct Preferences {
     #[schema(value_type = Option<crate::openapi::SeverityName>)]
     pub alert_min_severity: Option<AlertSeverity>,
     /// Only these alert types; null: every type.
-    #[schema(value_type = Option<Vec<crate::openapi::AlertTypeName>>)]
+    #[schema(value_type = Option<Vec<crate::openapi::AlertTypeName>>, min_items = 1)]
     pub alert_types: Option<Vec<AlertType>>,
     /// Alerts someone else assigns to you.
     pub assignments: bool,
