@@ -18,7 +18,7 @@
 
 use chrono::{DateTime, Utc};
 use rtcx_schemas::notifications::NotificationPreferences;
-use rtcx_schemas::{AlertChange, AlertEvent, AlertSeverity, AlertStatus, AlertType};
+use rtcx_schemas::{AlertChange, AlertEvent, AlertStatus};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -77,13 +77,13 @@ async fn readers(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Reader>, sqlx
         .into_iter()
         .map(|r| {
             let prefs = if r.stored {
-                NotificationPreferences {
-                    email_opt_out: r.email_opt_out.unwrap_or(false),
-                    alert_min_severity: r.alert_min_severity.as_deref().and_then(AlertSeverity::from_wire),
-                    alert_types: r.alert_types.map(|t| t.iter().filter_map(|x| AlertType::from_wire(x)).collect()),
-                    assignments: r.assignments.unwrap_or(true),
-                    resolved: r.resolved.unwrap_or(false),
-                }
+                NotificationPreferences::from_columns(
+                    r.email_opt_out.unwrap_or(false),
+                    r.alert_min_severity.as_deref(),
+                    r.alert_types.as_deref(),
+                    r.assignments.unwrap_or(true),
+                    r.resolved.unwrap_or(false),
+                )
             } else {
                 NotificationPreferences::role_default(&r.role)
             };

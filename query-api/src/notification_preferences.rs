@@ -77,13 +77,13 @@ pub async fn load(pg: &sqlx::PgPool, user: &AuthUser) -> Result<(NotificationPre
     Ok(match row {
         None => (NotificationPreferences::role_default(user.role.as_str()), true),
         Some(r) => (
-            NotificationPreferences {
-                email_opt_out: r.email_opt_out,
-                alert_min_severity: r.alert_min_severity.as_deref().and_then(AlertSeverity::from_wire),
-                alert_types: r.alert_types.map(|t| t.iter().filter_map(|x| AlertType::from_wire(x)).collect()),
-                assignments: r.assignments,
-                resolved: r.resolved,
-            },
+            NotificationPreferences::from_columns(
+                r.email_opt_out,
+                r.alert_min_severity.as_deref(),
+                r.alert_types.as_deref(),
+                r.assignments,
+                r.resolved,
+            ),
             false,
         ),
     })

@@ -36,6 +36,24 @@ impl NotificationPreferences {
         }
     }
 
+    /// Preferences as the `notification_preferences` columns store them (wire names; a name
+    /// the contract no longer knows is left out).
+    pub fn from_columns(
+        email_opt_out: bool,
+        alert_min_severity: Option<&str>,
+        alert_types: Option<&[String]>,
+        assignments: bool,
+        resolved: bool,
+    ) -> Self {
+        Self {
+            email_opt_out,
+            alert_min_severity: alert_min_severity.and_then(AlertSeverity::from_wire),
+            alert_types: alert_types.map(|t| t.iter().filter_map(|x| AlertType::from_wire(x)).collect()),
+            assignments,
+            resolved,
+        }
+    }
+
     /// Whether the user wants mail about alerts like `e` (severity and type), ignoring the
     /// opt-out.
     pub fn covers(&self, e: &AlertEvent) -> bool {
