@@ -68,6 +68,7 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
                     sensitive: true,
                     group_key: None,
                     delay: Duration::ZERO,
+                    bulk: false,
                 };
                 queued += usize::from(enqueue(&mut *tx, &d).await?);
                 None
@@ -86,6 +87,7 @@ pub async fn round(pg: &PgPool, console_url: &str) -> Result<usize, AccountMailE
                         sensitive: false,
                         group_key: None,
                         delay: Duration::ZERO,
+                        bulk: false,
                     };
                     queued += usize::from(enqueue(&mut *tx, &d).await?);
                     None

@@ -10,7 +10,8 @@ use crate::router::EmailRouting;
 use crate::webhook::ssrf::TargetPolicy;
 
 /// rtcx-notifier: delivers alert events to webhooks (Standard Webhooks signatures, Slack
-/// format) from a durable Postgres queue, with retries, back-off and an SSRF guard.
+/// format) and e-mail (alerts, reminders, account mails, daily and weekly digests) from a
+/// durable Postgres queue, with retries, back-off and an SSRF guard.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "rtcx-notifier", version)]
 pub struct Config {
@@ -37,6 +38,10 @@ pub struct Config {
     /// interval (0: never; docs/notifications.md, "Reminders").
     #[arg(long, env = "RTCX_NOTIFIER_REPEAT_INTERVAL_SECS", default_value_t = 14_400)]
     pub repeat_interval_secs: u64,
+    /// Seconds between looks for digests due (daily and weekly summary mails, read from
+    /// ClickHouse; 0: this notifier sends none; docs/notifications.md, "Digests").
+    #[arg(long, env = "RTCX_NOTIFIER_DIGEST_CHECK_SECS", default_value_t = 60)]
+    pub digest_check_secs: u64,
     /// Kafka consumer group; notifiers with the same group share the alert events.
     #[arg(long, env = "RTCX_NOTIFIER_GROUP", default_value = "rtcx-notifier")]
     pub group_id: String,
@@ -85,6 +90,9 @@ pub struct Config {
     /// Timeout of one SMTP conversation, in milliseconds.
     #[arg(long, env = "RTCX_SMTP_TIMEOUT_MS", default_value_t = 30_000)]
     pub smtp_timeout_ms: u64,
+    /// ClickHouse, read by the digests.
+    #[command(flatten)]
+    pub clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }
@@ -158,6 +166,11 @@ impl Config {
                 group_wait: Duration::from_secs(self.group_wait_secs),
             }),
         }
+    }
+
+    /// How often to look for digests due, when this notifier sends them (it needs SMTP).
+    pub fn digest_check(&self) -> Option<Duration> {
+        (self.smtp_url.is_some() && self.digest_check_secs > 0).then(|| Duration::from_secs(self.digest_check_secs))
     }
 
     pub fn target_policy(&self) -> TargetPolicy {

@@ -49,6 +49,8 @@ pub struct NewDelivery {
     pub group_key: Option<String>,
     /// How long the delivery waits before its first attempt (the group wait).
     pub delay: Duration,
+    /// Bulk mail (reminders, digests): claimed after every other due delivery.
+    pub bulk: bool,
 }
 
 /// Queues a delivery; `false` when it was queued before.
@@ -60,8 +62,8 @@ pub async fn enqueue<'e>(pg: impl sqlx::PgExecutor<'e>, d: &NewDelivery) -> Resu
     let inserted = sqlx::query(
         "INSERT INTO notification_deliveries
              (message_id, destination, channel, webhook_id, recipient, event_type, payload, event_at, sensitive,
-              group_key, available_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
+              group_key, available_at, bulk)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11), $12)
          ON CONFLICT (message_id, destination) DO NOTHING",
     )
     .bind(&d.message_id)
@@ -75,6 +77,7 @@ pub async fn enqueue<'e>(pg: impl sqlx::PgExecutor<'e>, d: &NewDelivery) -> Resu
     .bind(d.sensitive)
     .bind(&d.group_key)
     .bind(d.delay.as_secs_f64())
+    .bind(d.bulk)
     .execute(pg)
     .await?
     .rows_affected();
@@ -102,13 +105,14 @@ pub struct Claimed {
     pub group_key: Option<String>,
 }
 
-/// Claims up to `limit` due deliveries of `channels` for `lease`.
+/// Claims up to `limit` due deliveries of `channels` for `lease`: bulk mail last, then the
+/// longest due first.
 pub async fn claim(pg: &PgPool, channels: &[&str], limit: i64, lease: Duration) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
         "WITH due AS (
              SELECT id FROM notification_deliveries
              WHERE status = 'pending' AND available_at <= now() AND channel = ANY($3)
-             ORDER BY available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
+             ORDER BY bulk, available_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
          ), claimed AS (
              UPDATE notification_deliveries d
              SET attempts = d.attempts + 1, last_attempt_at = now(),

@@ -4,7 +4,7 @@ use rtcx_notifier::config::Config;
 use rtcx_notifier::dispatch::Senders;
 use rtcx_notifier::email::sender::EmailSender;
 use rtcx_notifier::webhook::sender::WebhookSender;
-use rtcx_notifier::{account_mail, consumer, dispatch, reminders};
+use rtcx_notifier::{account_mail, consumer, digests, dispatch, reminders};
 use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
 
 #[tokio::main]
@@ -25,9 +25,13 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let senders = Senders { webhook, email };
-    let health = HealthRegistry::new()
+    let ch = cfg.clickhouse.client();
+    let mut health = HealthRegistry::new()
         .with_fn("postgres", checks::postgres(pg.clone()))
         .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?);
+    if cfg.digest_check().is_some() {
+        health = health.with_fn("clickhouse", checks::clickhouse(ch.clone()));
+    }
     let ops = tokio::spawn(serve(cfg.listen, ops_router(health, metrics)));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -49,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
                 let interval = std::time::Duration::from_secs(cfg.repeat_interval_secs);
                 let check = std::time::Duration::from_secs(60).min(interval);
                 tokio::spawn(reminders::run(pg.clone(), routing, interval, check, queued.clone(), stop_rx.clone()));
+            }
+            if let Some(every) = cfg.digest_check() {
+                tokio::spawn(digests::run(pg.clone(), ch, console.clone(), every, queued.clone(), stop_rx.clone()));
             }
         }
         _ => tracing::warn!("no RTCX_SMTP_URL: e-mail notifications and password-reset mails are off"),

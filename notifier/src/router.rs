@@ -17,7 +17,7 @@
 //!   same `message_id`.
 
 use chrono::{DateTime, Utc};
-use rtcx_schemas::notifications::NotificationPreferences;
+use rtcx_schemas::notifications::{NotificationPreferences, PreferenceColumns};
 use rtcx_schemas::{AlertChange, AlertEvent, AlertStatus};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -62,13 +62,16 @@ struct ReaderRow {
     alert_types: Option<Vec<String>>,
     assignments: Option<bool>,
     resolved: Option<bool>,
+    digest: Option<String>,
+    digest_hour: Option<i16>,
+    time_zone: Option<String>,
 }
 
 /// Every active user who has not opted out of e-mail, with their preferences.
 async fn readers(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Reader>, sqlx::Error> {
     let rows: Vec<ReaderRow> = sqlx::query_as(
         "SELECT u.id, u.email, u.role, p.user_id IS NOT NULL AS stored, p.email_opt_out, p.alert_min_severity, \
-         p.alert_types, p.assignments, p.resolved \
+         p.alert_types, p.assignments, p.resolved, p.digest, p.digest_hour, p.time_zone \
          FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id WHERE u.active ORDER BY u.email",
     )
     .fetch_all(&mut **tx)
@@ -77,13 +80,16 @@ async fn readers(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Reader>, sqlx
         .into_iter()
         .map(|r| {
             let prefs = if r.stored {
-                NotificationPreferences::from_columns(
-                    r.email_opt_out.unwrap_or(false),
-                    r.alert_min_severity.as_deref(),
-                    r.alert_types.as_deref(),
-                    r.assignments.unwrap_or(true),
-                    r.resolved.unwrap_or(false),
-                )
+                NotificationPreferences::from_columns(PreferenceColumns {
+                    email_opt_out: r.email_opt_out.unwrap_or(false),
+                    alert_min_severity: r.alert_min_severity.as_deref(),
+                    alert_types: r.alert_types.as_deref(),
+                    assignments: r.assignments.unwrap_or(true),
+                    resolved: r.resolved.unwrap_or(false),
+                    digest: r.digest.as_deref().unwrap_or_default(),
+                    digest_hour: r.digest_hour.unwrap_or_default(),
+                    time_zone: r.time_zone.as_deref().unwrap_or_default(),
+                })
             } else {
                 NotificationPreferences::role_default(&r.role)
             };
@@ -205,6 +211,7 @@ async fn queue_webhooks(
             sensitive: false,
             group_key: None,
             delay: std::time::Duration::ZERO,
+            bulk: false,
         };
         routed.count(enqueue(&mut **tx, &d).await?);
     }
@@ -221,6 +228,8 @@ struct AlertMails<'a> {
     event_at: DateTime<Utc>,
     /// New-alert mails wait for, and are sent with, the others of their rule.
     grouped: bool,
+    /// Reminders are bulk mail (claimed after the rest).
+    bulk: bool,
 }
 
 /// Queues one mail about `event` per recipient (address, why).
@@ -248,6 +257,7 @@ async fn queue_alert_mails(
             sensitive: false,
             group_key: m.grouped.then(|| group_key(event)),
             delay: if m.grouped { routing.group_wait } else { std::time::Duration::ZERO },
+            bulk: m.bulk,
         };
         routed.count(enqueue(&mut **tx, &d).await?);
     }
@@ -277,7 +287,7 @@ pub async fn route_alert(
         let (recipients, verb) = mail_recipients(&mut tx, event).await?;
         // New and reopened alerts of one rule are grouped per address (`deliveries::fold_group`).
         let grouped = matches!(event.change, AlertChange::Raised | AlertChange::Reopened);
-        let m = AlertMails { message_id, kind, verb, event_at, grouped };
+        let m = AlertMails { message_id, kind, verb, event_at, grouped, bulk: false };
         queue_alert_mails(&mut tx, &mut routed, event, recipients, &m, routing).await?;
     }
     tx.commit().await?;
@@ -295,7 +305,14 @@ pub async fn route_reminder(
     let mut tx = pg.begin().await?;
     let (recipients, _) = mail_recipients(&mut tx, event).await?;
     let mut routed = Routed::default();
-    let m = AlertMails { message_id, kind: "alert.reminder", verb: "Still open", event_at: Utc::now(), grouped: false };
+    let m = AlertMails {
+        message_id,
+        kind: "alert.reminder",
+        verb: "Still open",
+        event_at: Utc::now(),
+        grouped: false,
+        bulk: true,
+    };
     queue_alert_mails(&mut tx, &mut routed, event, recipients, &m, routing).await?;
     tx.commit().await?;
     Ok(routed)

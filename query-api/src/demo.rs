@@ -72,12 +72,13 @@ pub async fn ensure_topics(pg: &PgPool, topics: &[DemoTopic]) -> Result<u64, Dem
 
 /// Creates the administrator, or makes an existing account with this email an active
 /// administrator with this password (so the login `up` prints always works; like any password
-/// change, it ends the account's sessions). True when created.
+/// change, it ends the account's sessions). Without stored notification preferences it gets
+/// a daily digest from midnight UTC, so that the demo's mailbox shows one. True when created.
 pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result<bool, DemoError> {
     let email = normalize_email(email)?;
     check_password("password", password, &email)?;
-    match create_user(app, &email, "Demo administrator", password, Role::Admin, Welcome::None).await {
-        Ok(_) => Ok(true),
+    let created = match create_user(app, &email, "Demo administrator", password, Role::Admin, Welcome::None).await {
+        Ok(_) => true,
         Err(ApiError::Conflict(_)) => {
             let hash = hash_password(password.to_owned()).await?;
             let mut tx = app.pg.begin().await?;
@@ -90,8 +91,17 @@ pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result
             .await?;
             set_password(&mut tx, id, &hash, None).await?;
             tx.commit().await?;
-            Ok(false)
+            false
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    // The demo shows a digest at once: daily, due from midnight UTC (kept if changed since).
+    sqlx::query(
+        "INSERT INTO notification_preferences (user_id, digest, digest_hour, time_zone) \
+         SELECT id, 'daily', 0, 'UTC' FROM users WHERE email = $1 ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(&email)
+    .execute(&app.pg)
+    .await?;
+    Ok(created)
 }

@@ -523,6 +523,16 @@ pub enum SeverityName {
     Critical,
 }
 
+/// How often a digest is mailed (`rtcx_schemas::notifications::DigestFrequency`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum DigestName {
+    None,
+    Daily,
+    Weekly,
+}
+
 /// `429` of the live routes: too many live connections.
 #[derive(ToResponse)]
 #[response(

@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 
 use minijinja::{AutoEscape, Environment, context};
 use rtcx_schemas::AlertEvent;
+
+use crate::digests::figures::{self, Figures};
 use serde::{Deserialize, Serialize};
 
 /// A rendered e-mail.
@@ -29,6 +31,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
     env.add_filter("pad", |s: String| format!("{s:<10}"));
+    env.add_filter("left", |s: String, width: usize| format!("{s:<width$}"));
+    env.add_filter("right", |s: String, width: usize| format!("{s:>width$}"));
     for (name, source) in [
         ("alert.subject.j2", include_str!("../../templates/alert.subject.j2")),
         ("alert.txt.j2", include_str!("../../templates/alert.txt.j2")),
@@ -42,6 +46,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("welcome.subject.j2", include_str!("../../templates/welcome.subject.j2")),
         ("welcome.txt.j2", include_str!("../../templates/welcome.txt.j2")),
         ("welcome.html.j2", include_str!("../../templates/welcome.html.j2")),
+        ("digest.subject.j2", include_str!("../../templates/digest.subject.j2")),
+        ("digest.txt.j2", include_str!("../../templates/digest.txt.j2")),
+        ("digest.html.j2", include_str!("../../templates/digest.html.j2")),
     ] {
         // The templates are part of the binary and rendered by the unit tests.
         if let Err(e) = env.add_template(name, source) {
@@ -156,6 +163,118 @@ pub fn welcome(email: &str, name: &str, role: &str, by_admin: bool, console_url:
     render("welcome", context! { email, name, role, by_admin, link, abilities => abilities(role) })
 }
 
+/// `12,345`.
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `18.2%`.
+fn percent(share: f64) -> String {
+    format!("{:.1}%", 100.0 * share)
+}
+
+/// How `now` compares with `before`: `+12%`, `-3%`, `no change`, `new` (nothing before).
+fn change(now: u64, before: u64) -> String {
+    if before == 0 {
+        return if now == 0 { "no change".into() } else { "new".into() };
+    }
+    let pct = (100.0 * (now as f64 - before as f64) / before as f64).round();
+    if pct == 0.0 { "no change".into() } else { format!("{pct:+}%") }
+}
+
+/// `+0.21`.
+fn signed(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "–".into(), |v| format!("{v:+.decimals$}"))
+}
+
+/// A digest mail for `name` (a user's display name); the figures are shared by every reader of
+/// the period.
+pub fn digest(f: &Figures, name: &str, console_url: &str) -> Result<Content, RenderError> {
+    use rtcx_schemas::notifications::DigestFrequency;
+    let p = &f.period;
+    let weekly = p.frequency == DigestFrequency::Weekly;
+    let (title, before) = if weekly { ("Weekly", "the week before") } else { ("Daily", "the day before") };
+    let period = if weekly {
+        let last = p.first_day + chrono::Days::new(6);
+        format!("{} to {}", p.first_day.format("%A %-d %B"), last.format("%A %-d %B %Y"))
+    } else {
+        p.first_day.format("%A %-d %B %Y").to_string()
+    };
+    let (cur, prev) = (&f.current, &f.previous);
+    let mut headline = vec![
+        [
+            "Feedback".to_owned(),
+            count(cur.feedback),
+            format!("{} {before}: {}", count(prev.feedback), change(cur.feedback, prev.feedback)),
+        ],
+        ["Negative".to_owned(), percent(cur.negative_share()), format!("{} {before}", percent(prev.negative_share()))],
+        [
+            "Mean sentiment".to_owned(),
+            signed(cur.mean_score(), 2),
+            format!("{} {before}", signed(prev.mean_score(), 2)),
+        ],
+    ];
+    if let Some(nps) = cur.nps() {
+        headline.push([
+            "NPS".to_owned(),
+            format!("{nps:+.0}"),
+            format!("from {} answers; {} {before}", count(cur.nps_answers), signed(prev.nps(), 0)),
+        ]);
+    }
+    let days: Vec<[String; 3]> = f
+        .days
+        .iter()
+        .map(|d| [d.day.format("%a %-d %b").to_string(), count(d.totals.feedback), percent(d.totals.negative_share())])
+        .collect();
+    let topics: Vec<[String; 4]> = f
+        .topics
+        .iter()
+        .map(|t| {
+            [
+                t.name.chars().take(60).collect(),
+                count(t.feedback),
+                percent(figures::ratio(t.negative, t.feedback)),
+                change(t.feedback, t.previous),
+            ]
+        })
+        .collect();
+    let emotions: Vec<String> =
+        f.emotions.iter().map(|(e, n)| format!("{e} {}", percent(figures::ratio(*n, cur.feedback)))).collect();
+    let console = console_url.trim_end_matches('/');
+    let open: Vec<serde_json::Value> = f
+        .alerts
+        .open
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "severity": a.severity, "title": a.title, "status": a.status,
+                "since": a.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "link": attribute_safe(format!("{console}/alerts/{}", a.id)),
+            })
+        })
+        .collect();
+    let open_by_severity: Vec<String> = f.alerts.open_by_severity.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let name = if name.trim().is_empty() { "there" } else { name.trim() };
+    render(
+        "digest",
+        context! {
+            name, title, period, before, time_zone => p.time_zone, headline, days, topics, emotions,
+            feedback => count(cur.feedback), negative => percent(cur.negative_share()),
+            raised => f.alerts.raised, open_total => f.alerts.open_total(), open_by_severity, open,
+            dashboard => attribute_safe(format!("{console}/dashboard")),
+            settings => attribute_safe(format!("{console}/settings/notifications")),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +374,134 @@ mod tests {
         assert_eq!(payload["group"].as_array().map(Vec::len), Some(2), "kept for a later re-render");
     }
 
+    pub(crate) fn example_figures() -> Figures {
+        use crate::digests::figures::{Alerts, Day, OpenAlert, Period, Topic, Totals};
+        use chrono::{NaiveDate, TimeZone, Utc};
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).expect("date");
+        let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).single().expect("time");
+        let totals = |feedback: u64, negative: u64, score_sum: f64| Totals {
+            feedback,
+            negative,
+            neutral: feedback / 4,
+            positive: feedback - negative - feedback / 4,
+            score_sum,
+            nps_answers: 0,
+            promoters: 0,
+            detractors: 0,
+        };
+        let mut current = totals(12_480, 2_271, 1_996.8);
+        (current.nps_answers, current.promoters, current.detractors) = (412, 180, 131);
+        Figures {
+            period: Period {
+                frequency: rtcx_schemas::notifications::DigestFrequency::Daily,
+                time_zone: "Europe/Paris".into(),
+                first_day: day(30),
+                start: at(29, 23),
+                end: Utc.with_ymd_and_hms(2026, 12, 1, 23, 0, 0).single().expect("time"),
+                previous_start: at(28, 23),
+                days: (24..=30).map(|d| (day(d), at(d - 1, 23))).collect(),
+            },
+            current,
+            previous: totals(11_102, 1_554, 2_442.4),
+            days: [9_870, 10_212, 11_904, 12_055, 8_410, 11_102, 12_480]
+                .iter()
+                .zip(24..=30)
+                .map(|(n, d)| Day { day: day(d), totals: totals(*n, n * (10 + u64::from(d) % 9) / 100, 0.0) })
+                .map(|mut d| {
+                    // The period and the day before, as in the headline.
+                    d.totals.negative = match d.totals.feedback {
+                        12_480 => 2_271,
+                        11_102 => 1_554,
+                        _ => d.totals.negative,
+                    };
+                    d
+                })
+                .collect(),
+            topics: vec![
+                Topic {
+                    id: uuid::Uuid::nil(),
+                    name: "Refunds & returns".into(),
+                    feedback: 1_630,
+                    negative: 912,
+                    previous: 801,
+                },
+                Topic {
+                    id: uuid::Uuid::nil(),
+                    name: "Delivery".into(),
+                    feedback: 1_211,
+                    negative: 302,
+                    previous: 1_190,
+                },
+                Topic { id: uuid::Uuid::nil(), name: "App <login>".into(), feedback: 402, negative: 97, previous: 0 },
+            ],
+            emotions: vec![
+                ("joy".into(), 4_120),
+                ("neutral".into(), 3_900),
+                ("anger".into(), 2_210),
+                ("sadness".into(), 1_102),
+            ],
+            alerts: Alerts {
+                raised: 3,
+                open_by_severity: vec![("CRITICAL".into(), 1), ("HIGH".into(), 2)],
+                open: vec![OpenAlert {
+                    id: uuid::Uuid::nil(),
+                    title: "Negative feedback on email surging".into(),
+                    severity: "CRITICAL".into(),
+                    status: "OPEN".into(),
+                    created_at: at(30, 14),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn digests_state_the_figures_against_the_period_before() {
+        let c = digest(&example_figures(), "Ana <b>", "https://rtcx.example.com/").expect("render");
+        assert_eq!(
+            c.subject,
+            "[rtcx] Daily digest, Monday 30 November 2026: 12,480 feedback, 18.2% negative, 3 open alerts"
+        );
+        assert!(c.text.contains("Feedback:        12,480  (11,102 the day before: +12%)"), "{}", c.text);
+        assert!(c.text.contains("Negative:         18.2%  (14.0% the day before)"), "{}", c.text);
+        assert!(c.text.contains("Mean sentiment:   +0.16  (+0.22 the day before)"), "{}", c.text);
+        assert!(c.text.contains("NPS:                +12  (from 412 answers; – the day before)"), "{}", c.text);
+        assert!(c.text.contains("Mon 30 Nov       12,480     18.2%"), "{}", c.text);
+        assert!(c.text.contains("  - Refunds & returns: 1,630, 56.0% negative, +103%"), "{}", c.text);
+        assert!(c.text.contains("  - App <login>: 402, 24.1% negative, new"), "{}", c.text);
+        assert!(
+            c.text.contains("Dominant emotions: joy 33.0%, neutral 31.2%, anger 17.7%, sadness 8.8%"),
+            "{}",
+            c.text
+        );
+        assert!(c.text.contains("3 raised in the period; 3 open now (1 CRITICAL, 2 HIGH)."), "{}", c.text);
+        assert!(c.text.contains("https://rtcx.example.com/alerts/00000000-0000-0000-0000-000000000000"));
+        assert!(c.text.contains("Hello Ana <b>,"), "plain text is not escaped");
+        assert!(c.html.contains("Hello Ana &lt;b&gt;,") && c.html.contains("App &lt;login&gt;"), "{}", c.html);
+        assert!(c.html.contains("href=\"https://rtcx.example.com/settings/notifications\""), "{}", c.html);
+        let mut weekly = example_figures();
+        weekly.period.frequency = rtcx_schemas::notifications::DigestFrequency::Weekly;
+        weekly.period.first_day = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let c = digest(&weekly, " ", "https://rtcx.example.com").expect("render");
+        assert!(
+            c.subject.starts_with("[rtcx] Weekly digest, Monday 23 November to Sunday 29 November 2026:"),
+            "{}",
+            c.subject
+        );
+        assert!(c.text.starts_with("Hello there,"), "{}", c.text);
+    }
+
+    #[test]
+    fn counts_and_changes_read_like_prose() {
+        assert_eq!(
+            (count(0), count(999), count(1_000), count(12_345_678)),
+            ("0".into(), "999".into(), "1,000".into(), "12,345,678".into())
+        );
+        assert_eq!(
+            (change(0, 0), change(5, 0), change(10, 10), change(15, 10), change(5, 10)),
+            ("no change".into(), "new".into(), "no change".into(), "+50%".into(), "-50%".into())
+        );
+    }
+
     /// The rendered examples in docs/notifications/ are this code's output
     /// (`RTCX_BLESS=1 cargo test -p rtcx-notifier --lib` rewrites them).
     #[test]
@@ -269,6 +516,7 @@ mod tests {
                 "alert-group",
                 alert_group(&example_group()).map(|p| serde_json::from_value::<Content>(p).expect("content")),
             ),
+            ("digest", digest(&example_figures(), "Ana Silva", "https://rtcx.example.com")),
         ];
         for (name, content) in examples {
             let c = content.expect("render");
