@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::deliveries::{NewDelivery, Target, enqueue};
 use crate::email::render;
+use crate::schedule::{self, Schedule};
 
 /// Rows per round.
 const BATCH: i64 = 50;
@@ -115,20 +116,8 @@ pub async fn run(
     console_url: String,
     every: Duration,
     queued: std::sync::Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        match round(&pg, &console_url).await {
-            Ok(0) => {}
-            Ok(n) => {
-                metrics::counter!("rtcx_notifier_account_mails_total").increment(n as u64);
-                queued.notify_one();
-            }
-            Err(e) => tracing::warn!(error = %e, "account mails: round failed; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+    let s = Schedule { name: "account mails", metric: "rtcx_notifier_account_mails_total", every, queued, shutdown };
+    schedule::run(s, || round(&pg, &console_url)).await;
 }

@@ -6,7 +6,8 @@
 //! claimed from the outbox by [`account_mail`]; alerts left open are mailed again by
 //! [`reminders`]; daily and weekly summaries are queued by [`digests`]. [`dispatch`] claims due
 //! deliveries with `FOR UPDATE SKIP LOCKED`, sends them ([`webhook`], [`email`]) and records
-//! the outcome, retrying with back-off ([`retry`]). Several notifiers may run side by side.
+//! the outcome, retrying with back-off ([`retry`]); the scheduled work shares one loop
+//! ([`schedule`]). Several notifiers may run side by side.
 //! docs/notifications.md.
 
 pub mod account_mail;
@@ -19,4 +20,5 @@ pub mod email;
 pub mod reminders;
 pub mod retry;
 pub mod router;
+pub mod schedule;
 pub mod webhook;

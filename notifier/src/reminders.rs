@@ -15,6 +15,7 @@ use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::router::{EmailRouting, route_reminder};
+use crate::schedule::{self, Schedule};
 
 /// Open alerts looked at per round (oldest first).
 const BATCH: i64 = 500;
@@ -60,20 +61,8 @@ pub async fn run(
     interval: Duration,
     every: Duration,
     queued: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        match round(&pg, &routing, interval).await {
-            Ok(0) => {}
-            Ok(n) => {
-                metrics::counter!("rtcx_notifier_reminders_total").increment(n as u64);
-                queued.notify_one();
-            }
-            Err(e) => tracing::warn!(error = %e, "reminders: round failed; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+    let s = Schedule { name: "reminders", metric: "rtcx_notifier_reminders_total", every, queued, shutdown };
+    schedule::run(s, || round(&pg, &routing, interval)).await;
 }

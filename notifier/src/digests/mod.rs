@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::deliveries::{NewDelivery, Target, enqueue};
 use crate::email::render;
+use crate::schedule::{self, Schedule};
 use figures::{Figures, FiguresError, Period};
 
 /// Readers looked at per query.
@@ -169,20 +170,8 @@ pub async fn run(
     console_url: String,
     every: Duration,
     queued: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        match round(&pg, &ch, &console_url, Utc::now()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                metrics::counter!("rtcx_notifier_digests_total").increment(n as u64);
-                queued.notify_one();
-            }
-            Err(e) => tracing::warn!(error = %e, "digests: round failed; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+    let s = Schedule { name: "digests", metric: "rtcx_notifier_digests_total", every, queued, shutdown };
+    schedule::run(s, || round(&pg, &ch, &console_url, Utc::now())).await;
 }
