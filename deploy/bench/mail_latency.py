@@ -7,10 +7,12 @@ answer to the mail's arrival in the local SMTP server's Maildir (the file's modi
 for the demo admin's address. Mails are grouped per rule for RTCX_NOTIFIER_GROUP_WAIT_SECS (30 s
 by default): run the stack with it at 0 to measure what comes after the group wait.
 
-Usage: RTCX_NOTIFIER_GROUP_WAIT_SECS=0 deploy/dev.sh up; deploy/bench/mail_latency.py [N [BACKLOG]]
+Usage: RTCX_NOTIFIER_GROUP_WAIT_SECS=0 deploy/dev.sh up; deploy/bench/mail_latency.py [N [BACKLOG [plain]]]
 (N alerts, default 30, one every 500 ms). BACKLOG (default 0) first queues that many bulk mails
 (as a morning's digests or a burst of reminders would be) to backlog@rtcx.bench, to measure
 whether they delay the alert mails; the dispatcher claims bulk mail after everything else due.
+With `plain` the backlog is queued as ordinary mail (served oldest first, as every mail was
+before bulk mail existed), for the comparison.
 """
 
 import email
@@ -26,6 +28,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 BACKLOG = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+BULK = not (len(sys.argv) > 3 and sys.argv[3] == "plain")
 
 
 def api(method, path, token=None, body=None):
@@ -60,11 +63,11 @@ def main():
         sql = (
             "INSERT INTO notification_deliveries (message_id, destination, channel, recipient, event_type, payload, "
             "event_at, bulk) SELECT 'msg_bench_backlog_' || :'run' || '_' || g, 'email:backlog@rtcx.bench', 'email', "
-            "'backlog@rtcx.bench', 'digest.daily', :'payload'::jsonb, now(), true FROM generate_series(1, :backlog) g"
+            "'backlog@rtcx.bench', 'digest.daily', :'payload'::jsonb, now(), :bulk FROM generate_series(1, :backlog) g"
         )
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"run={run}", "-v", f"payload={payload}",
-                        "-v", f"backlog={BACKLOG}", os.environ["RTCX_POSTGRES_URL"]], input=sql, text=True, check=True)
-        print(f"queued {BACKLOG} bulk mails to backlog@rtcx.bench")
+                        "-v", f"backlog={BACKLOG}", "-v", f"bulk={str(BULK).lower()}", os.environ["RTCX_POSTGRES_URL"]], input=sql, text=True, check=True)
+        print(f"queued {BACKLOG} {'bulk' if BULK else 'plain'} mails to backlog@rtcx.bench")
 
     def collect():
         for name in os.listdir(maildir):
@@ -102,7 +105,7 @@ def main():
         left = subprocess.run(["psql", "-qtA", os.environ["RTCX_POSTGRES_URL"], "-c",
                                f"SELECT count(*) FROM notification_deliveries WHERE message_id LIKE 'msg_bench_backlog_{run}_%' "
                                "AND status = 'pending'"], capture_output=True, text=True, check=True).stdout.strip()
-        pending = f" (bulk mails still pending at the end: {left} of {BACKLOG})"
+        pending = f" (backlog mails still pending at the end: {left} of {BACKLOG})"
     print(f"{N} alerts → mail to {address}: p50 {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms, max {lat[-1]:.0f} ms{pending}")
 
 

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use rtcx_schemas::notifications::NotificationPreferences;
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -95,12 +96,19 @@ pub async fn ensure_admin(app: &AppState, email: &str, password: &str) -> Result
         }
         Err(e) => return Err(e.into()),
     };
-    // The demo shows a digest at once: daily, due from midnight UTC (kept if changed since).
+    // The demo shows a digest at once: daily, due from midnight UTC, with the role's defaults
+    // for everything else (kept if changed since).
+    let defaults = NotificationPreferences::role_default(Role::Admin.as_str());
     sqlx::query(
-        "INSERT INTO notification_preferences (user_id, digest, digest_hour, time_zone) \
-         SELECT id, 'daily', 0, 'UTC' FROM users WHERE email = $1 ON CONFLICT (user_id) DO NOTHING",
+        "INSERT INTO notification_preferences \
+         (user_id, email_opt_out, alert_min_severity, alert_types, assignments, resolved, digest, digest_hour, time_zone) \
+         SELECT id, $2, $3, NULL, $4, $5, 'daily', 0, 'UTC' FROM users WHERE email = $1 ON CONFLICT (user_id) DO NOTHING",
     )
     .bind(&email)
+    .bind(defaults.email_opt_out)
+    .bind(defaults.alert_min_severity.map(|s| s.as_str()))
+    .bind(defaults.assignments)
+    .bind(defaults.resolved)
     .execute(&app.pg)
     .await?;
     Ok(created)

@@ -1,5 +1,6 @@
 //! `rtcx-query-api demo` (run by `deploy/dev.sh up`): an administrator login and the demo
-//! topic catalogue, idempotently; running it again resets the password it prints.
+//! topic catalogue, idempotently; running it again resets the password it prints. The
+//! administrator gets a daily digest and keeps the role's alert mail.
 
 mod common;
 
@@ -40,6 +41,17 @@ async fn the_demo_setup_is_idempotent_and_its_login_works() {
     let (status, body) = api.login(&email, "demo-password-5e6f7a8b").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["access_token"].as_str().expect("token").to_owned();
+
+    // A daily digest from midnight UTC, and the ADMIN defaults for alert mail (HIGH and up).
+    let (status, prefs) = api.get("/v1/auth/me/notification-preferences", &token).await;
+    assert_eq!(status, StatusCode::OK, "{prefs}");
+    assert_eq!(prefs["role_default"], false, "{prefs}");
+    let p = &prefs["preferences"];
+    assert_eq!((&p["digest"], &p["digest_hour"], &p["time_zone"]), (&"daily".into(), &0.into(), &"UTC".into()));
+    assert_eq!(
+        (&p["alert_min_severity"], &p["assignments"], &p["email_opt_out"]),
+        (&"HIGH".into(), &true.into(), &false.into())
+    );
 
     let (status, topics) = api.get("/v1/topics", &token).await;
     assert_eq!(status, StatusCode::OK, "{topics}");
