@@ -267,7 +267,7 @@ pub fn digest(f: &Figures, name: &str, console_url: &str) -> Result<Content, Ren
         "digest",
         context! {
             name, title, period, before, time_zone => p.time_zone, headline, days, topics, emotions,
-            feedback => count(cur.feedback), negative => percent(cur.negative_share()),
+            feedback => count(cur.feedback), negative => percent(cur.negative_share()), any_feedback => cur.feedback > 0,
             raised => f.alerts.raised, open_total => f.alerts.open_total(), open_by_severity, open,
             dashboard => attribute_safe(format!("{console}/dashboard")),
             settings => attribute_safe(format!("{console}/settings/notifications")),
@@ -488,6 +488,13 @@ mod tests {
             c.subject
         );
         assert!(c.text.starts_with("Hello there,"), "{}", c.text);
+        assert!(!c.text.contains("No feedback arrived"), "{}", c.text);
+        let mut quiet = example_figures();
+        quiet.current = Default::default();
+        let c = digest(&quiet, "Ana", "https://rtcx.example.com").expect("render");
+        assert!(c.text.contains("(Europe/Paris).\nNo feedback arrived in this period.\n"), "{}", c.text);
+        assert!(c.text.contains("Mean sentiment:       –  (+0.22 the day before)"), "{}", c.text);
+        assert!(c.html.contains("<p>No feedback arrived in this period.</p>"), "{}", c.html);
     }
 
     #[test]
