@@ -23,37 +23,19 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stack import api, demo_admin, load_env
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 BACKLOG = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 BULK = not (len(sys.argv) > 3 and sys.argv[3] == "plain")
 
 
-def api(method, path, token=None, body=None):
-    base = f"http://127.0.0.1:{os.environ.get('RTCX_QUERY_API_PORT', '8081')}"
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
-
-
 def main():
-    env = subprocess.run([f"{ROOT}/deploy/dev.sh", "env"], capture_output=True, text=True, check=True).stdout
-    for line in env.splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line[7:].split("=", 1)
-            os.environ.setdefault(k, v.strip("'\""))
-    address = os.environ.get("RTCX_DEMO_ADMIN_EMAIL", "admin@rtcx.demo")
+    load_env()
+    address, token = demo_admin()
     state = os.environ.get("RTCX_STATE_DIR", "/var/lib/rtcx")
     maildir = os.path.join(os.environ.get("RTCX_DEV_MAILDIR", f"{state}/mail"), "new")
-    with open(f"{state}/demo-admin-password") as f:
-        password = f.read().strip()
-    token = api("POST", "/v1/auth/login", body={"email": address, "password": password})["access_token"]
     seen = set(os.listdir(maildir))
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}

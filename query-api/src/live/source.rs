@@ -156,17 +156,35 @@ fn substance(v: &serde_json::Value) -> serde_json::Value {
     v
 }
 
+/// A periodic task's clock: ticks every `interval` (a late tick delays the next ones) until
+/// shutdown.
+struct Ticker {
+    tick: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ticker {
+    fn new(interval: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { tick, shutdown }
+    }
+
+    /// Waits for the next tick; false once shutdown is requested.
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.tick.tick() => true,
+            _ = self.shutdown.changed() => false,
+        }
+    }
+}
+
 /// Every `interval`, recomputes the watched dashboard figures and publishes those that
 /// changed.
-pub async fn dashboards(app: Arc<AppState>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn dashboards(app: Arc<AppState>, interval: Duration, shutdown: watch::Receiver<bool>) {
     let mut last: HashMap<(String, Option<Channel>), serde_json::Value> = HashMap::new();
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
-        }
+    let mut ticker = Ticker::new(interval, shutdown);
+    while ticker.next().await {
         let keys = app.live.dashboard_keys();
         last.retain(|k, _| keys.contains(k));
         for (range, channel) in keys {
@@ -186,14 +204,9 @@ pub async fn dashboards(app: Arc<AppState>, interval: Duration, mut shutdown: wa
 
 /// Every `interval`, ends the connections whose session ended (logout, logout everywhere,
 /// deactivation, expiry).
-pub async fn session_check(app: Arc<AppState>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => break,
-        }
+pub async fn session_check(app: Arc<AppState>, interval: Duration, shutdown: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(interval, shutdown);
+    while ticker.next().await {
         let sessions: Vec<Uuid> = app.live.sessions().into_iter().collect();
         if sessions.is_empty() {
             continue;
