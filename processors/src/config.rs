@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::inference::{Batching, Engine};
+use crate::inference::{Batching, Engine, InferenceError};
 use crate::pipeline::PipelineConfig;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -30,8 +30,9 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model, or the lexicon when asked for or when the model cannot be loaded.
-    pub fn load(&self, batching: Batching) -> Engine {
+    /// The configured engine: the Hugging Face pair, the default model, or the lexicon when
+    /// asked for with `--lexicon`. A model that cannot be loaded is an error.
+    pub fn load(&self, batching: Batching) -> Result<Engine, InferenceError> {
         match (&self.sentiment_model, &self.emotion_model) {
             (Some(s), Some(e)) if !self.lexicon => Engine::load_hf_pair(s, e, self.max_len),
             _ => Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon),

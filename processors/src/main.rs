@@ -383,7 +383,7 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(!texts.is_empty(), "no labelled rows in {}", e.data.display());
-    let analyzer = e.model.load(rtcx_processors::inference::Batching::default());
+    let analyzer = e.model.load(rtcx_processors::inference::Batching::default()).context("loading the model")?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let results = analyzer.analyze(&refs)?;
     let predicted: Vec<usize> = results
@@ -457,7 +457,7 @@ fn bench(b: BenchArgs) -> anyhow::Result<()> {
             println!("| {bs} ({} workers) | {:.1} | - | - |", b.workers, (texts.len() * b.passes) as f64 / secs);
             continue;
         }
-        let analyzer = b.model.load(batching);
+        let analyzer = b.model.load(batching).context("loading the model")?;
         analyzer.analyze(&texts[..texts.len().min(32)])?; // warm-up
         // Throughput: the whole set at once, so the analyzer sorts by length and cuts batches
         // of `bs` (as the peers' "length-sorted batches" were measured).
@@ -485,7 +485,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<()> {
 
     use rtcx_processors::text::{key_phrases, language};
 
-    let analyzer = a.model.load(rtcx_processors::inference::Batching::default());
+    let analyzer = a.model.load(rtcx_processors::inference::Batching::default()).context("loading the model")?;
     let texts: Vec<String> = if a.texts.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>().context("reading stdin")?
     } else {
@@ -682,7 +682,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
 async fn suggest_topics(a: SuggestArgs) -> anyhow::Result<()> {
     use rtcx_processors::topics::suggest::{ClusterParams, load_unassigned, store_suggestions, suggest};
 
-    let engine = a.model.load(rtcx_processors::inference::Batching::default());
+    let engine = a.model.load(rtcx_processors::inference::Batching::default()).context("loading the model")?;
     let mut items = load_unassigned(&a.clickhouse.client(), a.days, a.limit).await?;
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let analyses = tokio::task::block_in_place(|| engine.analyze(&texts))?;

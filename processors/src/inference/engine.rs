@@ -1,5 +1,6 @@
-//! The engine the pipeline uses: the default model, or the lexicon fallback when the model
-//! cannot be loaded (or when configured so).
+//! The engine the pipeline uses: the default model, a pair of Hugging Face checkpoints, or —
+//! only when chosen with `--lexicon` — the rule-based lexicon. A model that cannot be loaded
+//! stops the service at start-up with the reason; it never falls back silently.
 
 use std::path::Path;
 
@@ -99,31 +100,24 @@ impl HfPair {
 }
 
 impl Engine {
-    /// Loads the default model; falls back to the lexicon (with a warning) when it cannot be
-    /// loaded, or uses the lexicon directly when `lexicon_only`.
-    pub fn load(model_dir: &Path, heads_dir: &Path, max_len: usize, batching: Batching, lexicon_only: bool) -> Self {
+    /// Loads the default model, or the lexicon when `lexicon_only` (the only way to get it:
+    /// a model that cannot be loaded is an error, never a silent fallback).
+    pub fn load(
+        model_dir: &Path,
+        heads_dir: &Path,
+        max_len: usize,
+        batching: Batching,
+        lexicon_only: bool,
+    ) -> Result<Self, InferenceError> {
         if lexicon_only {
-            return Engine::Lexicon(LexiconAnalyzer);
+            return Ok(Engine::Lexicon(LexiconAnalyzer));
         }
-        match Analyzer::load(model_dir, heads_dir, max_len, batching) {
-            Ok(a) => Engine::Model(Box::new(a)),
-            Err(e) => {
-                tracing::warn!(error = %e, model_dir = %model_dir.display(), "model unavailable; using the lexicon fallback");
-                Engine::Lexicon(LexiconAnalyzer)
-            }
-        }
+        Ok(Engine::Model(Box::new(Analyzer::load(model_dir, heads_dir, max_len, batching)?)))
     }
 
-    /// Loads a pair of Hugging Face checkpoints; falls back to the lexicon (with a warning)
-    /// when they cannot be loaded.
-    pub fn load_hf_pair(sentiment_dir: &Path, emotion_dir: &Path, max_len: usize) -> Self {
-        match HfPair::load(sentiment_dir, emotion_dir, max_len) {
-            Ok(p) => Engine::HfPair(Box::new(p)),
-            Err(e) => {
-                tracing::warn!(error = %e, "Hugging Face checkpoints unavailable; using the lexicon fallback");
-                Engine::Lexicon(LexiconAnalyzer)
-            }
-        }
+    /// Loads a pair of Hugging Face checkpoints.
+    pub fn load_hf_pair(sentiment_dir: &Path, emotion_dir: &Path, max_len: usize) -> Result<Self, InferenceError> {
+        Ok(Engine::HfPair(Box::new(HfPair::load(sentiment_dir, emotion_dir, max_len)?)))
     }
 
     /// Which model produces the results.
@@ -150,10 +144,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_model_falls_back_to_the_lexicon() {
+    fn a_missing_model_is_an_error_and_the_lexicon_only_a_choice() {
         let e = Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), false);
+        let message = e.err().expect("no model, no engine").to_string();
+        assert!(message.contains("/nonexistent"), "the error names what is missing: {message}");
+        let e = Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), true)
+            .expect("the lexicon needs no files");
         assert_eq!(e.model().name, "lexicon-en");
         let out = e.analyze(&["terrible support"]).expect("lexicon never fails");
         assert_eq!(out[0].sentiment.label, rtcx_schemas::SentimentLabel::Negative);
+        assert!(Engine::load_hf_pair(Path::new("/nonexistent"), Path::new("/nonexistent"), 128).is_err());
     }
 }

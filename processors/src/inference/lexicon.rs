@@ -1,4 +1,4 @@
-//! Rule-based fallback for when no model can be loaded (or by configuration): word and emoji
+//! The rule-based lexicon, run only when chosen (`--lexicon`): word and emoji
 //! valences with negation and intensifiers for sentiment, word lists for emotions. Results
 //! carry the model name `lexicon-en` so dashboards can tell them apart.
 //!

@@ -31,21 +31,30 @@ pub struct AnalyzerPool {
 
 impl AnalyzerPool {
     /// Starts `workers` threads, each with an engine built by `load` (called on that thread).
-    pub fn start(workers: usize, load: impl Fn() -> Engine + Send + Sync + 'static) -> Result<Self, InferenceError> {
+    pub fn start(
+        workers: usize,
+        load: impl Fn() -> Result<Engine, InferenceError> + Send + Sync + 'static,
+    ) -> Result<Self, InferenceError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let load = Arc::new(load);
-        let (ready_tx, ready_rx) = mpsc::channel::<ModelInfo>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<ModelInfo, String>>();
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let (rx, load, ready_tx) = (Arc::clone(&rx), Arc::clone(&load), ready_tx.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("rtcx-infer-{i}"))
                 .spawn(move || {
-                    let engine = load();
+                    let engine = match load() {
+                        Ok(engine) => engine,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
                     // Warm-up: the first pass allocates buffers and faults in the weights.
                     let _ = engine.analyze(&["warm-up text for the encoder"]);
-                    let _ = ready_tx.send(engine.model());
+                    let _ = ready_tx.send(Ok(engine.model()));
                     loop {
                         let job = match rx.lock() {
                             Ok(guard) => guard.recv(),
@@ -66,8 +75,22 @@ impl AnalyzerPool {
         }
         drop(ready_tx);
         let mut model = None;
+        let mut failed = None;
         for _ in 0..handles.len() {
-            model = ready_rx.recv().ok().or(model);
+            match ready_rx.recv() {
+                Ok(Ok(m)) => model = Some(m),
+                Ok(Err(e)) => failed = Some(e),
+                Err(_) => {}
+            }
+        }
+        // A worker that could not load its engine fails the start (the others stop when the
+        // queue closes): the service never runs on less than it was configured with.
+        if let Some(e) = failed {
+            drop(tx);
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(InferenceError::Workers(format!("loading the engine: {e}")));
         }
         let model = model.ok_or_else(|| InferenceError::Workers("no inference worker started".into()))?;
         Ok(Self { queue: Some(tx), workers: handles, model })
@@ -108,7 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_are_answered_in_order_by_any_worker() {
-        let pool = AnalyzerPool::start(3, || Engine::Lexicon(LexiconAnalyzer)).expect("pool");
+        let pool = AnalyzerPool::start(3, || Ok(Engine::Lexicon(LexiconAnalyzer))).expect("pool");
         assert_eq!(pool.model().name, "lexicon-en");
         let jobs = (0..20).map(|i| {
             let texts = vec![if i % 2 == 0 { "great".to_owned() } else { "terrible".to_owned() }; i + 1];

@@ -1,0 +1,54 @@
+//! Model loading is explicit: a model folder that cannot be loaded stops a command (and the
+//! stream service) with the reason, never a silent switch to the lexicon; the lexicon runs
+//! only when chosen with `--lexicon`.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const MISSING: &str = "/nonexistent/rtcx-model";
+
+fn processors(args: &[&str], model_dir: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
+        .args(args)
+        .env("RTCX_MODEL_DIR", model_dir)
+        .env_remove("RTCX_LEXICON_ONLY")
+        .env_remove("RTCX_SENTIMENT_MODEL_DIR")
+        .env_remove("RTCX_EMOTION_MODEL_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rtcx-processors");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("rtcx-processors {args:?} still running after 60 s: it did not stop on a missing model");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn a_missing_model_is_an_error_not_the_lexicon() {
+    let out = processors(&["analyze", "the refund never came"], MISSING);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "analyze succeeded without a model: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("loading the model"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("lexicon"), "no lexicon results");
+
+    let out = processors(&["analyze", "--lexicon", "the refund never came"], MISSING);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("lexicon-en") && stdout.contains("negative"), "chosen, the lexicon runs: {stdout}");
+}
+
+#[test]
+fn the_service_does_not_start_without_its_model() {
+    let out = processors(&["run"], MISSING);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading the engine"), "the reason is stated: {stderr}");
+    assert!(stderr.contains(MISSING), "and names the folder: {stderr}");
+}
