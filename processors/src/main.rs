@@ -369,14 +369,19 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
             (EvalFormat::Challenge | EvalFormat::Reviews, _) => continue,
             _ => anyhow::bail!("{}:{}: expected at least two tab-separated columns", e.data.display(), n + 1),
         };
-        let g: Vec<usize> = label_col
-            .split(',')
-            .filter_map(|l| {
-                let l = l.trim();
-                l.parse::<usize>().ok().or_else(|| labels.iter().position(|x| x.eq_ignore_ascii_case(l)))
-            })
-            .filter(|&c| c < labels.len())
-            .collect();
+        // A label the task does not have is an error, not a row quietly left out.
+        let mut g: Vec<usize> = Vec::new();
+        for l in label_col.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            let c = l.parse::<usize>().ok().or_else(|| labels.iter().position(|x| x.eq_ignore_ascii_case(l)));
+            match c {
+                Some(c) if c < labels.len() => g.push(c),
+                _ => anyhow::bail!(
+                    "{}:{}: label {l:?} is not one of {labels:?} (or their indices)",
+                    e.data.display(),
+                    n + 1
+                ),
+            }
+        }
         if !g.is_empty() {
             texts.push(text.to_owned());
             gold.push(g);
@@ -386,18 +391,25 @@ fn eval(e: EvalArgs) -> anyhow::Result<()> {
     let analyzer = e.model.load(rtcx_processors::inference::Batching::default()).context("loading the model")?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let results = analyzer.analyze(&refs)?;
+    // A prediction that maps to no label of the task is refused, never counted as a class.
     let predicted: Vec<usize> = results
         .iter()
         .map(|r| match task {
             EvalTask::Sentiment => {
-                rtcx_schemas::SentimentLabel::ALL.iter().position(|l| *l == r.sentiment.label).unwrap_or(1)
+                rtcx_schemas::SentimentLabel::ALL.iter().position(|l| *l == r.sentiment.label).ok_or_else(|| {
+                    anyhow::anyhow!("the model predicted {:?}, which is not a sentiment label", r.sentiment.label)
+                })
             }
             EvalTask::Emotion => {
                 let p = r.emotions.to_array();
-                (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(4)
+                (0..p.len())
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                    .ok_or_else(|| anyhow::anyhow!("the model gave no emotion probabilities"))
             }
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
+    let model = analyzer.model();
+    println!("model: {} {}", model.name, model.version);
     let report = evaluate(labels, &gold, &predicted);
     print!("{}", report.render(&format!("{} ({:?})", e.data.display(), task).to_lowercase()));
     if e.format == EvalFormat::Reviews {

@@ -1,6 +1,7 @@
 //! Model loading is explicit: a model folder that cannot be loaded stops a command (and the
 //! stream service) with the reason, never a silent switch to the lexicon; the lexicon runs
-//! only when chosen with `--lexicon`.
+//! only when chosen with `--lexicon`. `eval` says which model it measured and refuses labels
+//! it cannot map instead of leaving rows out.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -51,4 +52,26 @@ fn the_service_does_not_start_without_its_model() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("loading the engine"), "the reason is stated: {stderr}");
     assert!(stderr.contains(MISSING), "and names the folder: {stderr}");
+}
+
+#[test]
+fn eval_names_its_model_and_refuses_unknown_labels() {
+    let dir = std::env::temp_dir().join(format!("rtcx-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let good = dir.join("good.tsv");
+    std::fs::write(&good, "negative\tthe refund never came, awful\npositive\tgreat, friendly staff\n").expect("write");
+    let data = good.to_string_lossy().into_owned();
+    let out = processors(&["eval", "--lexicon", "--format", "tsv-label", "--data", &data], MISSING);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("model: lexicon-en "), "{stdout}");
+
+    let bad = dir.join("bad.tsv");
+    std::fs::write(&bad, "negative\tthe refund never came\nmixed\tok and not ok\n").expect("write");
+    let data = bad.to_string_lossy().into_owned();
+    let out = processors(&["eval", "--lexicon", "--format", "tsv-label", "--data", &data], MISSING);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unknown label was left out silently");
+    assert!(stderr.contains("bad.tsv:2: label \"mixed\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
