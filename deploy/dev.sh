@@ -465,7 +465,7 @@ cmd_up() {
   cmd_stack
   export RTCX_ALERT_WINDOW_SECS="${RTCX_ALERT_WINDOW_SECS:-$RTCX_DEMO_ALERT_WINDOW_SECS}"
   start_service ingest rtcx-ingest "http://127.0.0.1:$RTCX_INGEST_PORT/health/ready"
-  # One single-threaded model instance per core (see processors/src/inference/pool.rs).
+  # One single-threaded model instance per core (see inference/src/pool.rs).
   RAYON_NUM_THREADS=1 start_service processors rtcx-processors "http://127.0.0.1:$RTCX_PROCESSORS_PORT/health/ready"
   start_service query-api rtcx-query-api "http://127.0.0.1:$RTCX_QUERY_API_PORT/health/ready"
   start_service notifier rtcx-notifier "http://127.0.0.1:$RTCX_NOTIFIER_PORT/health/ready"

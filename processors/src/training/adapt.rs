@@ -31,7 +31,8 @@ use serde::Serialize;
 use super::datasets::{NEGATIVE, POSITIVE, Split, Task, challenge_set, split_of};
 use super::fit::{FitParams, refit, source_balanced_targets};
 use super::metrics::evaluate;
-use super::train::{EMOTION_LABELS, SENTIMENT_LABELS, file_sha256, predict};
+use super::train::{EMOTION_LABELS, SENTIMENT_LABELS, predict};
+use crate::inference::files::file_sha256;
 use crate::inference::heads::{Head, load_tensors, save_heads};
 use crate::inference::{Analyzer, Batching, InferenceError};
 

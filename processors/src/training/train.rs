@@ -17,6 +17,7 @@ use super::datasets::{
 use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
 use super::fit::{FitParams, fit, source_balanced_targets};
 use super::metrics::{Report, evaluate};
+use crate::inference::files::file_sha256;
 use crate::inference::heads::{Head, save_heads};
 use crate::inference::{InferenceError, SentenceEncoder};
 
@@ -126,11 +127,6 @@ impl From<&Report> for ReportSummary {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InferenceError + '_ {
     move |source| InferenceError::Io { path: path.to_owned(), source }
-}
-
-/// SHA-256 of a file, hex.
-pub fn file_sha256(path: &Path) -> Result<String, InferenceError> {
-    Ok(hex::encode(Sha256::digest(std::fs::read(path).map_err(io(path))?)))
 }
 
 /// L2-normalised embeddings of `texts` (rows in input order), computed in length-sorted

@@ -127,7 +127,7 @@ impl Drop for AnalyzerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inference::lexicon::LexiconAnalyzer;
+    use crate::lexicon::LexiconAnalyzer;
 
     #[tokio::test]
     async fn jobs_are_answered_in_order_by_any_worker() {

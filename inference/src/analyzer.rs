@@ -78,7 +78,7 @@ impl Analyzer {
                 .map_err(|source| InferenceError::Io { path: manifest_path.clone(), source })?,
         )
         .map_err(|e| InferenceError::Config { path: manifest_path.clone(), message: e.to_string() })?;
-        let model_sha = crate::training::train::file_sha256(&model_dir.join("model.safetensors"))?;
+        let model_sha = crate::files::file_sha256(&model_dir.join("model.safetensors"))?;
         if model_sha != manifest.base_model_sha256 {
             return Err(InferenceError::Config {
                 path: manifest_path,
@@ -92,7 +92,7 @@ impl Analyzer {
         let heads_path = heads_dir.join("heads.safetensors");
         let tensors = load_tensors(&heads_path)?;
         // The version names the trained artefact (heads and any tuned encoder layers).
-        let heads_sha = crate::training::train::file_sha256(&heads_path)?;
+        let heads_sha = crate::files::file_sha256(&heads_path)?;
         let head = |name: &str, expected: &[&str]| -> Result<Head, InferenceError> {
             let info = manifest.heads.get(name).ok_or_else(|| InferenceError::Config {
                 path: manifest_path.clone(),
