@@ -40,7 +40,7 @@ pub struct Preferences {
     #[schema(value_type = crate::openapi::DigestName)]
     pub digest: DigestFrequency,
     /// Hour of your day (0–23, in `time_zone`) at which the digest is sent; 8 when left out.
-    #[serde(default = "default_digest_hour")]
+    #[serde(default = "default_digest_hour", deserialize_with = "crate::whole_number::whole")]
     #[schema(minimum = 0, maximum = 23)]
     pub digest_hour: u8,
     /// Your time zone, an IANA name such as `Europe/Paris` (days of the digest start at its

@@ -42,11 +42,16 @@ async fn preferences_default_by_role_and_can_be_replaced_and_reset() {
     assert_eq!(v["preferences"], stored, "stored as sent, the digest fields left out taking their defaults");
     let mut weekly = body.clone();
     weekly["digest"] = json!("weekly");
-    weekly["digest_hour"] = json!(7);
+    weekly["digest_hour"] = json!(7.0);
     weekly["time_zone"] = json!("Europe/Paris");
     let (status, v) = api.send(Method::PUT, PATH, &agent, Some(weekly.clone())).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(api.get(PATH, &agent).await.1["preferences"], weekly, "a weekly digest at 07:00 in Paris");
+    weekly["digest_hour"] = json!(7);
+    assert_eq!(
+        api.get(PATH, &agent).await.1["preferences"],
+        weekly,
+        "a weekly digest at 07:00 in Paris (7.0 is the integer 7, as JSON Schema reads it)"
+    );
     assert_eq!(v["role_default"], false);
     // The manager's stay the defaults: preferences are per user.
     assert_eq!(api.get(PATH, &manager).await.1["role_default"], true);
