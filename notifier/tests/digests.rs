@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc, Weekday};
 use common::{mails_to, postgres, take_queue, user};
 use rtcx_notifier::digests::figures::{self, Period, Totals};
-use rtcx_notifier::digests::{message_id, round};
+use rtcx_notifier::digests::round;
 use rtcx_notifier::dispatch::{self, DispatchSettings, Senders};
 use rtcx_notifier::email::sender::EmailSender;
 use rtcx_notifier::retry::RetryPolicy;
@@ -360,9 +360,10 @@ async fn digest_figures_match_the_inserted_rows_and_mail_once_per_period() {
     let who: Vec<&str> = queued.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(who, [address("daily"), address("tokyo"), address("weekly")], "due at 09:30 New York");
     let sunday = s.monday_date - Days::new(1);
-    assert_eq!(queued[0].1, message_id(DigestFrequency::Daily, sunday));
-    assert_eq!(queued[1].1, message_id(DigestFrequency::Daily, sunday), "Tokyo's Sunday");
-    assert_eq!(queued[2].1, message_id(DigestFrequency::Weekly, s.monday_date - Days::new(7)));
+    assert_eq!(queued[0].1, format!("msg_digest_daily_{}", sunday.format("%Y-%m-%d")));
+    assert_eq!(queued[1].1, format!("msg_digest_daily_{}", sunday.format("%Y-%m-%d")), "Tokyo's Sunday");
+    let week = s.monday_date - Days::new(7);
+    assert_eq!(queued[2].1, format!("msg_digest_weekly_{}", week.format("%Y-%m-%d")));
     // Once per period, however often the notifiers look.
     round(&pg, &s.ch, CONSOLE, s.now + chrono::Duration::minutes(5)).await.expect("round");
     assert_eq!(queued_to(pg.clone(), tag.clone()).await.len(), 3, "nothing queued twice");

@@ -6,7 +6,8 @@
 //! Every `--digest-check-secs` a notifier looks for users whose digest is due: the hour has
 //! come in their time zone and no digest of the current period is queued for them. Their
 //! periods' figures are read once per period and time zone ([`figures`]), rendered per reader
-//! and queued like any mail, with the message id `msg_digest_<frequency>_<first day>`: unique
+//! and queued like any mail, with the message id `msg_digest_<frequency>_<first day>` (made by
+//! the query that finds who is due, which also checks it against the queue): unique
 //! with the address, so several notifiers queue one digest per user and period. A notifier that
 //! was down when a digest was due sends it when it comes back, within the same period; a period
 //! missed entirely is not sent late.
@@ -35,6 +36,9 @@ const BATCH: i64 = 200;
 #[derive(Debug, sqlx::FromRow)]
 struct Due {
     id: Uuid,
+    /// `msg_digest_<frequency>_<first day of the period>`, the same for every reader of the
+    /// period: computed once, in the query that also checks it was not queued before.
+    message_id: String,
     email: String,
     display_name: String,
     digest: String,
@@ -45,11 +49,6 @@ struct Due {
     previous_start: DateTime<Utc>,
     trend_days: Vec<NaiveDate>,
     trend_starts: Vec<DateTime<Utc>>,
-}
-
-/// The message id of a digest, the same for every reader of the period.
-pub fn message_id(frequency: DigestFrequency, first_day: NaiveDate) -> String {
-    format!("msg_digest_{}_{}", frequency.as_str(), first_day.format("%Y-%m-%d"))
 }
 
 /// Readers whose digest is due at `now`: active, not opted out, the hour come in their time
@@ -68,8 +67,11 @@ async fn due(pg: &PgPool, now: DateTime<Utc>, after: Option<Uuid>) -> Result<Vec
                     date_trunc(CASE r.digest WHEN 'daily' THEN 'day' ELSE 'week' END,
                                $1::timestamptz AT TIME ZONE r.time_zone) AS local_end
              FROM readers r
+         ), due AS MATERIALIZED (
+             SELECT l.*, 'msg_digest_' || l.digest || '_' || to_char(l.local_end - l.span, 'YYYY-MM-DD') AS message_id
+             FROM local l
          )
-         SELECT l.id, l.email, l.display_name, l.digest, l.time_zone,
+         SELECT l.id, l.message_id, l.email, l.display_name, l.digest, l.time_zone,
                 (l.local_end - l.span)::date AS first_day,
                 (l.local_end - l.span) AT TIME ZONE l.time_zone AS period_start,
                 l.local_end AT TIME ZONE l.time_zone AS period_end,
@@ -77,12 +79,11 @@ async fn due(pg: &PgPool, now: DateTime<Utc>, after: Option<Uuid>) -> Result<Vec
                 ARRAY(SELECT (l.local_end - make_interval(days => k))::date FROM generate_series(7, 1, -1) k) AS trend_days,
                 ARRAY(SELECT (l.local_end - make_interval(days => k)) AT TIME ZONE l.time_zone
                       FROM generate_series(7, 1, -1) k) AS trend_starts
-         FROM local l
+         FROM due l
          WHERE l.local_now >= l.local_end + make_interval(hours => l.digest_hour)
            AND NOT EXISTS (
                SELECT 1 FROM notification_deliveries n
-               WHERE n.message_id = 'msg_digest_' || l.digest || '_' || to_char(l.local_end - l.span, 'YYYY-MM-DD')
-                 AND n.destination = 'email:' || lower(l.email))
+               WHERE n.message_id = l.message_id AND n.destination = 'email:' || lower(l.email))
          ORDER BY l.id LIMIT $2",
     )
     .bind(now)
@@ -144,7 +145,7 @@ pub async fn round(
             };
             let content = render::digest(&f, &reader.display_name, console_url)?;
             let d = NewDelivery {
-                message_id: message_id(period.frequency, period.first_day),
+                message_id: reader.message_id,
                 target: Target::Email(reader.email),
                 event_type: format!("digest.{}", period.frequency.as_str()),
                 payload: serde_json::to_value(content).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
