@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CACHE="${RTCX_CACHE_DIR:-/var/cache/rtcx}"
-TEXTS="${1:-processors/tests/data/sentiment-tweeteval.tsv}"
+TEXTS="${1:-model/tests/data/sentiment-tweeteval.tsv}"
 BATCH="${2:-16}"
 STATE_ENV="${RTCX_STATE_DIR:-/var/lib/rtcx}/stack.env"
 # shellcheck disable=SC1090
@@ -24,8 +24,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install -q onnxruntime onnx numpy tokenizers safetensors torch transformers
 fi
 
-cargo build -q --release -p rtcx-processors
-BIN="$CARGO_TARGET_DIR/release/rtcx-processors"
+cargo build -q --release -p rtcx-model
+BIN="$CARGO_TARGET_DIR/release/rtcx-model"
 OUT="$(mktemp -d)"
 unset RTCX_HEADS_DIR
 "$BIN" bench --texts "$TEXTS" --batch-sizes "$BATCH" --passes 3 | tee "$OUT/rtcx-1x2.txt"

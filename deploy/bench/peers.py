@@ -3,7 +3,7 @@
 
 Runs PyTorch eager (transformers), ONNX Runtime fp32 and ONNX Runtime dynamic int8
 (per-channel weights, transformer-optimizer fused attention) on the texts rtcx's own
-`rtcx-processors bench` uses, with length-sorted batches, mean pooling with the attention
+`rtcx-model bench` uses, with length-sorted batches, mean pooling with the attention
 mask, and a fixed thread count. Prints one JSON object per engine.
 
 Driven by deploy/bench/inference.sh, which also runs rtcx and prints the ratios; not part

@@ -8,6 +8,7 @@
 //! and the stream service (`rtcx-processors`) and training use it, never the other way round.
 
 pub mod analyzer;
+pub mod config;
 pub mod encoder;
 pub mod engine;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod pool;
 pub mod text;
 
 pub use analyzer::{Analysis, Analyzer, Batching};
+pub use config::ModelArgs;
 pub use encoder::{Embeddings, SentenceEncoder};
 pub use engine::{Engine, HfPair};
 pub use error::InferenceError;

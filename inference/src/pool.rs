@@ -3,7 +3,7 @@
 //! On a 2-core machine two single-threaded model instances side by side out-run one instance
 //! using both cores (../shared/README.md: ~320 vs ~212 texts/s), so the processors run
 //! `workers` instances and set `RAYON_NUM_THREADS=1` (read by candle's CPU matmul) in their
-//! environment — see `deploy/dev.sh` and `rtcx-processors bench --workers`.
+//! environment — see `deploy/dev.sh` and `rtcx-model bench --workers`.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -1,43 +1,36 @@
-//! Command-line / environment settings shared by the processors' commands.
+//! The processors' typed configuration: the service's [`Config`] (flags and `RTCX_*`
+//! environment variables, checked at start-up) and its parts.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::inference::{Batching, Engine, InferenceError};
+use crate::inference::Batching;
+pub use crate::inference::config::ModelArgs;
 use crate::pipeline::PipelineConfig;
 
+/// The service's settings (flags and `RTCX_*` environment variables).
 #[derive(Debug, Clone, clap::Args)]
-pub struct ModelArgs {
-    /// Base encoder folder (Hugging Face layout).
-    #[arg(long, env = "RTCX_MODEL_DIR")]
-    pub model_dir: PathBuf,
-    /// Folder with heads.safetensors and manifest.json.
-    #[arg(long, env = "RTCX_HEADS_DIR", default_value = "processors/models/rtcx-heads")]
-    pub heads_dir: PathBuf,
-    /// Maximum sequence length in tokens (longer texts are truncated).
-    #[arg(long, default_value_t = 128)]
-    pub max_len: usize,
-    /// Use the rule-based lexicon instead of the model (results are marked `lexicon-en`).
-    #[arg(long, env = "RTCX_LEXICON_ONLY")]
-    pub lexicon: bool,
-    /// A Hugging Face sentiment checkpoint folder (BERT, DistilBERT or RoBERTa family);
-    /// with --emotion-model, both run instead of the default model.
-    #[arg(long, env = "RTCX_SENTIMENT_MODEL_DIR", requires = "emotion_model")]
-    pub sentiment_model: Option<PathBuf>,
-    /// A Hugging Face emotion checkpoint folder (labels anger … surprise).
-    #[arg(long, env = "RTCX_EMOTION_MODEL_DIR", requires = "sentiment_model")]
-    pub emotion_model: Option<PathBuf>,
-}
-
-impl ModelArgs {
-    /// The configured engine: the Hugging Face pair, the default model, or the lexicon when
-    /// asked for with `--lexicon`. A model that cannot be loaded is an error.
-    pub fn load(&self, batching: Batching) -> Result<Engine, InferenceError> {
-        match (&self.sentiment_model, &self.emotion_model) {
-            (Some(s), Some(e)) if !self.lexicon => Engine::load_hf_pair(s, e, self.max_len),
-            _ => Engine::load(&self.model_dir, &self.heads_dir, self.max_len, batching, self.lexicon),
-        }
-    }
+pub struct Config {
+    /// Address of the operations HTTP server (health, metrics).
+    #[arg(long, env = "RTCX_PROCESSORS_LISTEN", default_value = "127.0.0.1:9101")]
+    pub listen: SocketAddr,
+    /// Kafka bootstrap servers (comma-separated host:port).
+    #[arg(long, env = "RTCX_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub clickhouse: rtcx_service_kit::ClickHouseArgs,
+    /// Postgres connection URL (topic catalogue, event-time watermarks, alerts); without it
+    /// no topics are assigned and no alerts evaluated.
+    #[arg(long, env = "RTCX_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub log: rtcx_service_kit::LogArgs,
 }
 
 /// Settings of the stream pipeline (`rtcx-processors run`).

@@ -1,7 +1,7 @@
-//! `rtcx-processors adapt` on rated feedback sent through the real pipeline (ingest → Kafka →
+//! `rtcx-model adapt` on rated feedback sent through the real pipeline (ingest → Kafka →
 //! processors → ClickHouse): clothing reviews (the set's `dev` split, which no model trains
-//! on; CC0; `tests/data/reviews-clothing-dev.tsv`) with their authors' stars. The starting
-//! model is one that has never seen a customer review (`tests/data/model-without-reviews`:
+//! on; CC0; `model/tests/data/reviews-clothing-dev.tsv`) with their authors' stars. The starting
+//! model is one that has never seen a customer review (`model/tests/data/model-without-reviews`:
 //! the session-8 model, trained before the review sets existed), so the domain is new to it,
 //! as a deployment's own domain is.
 //! - With the true stars, the adapted head is better on the held-out part of that feedback,
@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Ingest, TestEnv};
+use common::{Ingest, TestEnv, workspace_bin};
 use rtcx_processors::inference::{Analyzer, Batching};
 use rtcx_service_kit::testing::env;
 use serde_json::{Value, json};
 
 /// The committed reviews: (stars, text).
 fn reviews() -> Vec<(u8, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews-clothing-dev.tsv");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/data/reviews-clothing-dev.tsv");
     let content = std::fs::read_to_string(&path).expect("read the committed reviews");
     content
         .lines()
@@ -35,18 +35,18 @@ fn reviews() -> Vec<(u8, String)> {
 
 /// Runs `adapt` on the test database; its exit code and JSON report.
 fn adapt(t: &TestEnv, out: &Path, from: &str) -> (i32, Value) {
-    let run = Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
+    let run = Command::new(workspace_bin("rtcx-model"))
         .env("RTCX_CLICKHOUSE_URL", &t.clickhouse_url)
         .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
         .env("RTCX_CLICKHOUSE_USER", "default")
         .env("RTCX_CLICKHOUSE_PASSWORD", "")
         .env("RTCX_MODEL_DIR", env("RTCX_MODEL_DIR"))
-        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/model-without-reviews"))
+        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../model/tests/data/model-without-reviews"))
         .arg("adapt")
         .args(["--from", from, "--min-per-class", "50", "--out"])
         .arg(out)
         .arg("--samples")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../model/tests/data"))
         .output()
         .expect("run adapt");
     let stdout = String::from_utf8_lossy(&run.stdout);

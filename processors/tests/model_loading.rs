@@ -1,7 +1,6 @@
-//! Model loading is explicit: a model folder that cannot be loaded stops a command (and the
-//! stream service) with the reason, never a silent switch to the lexicon; the lexicon runs
-//! only when chosen with `--lexicon`. `eval` says which model it measured and refuses labels
-//! it cannot map instead of leaving rows out.
+//! The stream service does not start without its model: a folder that cannot be loaded stops
+//! `rtcx-processors run` with the reason and the folder, never a silent switch to the lexicon
+//! (the commands of `rtcx-model`: model/tests/model_loading.rs).
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -32,46 +31,10 @@ fn processors(args: &[&str], model_dir: &str) -> Output {
 }
 
 #[test]
-fn a_missing_model_is_an_error_not_the_lexicon() {
-    let out = processors(&["analyze", "the refund never came"], MISSING);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "analyze succeeded without a model: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(stderr.contains("loading the model"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("lexicon"), "no lexicon results");
-
-    let out = processors(&["analyze", "--lexicon", "the refund never came"], MISSING);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("lexicon-en") && stdout.contains("negative"), "chosen, the lexicon runs: {stdout}");
-}
-
-#[test]
 fn the_service_does_not_start_without_its_model() {
     let out = processors(&["run"], MISSING);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("loading the engine"), "the reason is stated: {stderr}");
     assert!(stderr.contains(MISSING), "and names the folder: {stderr}");
-}
-
-#[test]
-fn eval_names_its_model_and_refuses_unknown_labels() {
-    let dir = std::env::temp_dir().join(format!("rtcx-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let good = dir.join("good.tsv");
-    std::fs::write(&good, "negative\tthe refund never came, awful\npositive\tgreat, friendly staff\n").expect("write");
-    let data = good.to_string_lossy().into_owned();
-    let out = processors(&["eval", "--lexicon", "--format", "tsv-label", "--data", &data], MISSING);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("model: lexicon-en "), "{stdout}");
-
-    let bad = dir.join("bad.tsv");
-    std::fs::write(&bad, "negative\tthe refund never came\nmixed\tok and not ok\n").expect("write");
-    let data = bad.to_string_lossy().into_owned();
-    let out = processors(&["eval", "--lexicon", "--format", "tsv-label", "--data", &data], MISSING);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an unknown label was left out silently");
-    assert!(stderr.contains("bad.tsv:2: label \"mixed\""), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,7 +25,7 @@ fn suggest_topics(t: &common::TestEnv) -> std::process::Output {
         .arg("suggest-topics")
         .args(["--min-size", "4", "--threshold", "0.45"])
         .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
-        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models/rtcx-heads"))
+        .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads"))
         .output()
         .expect("run suggest-topics")
 }

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BINARIES: [&str; 6] =
-    ["rtcx-ingest", "rtcx-processors", "rtcx-query-api", "rtcx-notifier", "rtcx-migrate", "rtcx-loadgen"];
+const BINARIES: [&str; 7] =
+    ["rtcx-ingest", "rtcx-processors", "rtcx-model", "rtcx-query-api", "rtcx-notifier", "rtcx-migrate", "rtcx-loadgen"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -2,6 +2,7 @@
 //! unassigned feedback.
 
 pub mod catalogue;
+pub mod command;
 pub mod matcher;
 pub mod suggest;
 

@@ -85,7 +85,7 @@ impl TestEnv {
             .env("RTCX_DLQ_TOPIC", &self.dlq)
             .env("RTCX_PROCESSORS_GROUP", &self.group)
             .env("RTCX_PROCESSORS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/models/rtcx-heads"))
+            .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads"))
             .env("RTCX_MODEL_DIR", env("RTCX_MODEL_DIR"))
             .env("RAYON_NUM_THREADS", "1")
             .env("RTCX_INFERENCE_WORKERS", "1")

@@ -514,7 +514,7 @@ pub fn cap_training(examples: Vec<Example>, cap: usize) -> Vec<Example> {
     examples.into_iter().zip(keep).filter(|(e, k)| *k || e.split == Split::Holdout).map(|(e, _)| e).collect()
 }
 
-/// The hand-written challenge set (`processors/tests/data/challenge.tsv`: a header, then
+/// The hand-written challenge set (`model/tests/data/challenge.tsv`: a header, then
 /// `sentiment \t emotion \t domain \t shape \t text`, labels by name): customer messages in
 /// the shapes general-purpose sentiment misreads (matter-of-fact failure reports, questions
 /// that carry a complaint, dry irony) and neutral and positive ones across many domains.

@@ -1,4 +1,4 @@
-//! `rtcx-processors train`: embeds every labelled text once with the frozen encoder (cached on
+//! `rtcx-model train`: embeds every labelled text once with the frozen encoder (cached on
 //! disk), trains the sentiment and emotion heads, evaluates them on each source's held-out
 //! part, and writes `heads.safetensors` + `manifest.json` (+ small held-out samples for the
 //! accuracy regression test).
@@ -17,9 +17,9 @@ use super::datasets::{
 use super::finetune::{TokenStates, TuneExample, TuneParams, embed_states, finetune};
 use super::fit::{FitParams, fit, source_balanced_targets};
 use super::metrics::{Report, evaluate};
-use crate::inference::files::file_sha256;
-use crate::inference::heads::{Head, save_heads};
-use crate::inference::{InferenceError, SentenceEncoder};
+use rtcx_inference::files::file_sha256;
+use rtcx_inference::heads::{Head, save_heads};
+use rtcx_inference::{InferenceError, SentenceEncoder};
 
 /// Version of the encoder's forward pass; part of the embedding-cache key.
 pub const ENCODER_IMPL: &str = "fastbert-1";

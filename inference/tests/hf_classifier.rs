@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::{bert, distilbert, xlm_roberta};
-use rtcx_processors::inference::hf_classifier::HfClassifier;
+use rtcx_inference::hf_classifier::HfClassifier;
 use serde_json::json;
 
 const VOCAB: &[&str] = &[
@@ -237,8 +237,8 @@ fn tiny_roberta(dir: &Path, labels: &[&str]) -> serde_json::Value {
 
 #[test]
 fn a_pair_of_checkpoints_maps_onto_rtcx_labels() {
-    use rtcx_processors::inference::Engine;
-    use rtcx_processors::inference::engine::HfPair;
+    use rtcx_inference::Engine;
+    use rtcx_inference::engine::HfPair;
 
     // The seed's shapes: SST-2 style two-class sentiment, seven emotions in another order.
     let (s_dir, e_dir) = (temp_dir("tiny-sst2"), temp_dir("tiny-emotion"));

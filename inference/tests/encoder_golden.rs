@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use rtcx_processors::inference::SentenceEncoder;
+use rtcx_inference::SentenceEncoder;
 
 fn model_dir() -> PathBuf {
     PathBuf::from(rtcx_service_kit::testing::env("RTCX_MODEL_DIR"))
@@ -58,7 +58,7 @@ fn odd_inputs_never_panic_and_long_inputs_are_truncated() {
 fn the_fast_encoder_matches_candles_reference_bert() {
     use candle_core::{DType, Device, Tensor};
     use candle_transformers::models::bert::{BertModel, Config};
-    use rtcx_processors::inference::fast_bert::FastBert;
+    use rtcx_inference::fast_bert::FastBert;
 
     let dir = model_dir();
     let bytes = std::fs::read(dir.join("model.safetensors")).expect("weights");

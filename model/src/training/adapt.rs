@@ -1,4 +1,4 @@
-//! `rtcx-processors adapt`: learns the deployment's own domain from its rated feedback.
+//! `rtcx-model adapt`: learns the deployment's own domain from its rated feedback.
 //!
 //! Much feedback arrives with a star rating, a CSAT or an NPS answer. Used as a weak label
 //! ([`weak_label`]), it says what the customers of *this* deployment mean by a negative or a
@@ -12,7 +12,7 @@
 //! - the deployment's held-out part (macro-F1 over negative and positive; a neutral answer to a
 //!   rated message counts as wrong);
 //! - the committed held-out samples of every training source and the hand-written challenge
-//!   set (`processors/tests/data`).
+//!   set (`model/tests/data`).
 //!
 //! The new model is written (a new version folder, and the `current` link moved to it) only
 //! if it gains at least `min_gain` on the deployment's data and loses at most `max_loss`
@@ -32,9 +32,9 @@ use super::datasets::{NEGATIVE, POSITIVE, Split, Task, challenge_set, split_of};
 use super::fit::{FitParams, refit, source_balanced_targets};
 use super::metrics::evaluate;
 use super::train::{EMOTION_LABELS, SENTIMENT_LABELS, predict};
-use crate::inference::files::file_sha256;
-use crate::inference::heads::{Head, load_tensors, save_heads};
-use crate::inference::{Analyzer, Batching, InferenceError};
+use rtcx_inference::files::file_sha256;
+use rtcx_inference::heads::{Head, load_tensors, save_heads};
+use rtcx_inference::{Analyzer, Batching, InferenceError};
 
 /// One rated feedback text as stored in ClickHouse.
 #[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]

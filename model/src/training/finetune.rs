@@ -1,10 +1,10 @@
-//! Fine-tuning the encoder's top layer(s) together with both heads (`rtcx-processors train
+//! Fine-tuning the encoder's top layer(s) together with both heads (`rtcx-model train
 //! --tune-layers N`).
 //!
 //! The layers below stay frozen, so their output is computed once per text and kept
 //! ([`TokenStates`]); each training step then runs only the tuned layers, pooling and heads,
 //! with candle's autograd over differentiable standard ops (the inference kernels in
-//! [`crate::inference::kernels`] have no backward pass). The heads start from the ones trained
+//! [`rtcx_inference::kernels`] have no backward pass). The heads start from the ones trained
 //! on the frozen encoder (linear probing, then fine-tuning: the usual recipe that keeps the
 //! pretrained features from being wrecked by random heads' first gradients).
 //!
@@ -25,11 +25,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use crate::inference::InferenceError;
-use crate::inference::encoder::{mean_pool, unit_rows};
-use crate::inference::fast_bert::{DELTA_Q8, DELTA_SCALE, FastBert, checkpoint_prefix, layer_tensor_names, pack_delta};
-use crate::inference::heads::Head;
 use crate::training::fit::trainable_head;
+use rtcx_inference::InferenceError;
+use rtcx_inference::encoder::{mean_pool, unit_rows};
+use rtcx_inference::fast_bert::{DELTA_Q8, DELTA_SCALE, FastBert, checkpoint_prefix, layer_tensor_names, pack_delta};
+use rtcx_inference::heads::Head;
 
 /// Hyper-parameters of fine-tuning.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +73,7 @@ pub struct TuneExample {
 /// What fine-tuning produced.
 pub struct Tuned {
     /// The tuned layers' tensors as stored: named as in the checkpoint, weight matrices as
-    /// 8-bit deltas from the base (see [`crate::inference::fast_bert::DELTA_Q8`]).
+    /// 8-bit deltas from the base (see [`rtcx_inference::fast_bert::DELTA_Q8`]).
     pub tensors: HashMap<String, Tensor>,
     pub sentiment: Head,
     pub emotion: Head,
@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_tensors_and_refuse_mismatches() -> TestResult {
-        use crate::inference::fast_bert::apply_overrides;
+        use rtcx_inference::fast_bert::apply_overrides;
         let mut t = tiny_checkpoint()?;
         let name = "encoder.layer.0.output.dense.bias".to_owned();
         let new = Tensor::ones(8, DType::F16, &Device::Cpu)?;
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn delta_packing_round_trips_within_a_step() -> TestResult {
-        use crate::inference::fast_bert::{apply_overrides, unpack_delta};
+        use rtcx_inference::fast_bert::{apply_overrides, unpack_delta};
         let base = Tensor::randn(0f32, 0.05, (6, 10), &Device::Cpu)?;
         let tuned = (&base + Tensor::randn(0f32, 0.002, (6, 10), &Device::Cpu)?)?;
         let (q, scale) = pack_delta(&base, &tuned)?;

@@ -1,4 +1,4 @@
-//! Training and evaluation of rtcx's classification heads (`rtcx-processors train` / `eval`),
+//! Training and evaluation of rtcx's classification heads (`rtcx-model train` / `eval`),
 //! and adapting them to a deployment's rated feedback (`adapt`).
 
 pub mod adapt;

@@ -1,4 +1,4 @@
-//! `rtcx-processors train` end to end on a small data set written in the real formats of
+//! `rtcx-model train` end to end on a small data set written in the real formats of
 //! ../shared/data (built here from the committed held-out samples): both stages run, only the
 //! tuned layers are stored (as 8-bit deltas), the same seed reproduces the same files (the
 //! second run also reads the frozen states back from the cache, as does a run on a subset of
@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rtcx_processors::inference::{Analyzer, Batching, SentenceEncoder};
+use rtcx_inference::{Analyzer, Batching, SentenceEncoder};
 use sha2::{Digest, Sha256};
 
 const ROWS: usize = 50;
@@ -120,7 +120,7 @@ fn fixed_split(i: usize) -> &'static str {
 }
 
 fn train(model: &str, data: &Path, cache: &Path, out: &Path, extra: &[&str]) {
-    let run = Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
+    let run = Command::new(env!("CARGO_BIN_EXE_rtcx-model"))
         .env("RTCX_MODEL_DIR", model)
         .arg("train")
         .arg("--data")

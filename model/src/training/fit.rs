@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::inference::InferenceError;
-use crate::inference::heads::Head;
+use rtcx_inference::InferenceError;
+use rtcx_inference::heads::Head;
 
 /// Hyper-parameters.
 #[derive(Debug, Clone, serde::Serialize)]

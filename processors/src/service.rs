@@ -1,0 +1,96 @@
+//! The stream service (`rtcx-processors run`): the inference workers, the Kafka → ClickHouse
+//! pipeline, the alert evaluator and its outbox relay, and the operations endpoints
+//! (`/health/live`, `/health/ready` (Kafka and ClickHouse answer, writes succeed), `/metrics`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use rtcx_service_kit::{HealthRegistry, checks, install_metrics_recorder, ops_router, serve};
+
+use crate::config::Config;
+
+/// Runs the service until SIGINT/SIGTERM; the batch in hand is finished first.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    use crate::inference::AnalyzerPool;
+    use crate::pipeline::{FeedbackStore, Pipeline};
+    use crate::topics::TopicCatalogue;
+
+    cfg.pipeline.validate().map_err(anyhow::Error::msg)?;
+    cfg.alerts.validate().map_err(anyhow::Error::msg)?;
+    let metrics = install_metrics_recorder();
+    let ch = cfg.clickhouse.client();
+    let (model, batching, workers) = (cfg.model.clone(), cfg.pipeline.batching(), cfg.pipeline.workers());
+    let pool = tokio::task::spawn_blocking(move || AnalyzerPool::start(workers, move || model.load(batching)))
+        .await
+        .context("starting the inference workers")??;
+    tracing::info!(model = %pool.model().name, version = %pool.model().version, workers, "inference ready");
+    let pg = match &cfg.postgres_url {
+        Some(url) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect_lazy(url)
+                .context("invalid RTCX_POSTGRES_URL")?,
+        ),
+        None => {
+            tracing::warn!("no RTCX_POSTGRES_URL: feedback is not assigned to topics, no event-time watermarks");
+            None
+        }
+    };
+    let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)));
+    let watermarks = pg.clone().map(|pg| {
+        crate::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
+    });
+    let evaluator = match (&pg, &watermarks) {
+        (Some(pg), Some(w)) if cfg.alerts.enabled => Some(
+            crate::detect::evaluator::Evaluator::new(
+                format!("{}/{}", cfg.pipeline.group_id, cfg.pipeline.raw_topic),
+                ch.clone(),
+                pg.clone(),
+                w.clone(),
+                cfg.alerts.evaluator_params(),
+            )
+            .with_backlog(crate::detect::backlog::KafkaBacklog::new(
+                &cfg.kafka_brokers,
+                &cfg.pipeline.group_id,
+                &cfg.pipeline.raw_topic,
+            )?),
+        ),
+        _ => None,
+    };
+    let pipeline = Pipeline::new(
+        cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
+        Arc::new(pool),
+        FeedbackStore::new(ch.clone()),
+        catalogue,
+        watermarks,
+    )?;
+    let status = pipeline.status();
+    let health = HealthRegistry::new()
+        .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?)
+        .with_fn("clickhouse", checks::clickhouse(ch))
+        .with_fn("writes", move || -> rtcx_service_kit::health::CheckFuture {
+            let ok = status.writes_ok.load(Ordering::SeqCst);
+            Box::pin(async move { if ok { Ok(()) } else { Err("writes to ClickHouse or Kafka are failing".into()) } })
+        });
+    let ops = tokio::spawn(serve(cfg.listen, ops_router(health, metrics)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        rtcx_service_kit::shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing the batch in hand");
+        let _ = stop_tx.send(true);
+    });
+    if let Some(e) = evaluator {
+        let relay = crate::detect::relay::AlertRelay::new(e.pg.clone(), &cfg.kafka_brokers, &cfg.alerts.alerts_topic)
+            .context("the alert relay's Kafka producer")?;
+        // Every 250 ms: an indexed read of the due rows, and most of an alert's way to the
+        // notifier (docs/benchmarks.md, "Alert notifications").
+        tokio::spawn(relay.run(std::time::Duration::from_millis(250), stop_rx.clone()));
+        tokio::spawn(e.run(stop_rx.clone()));
+    }
+    tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");
+    pipeline.run(stop_rx).await?;
+    ops.abort();
+    Ok(())
+}
