@@ -116,6 +116,16 @@ impl Analyzer {
         Ok(Self { encoder, sentiment, emotion, model, batching })
     }
 
+    /// Runs the encoder in int8 from now on; the model's version says so (`<version>-int8`),
+    /// since its answers differ slightly from the `f32` model's.
+    pub fn quantize(&mut self, settings: crate::int8::Int8Settings) -> Result<(), InferenceError> {
+        self.encoder.quantize(settings)?;
+        if !self.model.version.ends_with("-int8") {
+            self.model.version.push_str("-int8");
+        }
+        Ok(())
+    }
+
     /// Which model produced the results.
     pub fn model(&self) -> &ModelInfo {
         &self.model

@@ -89,6 +89,11 @@ impl SentenceEncoder {
         self.hidden_size
     }
 
+    /// Runs the encoder's dense layers in int8 from now on ([`crate::int8`]).
+    pub fn quantize(&mut self, settings: crate::int8::Int8Settings) -> Result<(), InferenceError> {
+        self.model.quantize(settings.kernel, settings.activations)
+    }
+
     /// The folder the model was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir

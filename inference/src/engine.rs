@@ -11,6 +11,7 @@ use rtcx_schemas::{EmotionScores, Sentiment, SentimentLabel};
 use super::analyzer::{Analysis, Analyzer, Batching};
 use super::error::InferenceError;
 use super::hf_classifier::HfClassifier;
+use super::int8::Int8Settings;
 use super::lexicon::LexiconAnalyzer;
 
 /// Model or lexicon.
@@ -100,19 +101,25 @@ impl HfPair {
 }
 
 impl Engine {
-    /// Loads the default model, or the lexicon when `lexicon_only` (the only way to get it:
-    /// a model that cannot be loaded is an error, never a silent fallback).
+    /// Loads the default model (its encoder in int8 with `int8`), or the lexicon when
+    /// `lexicon_only` (the only way to get it: a model that cannot be loaded is an error,
+    /// never a silent fallback).
     pub fn load(
         model_dir: &Path,
         heads_dir: &Path,
         max_len: usize,
         batching: Batching,
         lexicon_only: bool,
+        int8: Option<Int8Settings>,
     ) -> Result<Self, InferenceError> {
         if lexicon_only {
             return Ok(Engine::Lexicon(LexiconAnalyzer));
         }
-        Ok(Engine::Model(Box::new(Analyzer::load(model_dir, heads_dir, max_len, batching)?)))
+        let mut analyzer = Analyzer::load(model_dir, heads_dir, max_len, batching)?;
+        if let Some(settings) = int8 {
+            analyzer.quantize(settings)?;
+        }
+        Ok(Engine::Model(Box::new(analyzer)))
     }
 
     /// Loads a pair of Hugging Face checkpoints.
@@ -145,11 +152,13 @@ mod tests {
 
     #[test]
     fn a_missing_model_is_an_error_and_the_lexicon_only_a_choice() {
-        let e = Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), false);
+        let e =
+            Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), false, None);
         let message = e.err().expect("no model, no engine").to_string();
         assert!(message.contains("/nonexistent"), "the error names what is missing: {message}");
-        let e = Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), true)
-            .expect("the lexicon needs no files");
+        let e =
+            Engine::load(Path::new("/nonexistent"), Path::new("/nonexistent"), 128, Batching::default(), true, None)
+                .expect("the lexicon needs no files");
         assert_eq!(e.model().name, "lexicon-en");
         let out = e.analyze(&["terrible support"]).expect("lexicon never fails");
         assert_eq!(out[0].sentiment.label, rtcx_schemas::SentimentLabel::Negative);

@@ -2,7 +2,8 @@
 //! matmul over all tokens of the batch (no broadcast batched matmuls), query/key/value are one
 //! fused projection, attention is one fused kernel reading that projection and skipping
 //! padding, bias + GELU one fused kernel (both in [`super::kernels`]), and layer norm uses
-//! candle's fused last-dimension kernel. Numerically it matches
+//! candle's fused last-dimension kernel. The dense layers may run in int8 instead
+//! ([`FastBert::quantize`], [`crate::int8`]). In `f32` it matches
 //! `candle_transformers::models::bert::BertModel` (tested to 1e-4).
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 
 use super::error::InferenceError;
+use super::int8::{Activations, Kernel, QuantizedLinear};
 use super::kernels::{Attention, BiasGelu, BiasResidualNorm};
 
 struct Norm {
@@ -30,15 +32,44 @@ impl NormVecs {
     }
 }
 
+/// A dense layer's weights (without the bias, which the fused kernels add).
+enum Dense {
+    /// `f32`, transposed to `[in, out]` for the matmul.
+    F32(Tensor),
+    /// int8 ([`crate::int8`]).
+    Int8(QuantizedLinear),
+}
+
+impl Dense {
+    /// `x · Wᵀ` for `x` `[tokens, in]`.
+    fn apply(&self, x: &Tensor) -> Result<Tensor, InferenceError> {
+        Ok(match self {
+            Dense::F32(t) => x.matmul(t)?,
+            Dense::Int8(q) => x.apply_op1_no_bwd(q)?,
+        })
+    }
+
+    /// The same layer in int8 (quantised from the `f32` weights, tuned deltas included).
+    fn quantize(&mut self, kernel: Kernel, scheme: Activations) -> Result<(), InferenceError> {
+        if let Dense::F32(t) = self {
+            let w = t.t()?.contiguous()?;
+            let (n, k) = w.dims2()?;
+            let values = w.flatten_all()?.to_vec1::<f32>()?;
+            *self = Dense::Int8(QuantizedLinear::new(&values, n, k, kernel, scheme));
+        }
+        Ok(())
+    }
+}
+
 struct Layer {
-    qkv_t: Tensor,
+    qkv: Dense,
     qkv_b: Vec<f32>,
-    out_t: Tensor,
+    out: Dense,
     out_b: Vec<f32>,
     attn_norm: NormVecs,
-    inter_t: Tensor,
+    inter: Dense,
     inter_b: Vec<f32>,
-    down_t: Tensor,
+    down: Dense,
     down_b: Vec<f32>,
     out_norm: NormVecs,
 }
@@ -201,14 +232,14 @@ impl FastBert {
                 0,
             )?;
             out.push(Layer {
-                qkv_t: qkv.t()?.contiguous()?,
+                qkv: Dense::F32(qkv.t()?.contiguous()?),
                 qkv_b: qkv_b.to_vec1()?,
-                out_t: w("attention.output.dense.weight")?.t()?.contiguous()?,
+                out: Dense::F32(w("attention.output.dense.weight")?.t()?.contiguous()?),
                 out_b: w("attention.output.dense.bias")?.to_vec1()?,
                 attn_norm: norm(t, &l, "attention.output.LayerNorm")?.vecs()?,
-                inter_t: w("intermediate.dense.weight")?.t()?.contiguous()?,
+                inter: Dense::F32(w("intermediate.dense.weight")?.t()?.contiguous()?),
                 inter_b: w("intermediate.dense.bias")?.to_vec1()?,
-                down_t: w("output.dense.weight")?.t()?.contiguous()?,
+                down: Dense::F32(w("output.dense.weight")?.t()?.contiguous()?),
                 down_b: w("output.dense.bias")?.to_vec1()?,
                 out_norm: norm(t, &l, "output.LayerNorm")?.vecs()?,
             });
@@ -263,12 +294,23 @@ impl FastBert {
     ) -> Result<Tensor, InferenceError> {
         for l in &self.layers[layers] {
             let attention = Attention { batch: b, seq: s, heads: self.heads, valid, bias: &l.qkv_b };
-            let ctx = x.matmul(&l.qkv_t)?.apply_op1_no_bwd(&attention)?;
-            let attn = ctx.matmul(&l.out_t)?.apply_op2_no_bwd(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
-            let inter = attn.matmul(&l.inter_t)?.apply_op1_no_bwd(&BiasGelu { bias: &l.inter_b })?;
-            x = inter.matmul(&l.down_t)?.apply_op2_no_bwd(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
+            let ctx = l.qkv.apply(&x)?.apply_op1_no_bwd(&attention)?;
+            let attn = l.out.apply(&ctx)?.apply_op2_no_bwd(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
+            let inter = l.inter.apply(&attn)?.apply_op1_no_bwd(&BiasGelu { bias: &l.inter_b })?;
+            x = l.down.apply(&inter)?.apply_op2_no_bwd(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
         }
         Ok(x)
+    }
+
+    /// Runs every dense layer in int8 from now on ([`crate::int8`]: weights quantised per
+    /// output channel now, activations per token as they come, with `kernel`).
+    pub fn quantize(&mut self, kernel: Kernel, scheme: Activations) -> Result<(), InferenceError> {
+        for l in &mut self.layers {
+            for dense in [&mut l.qkv, &mut l.out, &mut l.inter, &mut l.down] {
+                dense.quantize(kernel, scheme)?;
+            }
+        }
+        Ok(())
     }
 
     /// Number of encoder layers.

@@ -16,6 +16,7 @@ pub mod fast_bert;
 pub mod files;
 pub mod heads;
 pub mod hf_classifier;
+pub mod int8;
 pub mod kernels;
 pub mod lexicon;
 pub mod pool;

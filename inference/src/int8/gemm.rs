@@ -1,0 +1,507 @@
+//! The int8 GEMM: `out[m, n] = Σ_k a[m, k] · b[n, k]` with `a` unsigned 8-bit (quantised
+//! activations), `b` signed 8-bit (quantised weights, packed once by [`PackedB::pack`]) and
+//! exact `i32` sums, for the encoder's dense layers (K = 384 and 1 536, M = tokens in the
+//! batch, N = 384 … 1 536).
+//!
+//! Three kernels, one chosen at run time ([`Kernel::detect`]):
+//! - [`Kernel::Avx512Vnni`]: `vpdpbusd` (u8 × s8, four products summed into each `i32` lane),
+//!   a 6-row × 64-column register tile (24 accumulators);
+//! - [`Kernel::Avx2`]: weights sign-extended to `i16` and `vpmaddwd`, exact (`vpmaddubsw` would
+//!   saturate `255 · 127 + 255 · 127` in 16 bits, wrong answers on large activations), a 4 × 16
+//!   tile of paired partial sums;
+//! - [`Kernel::Portable`]: plain Rust over the same packing.
+//!
+//! The only `unsafe` code of the workspace lives in this module: the intrinsics need it. Every
+//! bound is checked by the safe entry point [`gemm`] before a kernel runs, and the kernels read
+//! only inside the padded buffers those checks cover (see each `SAFETY:` comment).
+#![allow(unsafe_code)]
+
+/// Columns per packed panel: four 16-lane AVX-512 vectors.
+pub const PANEL: usize = 64;
+/// Products per `i32` lane per step (`vpdpbusd`).
+pub const GROUP: usize = 4;
+
+/// A GEMM kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512 VNNI (`vpdpbusd` on 512-bit vectors).
+    Avx512Vnni,
+    /// AVX2, exact 16-bit products (`vpmaddwd`).
+    Avx2,
+    /// Plain Rust, any CPU.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                return Kernel::Avx512Vnni;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Its name, for logs and benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512Vnni => "avx512-vnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
+/// The weights `b` (`[n, k]`, row `j` = output channel `j`), padded with zeros to `np`
+/// (a multiple of [`PANEL`]) columns and `kp` (a multiple of [`GROUP`]) and packed panel by
+/// panel: for panel `p`, step `g`, column `c` of the panel, the bytes
+/// `b[64p + c, 4g .. 4g + 4]` at `((p · kp/4 + g) · 64 + c) · 4`. One step of a panel is 256
+/// contiguous bytes: four 64-byte vectors of 16 columns × 4 products.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    data: Vec<i8>,
+    n: usize,
+    k: usize,
+    np: usize,
+    kp: usize,
+}
+
+impl PackedB {
+    /// Packs `b` (`n` rows of `k` values).
+    ///
+    /// # Panics
+    /// If `b.len() != n · k` (a programming error: the caller builds `b` from a weight matrix
+    /// of that shape).
+    pub fn pack(b: &[i8], n: usize, k: usize) -> Self {
+        assert_eq!(b.len(), n * k, "PackedB::pack: {} values for {n} × {k}", b.len());
+        let np = n.div_ceil(PANEL) * PANEL;
+        let kp = k.div_ceil(GROUP) * GROUP;
+        let steps = kp / GROUP;
+        let mut data = vec![0i8; np * kp];
+        for j in 0..n {
+            let (p, c) = (j / PANEL, j % PANEL);
+            for kk in 0..k {
+                let (g, e) = (kk / GROUP, kk % GROUP);
+                data[((p * steps + g) * PANEL + c) * GROUP + e] = b[j * k + kk];
+            }
+        }
+        Self { data, n, k, np, kp }
+    }
+
+    /// Output channels.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Inner dimension.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The inner dimension padded to a multiple of [`GROUP`]: the row stride `a` needs.
+    pub fn k_padded(&self) -> usize {
+        self.kp
+    }
+}
+
+/// Why [`gemm`] refused its arguments.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GemmError {
+    #[error("int8 gemm: a has {len} bytes, {m} rows of {kp} need {need}")]
+    A { len: usize, m: usize, kp: usize, need: usize },
+    #[error("int8 gemm: out has {len} values, {m} × {n} need {need}")]
+    Out { len: usize, m: usize, n: usize, need: usize },
+    #[error("int8 gemm: the {0} kernel does not run on this CPU")]
+    Unavailable(&'static str),
+}
+
+/// `out[i · n + j] = Σ_k a[i · kp + k] · b[j, k]` for `i < m`, `j < b.n()`, where `kp` is
+/// `b.k_padded()` (the bytes of `a` past `k` in each row are multiplied by zero weights, so
+/// any value is fine there).
+pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) -> Result<(), GemmError> {
+    let (n, kp) = (b.n, b.kp);
+    let need = m.saturating_mul(kp);
+    if a.len() < need {
+        return Err(GemmError::A { len: a.len(), m, kp, need });
+    }
+    let need = m.saturating_mul(n);
+    if out.len() < need {
+        return Err(GemmError::Out { len: out.len(), m, n, need });
+    }
+    if !kernel.available() {
+        return Err(GemmError::Unavailable(kernel.name()));
+    }
+    debug_assert_eq!(b.data.len(), b.np * kp);
+    match kernel {
+        Kernel::Portable => portable(a, m, b, out),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512 F/BW/VNNI (checked by `available` just above), `a` holds
+        // `m · kp` bytes and `out` `m · n` values (checked above), and `b.data` holds
+        // `np · kp` bytes by construction (`PackedB::pack`).
+        Kernel::Avx512Vnni => unsafe { x86::vnni(a, m, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2.
+        Kernel::Avx2 => unsafe { x86::avx2(a, m, b, out) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("available() is false for x86 kernels elsewhere"),
+    }
+    Ok(())
+}
+
+/// The plain-Rust kernel over the packed layout.
+fn portable(a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) {
+    let (n, kp) = (b.n, b.kp);
+    let steps = kp / GROUP;
+    for i in 0..m {
+        let row = &a[i * kp..(i + 1) * kp];
+        for j in 0..n {
+            let (p, c) = (j / PANEL, j % PANEL);
+            let mut acc = 0i32;
+            for g in 0..steps {
+                let w = &b.data[((p * steps + g) * PANEL + c) * GROUP..][..GROUP];
+                for e in 0..GROUP {
+                    acc += i32::from(row[g * GROUP + e]) * i32::from(w[e]);
+                }
+            }
+            out[i * n + j] = acc;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{GROUP, PANEL, PackedB};
+
+    /// Rows per AVX-512 tile.
+    const MR: usize = 6;
+
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI; `a.len() >= m · b.kp`, `out.len() >= m · b.n`,
+    /// `b.data.len() == b.np · b.kp`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn vnni(a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) {
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(MR);
+            for p in 0..b.np / PANEL {
+                // SAFETY: rows `i .. i + rows` are below `m`, panel `p` below `np / 64`; the
+                // caller's bounds cover every access of `tile` (see there).
+                unsafe {
+                    match rows {
+                        6 => tile_vnni::<6>(a, i, b, p, out),
+                        5 => tile_vnni::<5>(a, i, b, p, out),
+                        4 => tile_vnni::<4>(a, i, b, p, out),
+                        3 => tile_vnni::<3>(a, i, b, p, out),
+                        2 => tile_vnni::<2>(a, i, b, p, out),
+                        _ => tile_vnni::<1>(a, i, b, p, out),
+                    }
+                }
+            }
+            i += rows;
+        }
+    }
+
+    /// Lanes of `out` row part `[col, col + 16)` that are real columns (`< n`).
+    #[inline(always)]
+    fn lane_mask(col: usize, n: usize) -> u16 {
+        if col + 16 <= n {
+            u16::MAX
+        } else if col >= n {
+            0
+        } else {
+            (1u16 << (n - col)) - 1
+        }
+    }
+
+    /// One `R × 64` tile: rows `i0 .. i0 + R` of `a`, panel `p` of `b`.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VNNI; `i0 + R <= m`; `p < b.np / 64`; the slices as for [`vnni`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_vnni<const R: usize>(a: &[u8], i0: usize, b: &PackedB, p: usize, out: &mut [i32]) {
+        let (n, kp) = (b.n, b.kp);
+        let steps = kp / GROUP;
+        let mut acc = [[_mm512_setzero_si512(); 4]; R];
+        let panel = b.data.as_ptr().wrapping_add(p * steps * PANEL * GROUP);
+        let mut rows = [a.as_ptr(); R];
+        for (r, row) in rows.iter_mut().enumerate() {
+            *row = a.as_ptr().wrapping_add((i0 + r) * kp);
+        }
+        for g in 0..steps {
+            // SAFETY: step `g < kp / 4` of panel `p < np / 64` is the 256 bytes at
+            // `(p · kp/4 + g) · 256 < np · kp = b.data.len()`; the four loads read them.
+            let at = panel.wrapping_add(g * PANEL * GROUP);
+            let w: [__m512i; 4] = unsafe {
+                [
+                    _mm512_loadu_si512(at.cast()),
+                    _mm512_loadu_si512(at.wrapping_add(64).cast()),
+                    _mm512_loadu_si512(at.wrapping_add(128).cast()),
+                    _mm512_loadu_si512(at.wrapping_add(192).cast()),
+                ]
+            };
+            for r in 0..R {
+                // SAFETY: row `i0 + r < m` of `a` spans `kp` bytes inside `a` (the caller
+                // checked `a.len() >= m · kp`); bytes `4g .. 4g + 4` are in it as `g < kp / 4`.
+                let x = unsafe { _mm512_set1_epi32(rows[r].wrapping_add(g * GROUP).cast::<i32>().read_unaligned()) };
+                for v in 0..4 {
+                    acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, w[v]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let row = out.as_mut_ptr().wrapping_add((i0 + r) * n);
+            for (v, acc) in acc.iter().enumerate() {
+                let col = p * PANEL + v * 16;
+                let mask = lane_mask(col, n);
+                if mask != 0 {
+                    // SAFETY: the masked lanes are columns `col .. min(col + 16, n)` of row
+                    // `i0 + r < m`, inside `out` (the caller checked `out.len() >= m · n`);
+                    // masked-off lanes are not written.
+                    unsafe { _mm512_mask_storeu_epi32(row.wrapping_add(col).cast(), mask, *acc) };
+                }
+            }
+        }
+    }
+
+    /// Rows per AVX2 tile.
+    const MR2: usize = 4;
+
+    /// # Safety
+    /// The CPU has AVX2; the slices as for [`vnni`].
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) {
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(MR2);
+            // Sixteen columns at a time: a quarter of a panel.
+            for q in 0..b.np / 16 {
+                // SAFETY: as in `vnni`.
+                unsafe {
+                    match rows {
+                        4 => tile_avx2::<4>(a, i, b, q, out),
+                        3 => tile_avx2::<3>(a, i, b, q, out),
+                        2 => tile_avx2::<2>(a, i, b, q, out),
+                        _ => tile_avx2::<1>(a, i, b, q, out),
+                    }
+                }
+            }
+            i += rows;
+        }
+    }
+
+    /// One `R × 16` tile: rows `i0 .. i0 + R`, columns `16q .. 16q + 16`. Each 16-byte load
+    /// of weights (4 columns × 4 products) is widened to `i16` and multiplied with the row's
+    /// four activations by `vpmaddwd`, giving two partial sums per column, added up at the end.
+    ///
+    /// # Safety
+    /// AVX2; `i0 + R <= m`; `q < b.np / 16`; the slices as for [`vnni`].
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_avx2<const R: usize>(a: &[u8], i0: usize, b: &PackedB, q: usize, out: &mut [i32]) {
+        let (n, kp) = (b.n, b.kp);
+        let steps = kp / GROUP;
+        let (p, part) = (q / 4, q % 4);
+        // acc[r][h]: columns 4h .. 4h + 4 of the 16, two partial sums each.
+        let mut acc = [[_mm256_setzero_si256(); 4]; R];
+        let panel = b.data.as_ptr().wrapping_add(p * steps * PANEL * GROUP + part * 16 * GROUP);
+        let mut rows = [a.as_ptr(); R];
+        for (r, row) in rows.iter_mut().enumerate() {
+            *row = a.as_ptr().wrapping_add((i0 + r) * kp);
+        }
+        for g in 0..steps {
+            // SAFETY: the 64 bytes of columns `16q .. 16q + 16` at step `g` lie inside the
+            // step's 256 bytes, inside `b.data` (as in `tile_vnni`).
+            let at = panel.wrapping_add(g * PANEL * GROUP);
+            let w: [__m256i; 4] = unsafe {
+                [
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at.cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at.wrapping_add(16).cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at.wrapping_add(32).cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at.wrapping_add(48).cast())),
+                ]
+            };
+            for r in 0..R {
+                // SAFETY: bytes `4g .. 4g + 4` of row `i0 + r < m`, inside `a` (as in `tile_vnni`).
+                let four = unsafe { rows[r].wrapping_add(g * GROUP).cast::<u32>().read_unaligned() };
+                // The four activations as i16, repeated for the four columns of a load.
+                let lo = _mm256_set1_epi32(((four & 0xff) | ((four & 0xff00) << 8)) as i32);
+                let hi = _mm256_set1_epi32((((four >> 16) & 0xff) | ((four >> 24) << 16)) as i32);
+                let x = _mm256_blend_epi32::<0b1010_1010>(lo, hi);
+                for h in 0..4 {
+                    acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(x, w[h]));
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // Pairs of partial sums → one sum per column: hadd of (cols 0–3, cols 4–7) gives
+            // [c0 c1 c4 c5 | c2 c3 c6 c7]; the permute puts them in order.
+            let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+            let first = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order);
+            let second = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order);
+            let mut sums = [0i32; 16];
+            // SAFETY: `sums` holds 16 i32, the two stores write 8 each.
+            unsafe {
+                _mm256_storeu_si256(sums.as_mut_ptr().cast(), first);
+                _mm256_storeu_si256(sums.as_mut_ptr().wrapping_add(8).cast(), second);
+            }
+            let col = q * 16;
+            let end = (col + 16).min(n);
+            if col < end {
+                out[(i0 + r) * n + col..(i0 + r) * n + end].copy_from_slice(&sums[..end - col]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The scalar reference on the unpacked matrices.
+    fn reference(a: &[u8], m: usize, kp: usize, b: &[i8], n: usize, k: usize) -> Vec<i32> {
+        let mut out = vec![0i32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|t| i32::from(a[i * kp + t]) * i32::from(b[j * k + t])).sum();
+            }
+        }
+        out
+    }
+
+    fn kernels() -> Vec<Kernel> {
+        let all = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni];
+        let here: Vec<Kernel> = all.into_iter().filter(|k| k.available()).collect();
+        // On the CI machine (AVX-512 VNNI) every kernel is exercised; elsewhere the test says
+        // which were not.
+        if here.len() < all.len() {
+            eprintln!("kernels not available on this CPU, not tested here: {:?}", &all[here.len()..]);
+        }
+        here
+    }
+
+    /// Deterministic bytes covering the extremes (0, 255, −127, 127, and −128, which the
+    /// quantiser never produces but the kernels must still multiply exactly).
+    fn fill(seed: u64, len: usize) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|i| match i % 17 {
+                0 => 255,
+                5 => 0,
+                _ => {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 24) as u8
+                }
+            })
+            .collect()
+    }
+
+    fn check(m: usize, n: usize, k: usize, seed: u64) {
+        let b: Vec<i8> = fill(seed, n * k).into_iter().map(|v| v as i8).collect();
+        let packed = PackedB::pack(&b, n, k);
+        let kp = packed.k_padded();
+        // Padding bytes of `a` hold garbage: they must not matter.
+        let a = fill(seed + 1, m * kp);
+        let want = reference(&a, m, kp, &b, n, k);
+        for kernel in kernels() {
+            // A sentinel past the end: nothing is written beyond m · n.
+            let mut out = vec![i32::MIN; m * n + 3];
+            gemm(kernel, &a, m, &packed, &mut out).expect("valid shapes");
+            assert_eq!(&out[..m * n], &want[..], "{kernel:?}: m={m} n={n} k={k}");
+            assert_eq!(&out[m * n..], &[i32::MIN; 3], "{kernel:?}: wrote past the output");
+        }
+    }
+
+    #[test]
+    fn every_kernel_equals_the_scalar_reference_on_many_shapes() {
+        let mut seed = 1;
+        for m in [1, 2, 3, 5, 6, 7, 12, 13, 31] {
+            for n in [1, 15, 16, 17, 63, 64, 65, 130] {
+                for k in [1, 3, 4, 5, 64, 67, 384] {
+                    check(m, n, k, seed);
+                    seed += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn minilm_shapes() {
+        for (m, n, k) in [(1, 1152, 384), (29, 384, 384), (30, 1536, 384), (45, 384, 1536)] {
+            check(m, n, k, (m * n + k) as u64);
+        }
+    }
+
+    #[test]
+    fn extreme_values_do_not_saturate() {
+        // 255 · −128 summed over K = 1536: −50 135 040, far inside i32; every kernel exact.
+        let (m, n, k) = (7, 33, 1536);
+        let b = vec![-128i8; n * k];
+        let packed = PackedB::pack(&b, n, k);
+        let a = vec![255u8; m * packed.k_padded()];
+        for kernel in kernels() {
+            let mut out = vec![0; m * n];
+            gemm(kernel, &a, m, &packed, &mut out).expect("valid");
+            assert!(out.iter().all(|&v| v == 255 * -128 * k as i32), "{kernel:?}");
+        }
+        let b = vec![127i8; n * k];
+        let packed = PackedB::pack(&b, n, k);
+        for kernel in kernels() {
+            let mut out = vec![0; m * n];
+            gemm(kernel, &a, m, &packed, &mut out).expect("valid");
+            assert!(out.iter().all(|&v| v == 255 * 127 * k as i32), "{kernel:?}");
+        }
+    }
+
+    #[test]
+    fn short_buffers_are_refused_before_any_kernel_runs() {
+        let packed = PackedB::pack(&[1i8; 16 * 8], 16, 8);
+        let mut out = vec![0; 3 * 16];
+        assert!(matches!(gemm(Kernel::detect(), &[0u8; 23], 3, &packed, &mut out), Err(GemmError::A { need: 24, .. })));
+        let mut short = vec![0; 3 * 16 - 1];
+        assert!(matches!(gemm(Kernel::detect(), &[0u8; 24], 3, &packed, &mut short), Err(GemmError::Out { .. })));
+        assert!(gemm(Kernel::detect(), &[0u8; 24], 0, &packed, &mut []).is_ok(), "m = 0 is an empty product");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn kernels_agree_with_the_reference(
+            m in 1usize..20,
+            n in 1usize..140,
+            k in 1usize..200,
+            seed in any::<u64>(),
+        ) {
+            check(m, n, k, seed);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! int8 inference for the encoder's dense layers: weights quantised once at load, per output
+//! channel and symmetric (`w ≈ s_w[j] · q_w[j, k]`, `q_w ∈ [−127, 127]`); activations quantised
+//! per row (token) as each layer runs, to unsigned 8 bits with a zero point
+//! (`x ≈ s_x[i] · (q_x[i, k] − z[i])`); products summed exactly in `i32` by [`gemm`]; the
+//! result dequantised as
+//! `y[i, j] = s_x[i] · s_w[j] · (Σ_k q_x[i, k] · q_w[j, k] − z[i] · Σ_k q_w[j, k])`.
+//! Bias, GELU, residual and layer norm stay in the fused `f32` kernels that follow
+//! ([`crate::kernels`]), as do attention and softmax.
+//!
+//! Two activation schemes ([`Activations`]): `asymmetric` (the row's own range `[min, max]`
+//! over 256 levels) and `symmetric` (`±max |x|` over 255 levels, zero point 128); the
+//! accuracy of each is measured in docs/benchmarks.md.
+
+pub mod gemm;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, bail};
+
+pub use gemm::{GemmError, Kernel, PackedB};
+
+/// How activations are quantised (weights are always symmetric per output channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Activations {
+    /// Each row over its own `[min(x, 0), max(x, 0)]`, 256 levels and a zero point.
+    #[default]
+    Asymmetric,
+    /// Each row over `[−max |x|, max |x|]`, 255 levels, zero point 128.
+    Symmetric,
+}
+
+/// How the encoder runs in int8: the GEMM kernel and the activation scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int8Settings {
+    pub kernel: Kernel,
+    pub activations: Activations,
+}
+
+impl Default for Int8Settings {
+    /// The fastest kernel of this CPU, asymmetric activations.
+    fn default() -> Self {
+        Self { kernel: Kernel::detect(), activations: Activations::default() }
+    }
+}
+
+/// `x` rounded to the nearest integer (ties to even) for `0 ≤ x ≤ 255`, as a byte: adding
+/// 1.5 · 2²³ leaves the integer in the low mantissa bits. Plain float and bit operations,
+/// which the compiler vectorises on any x86-64 (`round` would be a libm call without SSE4.1).
+#[inline(always)]
+fn round_to_u8(x: f32) -> u8 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC).to_bits() as u8
+}
+
+/// One row quantised: `scale`, `zero` and `q` (`q.len()` ≥ `x.len()`; the rest is left as is).
+fn quantize_row(x: &[f32], q: &mut [u8], scheme: Activations) -> (f32, i32) {
+    let (lo, hi) = x.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (scale, zero) = match scheme {
+        Activations::Asymmetric => {
+            let scale = (hi - lo) / 255.0;
+            if scale <= 0.0 || !scale.is_finite() {
+                (1.0, 0.0)
+            } else {
+                (scale, (-lo / scale).round().clamp(0.0, 255.0))
+            }
+        }
+        Activations::Symmetric => {
+            let scale = hi.max(-lo) / 127.0;
+            if scale <= 0.0 || !scale.is_finite() { (1.0, 128.0) } else { (scale, 128.0) }
+        }
+    };
+    let inv = 1.0 / scale;
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = round_to_u8((v * inv + zero).clamp(0.0, 255.0));
+    }
+    (scale, zero as i32)
+}
+
+/// A dense layer's weights in int8, applied as a candle op to `[m, k]` `f32` activations,
+/// giving `[m, n]` (`x · Wᵀ`, without the bias).
+#[derive(Debug, Clone)]
+pub struct QuantizedLinear {
+    packed: PackedB,
+    /// Per output channel: the weight scale `s_w[j]`.
+    scales: Vec<f32>,
+    /// Per output channel: `s_w[j] · Σ_k q_w[j, k]`, for the zero-point correction.
+    scaled_sums: Vec<f32>,
+    kernel: Kernel,
+    scheme: Activations,
+}
+
+impl QuantizedLinear {
+    /// Quantises `w` (`n` rows of `k`: row `j` is output channel `j`, as checkpoints store
+    /// dense weights).
+    ///
+    /// # Panics
+    /// If `w.len() != n · k`.
+    pub fn new(w: &[f32], n: usize, k: usize, kernel: Kernel, scheme: Activations) -> Self {
+        assert_eq!(w.len(), n * k, "QuantizedLinear::new: {} weights for {n} × {k}", w.len());
+        let mut q = vec![0i8; n * k];
+        let mut scales = Vec::with_capacity(n);
+        let mut scaled_sums = Vec::with_capacity(n);
+        for j in 0..n {
+            let row = &w[j * k..(j + 1) * k];
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
+            let mut sum = 0i32;
+            for (q, &v) in q[j * k..(j + 1) * k].iter_mut().zip(row) {
+                *q = (v / scale).round().clamp(-127.0, 127.0) as i8;
+                sum += i32::from(*q);
+            }
+            scales.push(scale);
+            scaled_sums.push(scale * sum as f32);
+        }
+        Self { packed: PackedB::pack(&q, n, k), scales, scaled_sums, kernel, scheme }
+    }
+
+    /// Output channels.
+    pub fn n(&self) -> usize {
+        self.packed.n()
+    }
+
+    /// Inner dimension.
+    pub fn k(&self) -> usize {
+        self.packed.k()
+    }
+
+    /// `x · Wᵀ` for `m` rows of `x`, into `out` (`m · n`).
+    pub fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<(), GemmError> {
+        let (n, k, kp) = (self.n(), self.k(), self.packed.k_padded());
+        if x.len() != m * k || out.len() != m * n {
+            return Err(GemmError::Out { len: out.len(), m, n, need: m * n });
+        }
+        let mut q = vec![0u8; m * kp];
+        let mut rows = Vec::with_capacity(m);
+        for i in 0..m {
+            rows.push(quantize_row(&x[i * k..(i + 1) * k], &mut q[i * kp..(i + 1) * kp], self.scheme));
+        }
+        let mut acc = vec![0i32; m * n];
+        gemm::gemm(self.kernel, &q, m, &self.packed, &mut acc)?;
+        for (i, &(sx, zero)) in rows.iter().enumerate() {
+            let z = zero as f32;
+            let (acc, out) = (&acc[i * n..(i + 1) * n], &mut out[i * n..(i + 1) * n]);
+            for (((o, &a), &sw), &ss) in out.iter_mut().zip(acc).zip(&self.scales).zip(&self.scaled_sums) {
+                *o = sx * (sw * a as f32 - z * ss);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CustomOp1 for QuantizedLinear {
+    fn name(&self) -> &'static str {
+        "rtcx-int8-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(all) = storage else { bail!("rtcx-int8-linear: expects f32") };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            bail!("rtcx-int8-linear: expects a contiguous tensor")
+        };
+        let (m, k) = layout.shape().dims2()?;
+        if k != self.k() {
+            bail!("rtcx-int8-linear: input width {k}, the layer takes {}", self.k());
+        }
+        let mut out = vec![0f32; m * self.n()];
+        self.forward_into(&all[start..end], m, &mut out).map_err(candle_core::Error::wrap)?;
+        Ok((CpuStorage::F32(out), Shape::from((m, self.n()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn round_to_u8_rounds_half_to_even_on_the_whole_range() {
+        for i in 0..=255u16 {
+            assert_eq!(round_to_u8(f32::from(i)), i as u8);
+            assert_eq!(round_to_u8(f32::from(i) + 0.3), i as u8);
+            if i < 255 {
+                assert_eq!(round_to_u8(f32::from(i) + 0.7), (i + 1) as u8);
+            }
+        }
+        assert_eq!(round_to_u8(2.5), 2);
+        assert_eq!(round_to_u8(3.5), 4);
+    }
+
+    #[test]
+    fn quantized_rows_reconstruct_within_half_a_step() {
+        let mut seed = 3;
+        for scheme in [Activations::Asymmetric, Activations::Symmetric] {
+            for shift in [0.0, 0.8, -0.8] {
+                let x: Vec<f32> = (0..97).map(|_| lcg(&mut seed) * 3.0 + shift).collect();
+                let mut q = vec![0u8; 100];
+                let (s, z) = quantize_row(&x, &mut q, scheme);
+                for (v, q) in x.iter().zip(&q) {
+                    let back = s * (i32::from(*q) - z) as f32;
+                    assert!((back - v).abs() <= s * 0.5 + 1e-6, "{scheme:?}: {v} → {q} → {back} (step {s})");
+                }
+                assert_eq!(q[97..], [0, 0, 0], "bytes past the row are left alone");
+            }
+        }
+        // An all-zero row quantises to its zero point, not NaN.
+        let mut q = [9u8; 4];
+        let (s, z) = quantize_row(&[0.0; 4], &mut q, Activations::Asymmetric);
+        assert!(s.is_finite() && q.iter().all(|&q| i32::from(q) == z));
+    }
+
+    #[test]
+    fn the_int8_layer_is_close_to_the_f32_product() {
+        let mut seed = 11;
+        let (m, n, k) = (37, 70, 131);
+        let w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed) * 0.1).collect();
+        // GELU-like activations: mostly positive, a small negative tail.
+        let x: Vec<f32> = (0..m * k).map(|_| (lcg(&mut seed) * 2.0).max(-0.17)).collect();
+        for scheme in [Activations::Asymmetric, Activations::Symmetric] {
+            let layer = QuantizedLinear::new(&w, n, k, Kernel::detect(), scheme);
+            let mut got = vec![0f32; m * n];
+            layer.forward_into(&x, m, &mut got).expect("shapes");
+            let (mut err, mut norm) = (0f64, 0f64);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f32 = (0..k).map(|t| x[i * k + t] * w[j * k + t]).sum();
+                    err += f64::from(got[i * n + j] - want).powi(2);
+                    norm += f64::from(want).powi(2);
+                }
+            }
+            let rel = (err / norm).sqrt();
+            assert!(rel < 0.02, "{scheme:?}: relative error {rel}");
+        }
+    }
+}
