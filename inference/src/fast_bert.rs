@@ -14,6 +14,19 @@ use super::error::InferenceError;
 use super::int8::{Activations, Kernel, QuantizedLinear};
 use super::kernels::{Attention, BiasGelu, BiasResidualNorm};
 
+/// Input channels of the int8 layers after a layer norm (QKV, intermediate) kept in `f32`:
+/// the largest by the norm's parameters ([`NormVecs::channel_max`]); measured in
+/// docs/benchmarks.md, "int8".
+const OUTLIER_CHANNELS: usize = 4;
+
+/// The indices of the `t` largest values of `v`, largest first.
+fn largest(v: &[f32], t: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+    idx.truncate(t);
+    idx
+}
+
 struct Norm {
     weight: Tensor,
     bias: Tensor,
@@ -26,6 +39,12 @@ struct NormVecs {
 }
 
 impl NormVecs {
+    /// An estimate of each output channel's magnitude, `|β| + 4·|γ|` (the normalised value is
+    /// within ±4 almost always): which channels the layer norm makes large.
+    fn channel_max(&self) -> Vec<f32> {
+        self.gamma.iter().zip(&self.beta).map(|(g, b)| b.abs() + 4.0 * g.abs()).collect()
+    }
+
     /// `layer_norm(x + bias + residual)` with these parameters.
     fn fused<'a>(&'a self, bias: &'a [f32], eps: f32) -> BiasResidualNorm<'a> {
         BiasResidualNorm { bias, gamma: &self.gamma, beta: &self.beta, eps }
@@ -49,13 +68,18 @@ impl Dense {
         })
     }
 
-    /// The same layer in int8 (quantised from the `f32` weights, tuned deltas included).
-    fn quantize(&mut self, kernel: Kernel, scheme: Activations) -> Result<(), InferenceError> {
+    /// The same layer in int8 (quantised from the `f32` weights, tuned deltas included). When
+    /// its input comes from a layer norm whose channel sizes `act_max` estimates, the largest
+    /// [`OUTLIER_CHANNELS`] input channels stay in `f32` (LLM.int8's decomposition).
+    fn quantize(&mut self, kernel: Kernel, scheme: Activations, act_max: Option<&[f32]>) -> Result<(), InferenceError> {
         if let Dense::F32(t) = self {
             let w = t.t()?.contiguous()?;
             let (n, k) = w.dims2()?;
             let values = w.flatten_all()?.to_vec1::<f32>()?;
-            *self = Dense::Int8(QuantizedLinear::new(&values, n, k, kernel, scheme));
+            *self = Dense::Int8(match act_max {
+                Some(a) => QuantizedLinear::with_outliers(&values, n, k, kernel, scheme, &largest(a, OUTLIER_CHANNELS)),
+                None => QuantizedLinear::new(&values, n, k, kernel, scheme),
+            });
         }
         Ok(())
     }
@@ -303,12 +327,19 @@ impl FastBert {
     }
 
     /// Runs every dense layer in int8 from now on ([`crate::int8`]: weights quantised per
-    /// output channel now, activations per token as they come, with `kernel`).
+    /// output channel now, activations per token as they come, with `kernel`); the layers that
+    /// read a layer norm's output keep its largest channels in `f32`.
     pub fn quantize(&mut self, kernel: Kernel, scheme: Activations) -> Result<(), InferenceError> {
+        // The first layer's input is the embeddings' layer norm; each later one's, the
+        // previous layer's output norm.
+        let mut input_max = self.emb_norm.vecs()?.channel_max();
         for l in &mut self.layers {
-            for dense in [&mut l.qkv, &mut l.out, &mut l.inter, &mut l.down] {
-                dense.quantize(kernel, scheme)?;
-            }
+            let attn_max = l.attn_norm.channel_max();
+            l.qkv.quantize(kernel, scheme, Some(&input_max))?;
+            l.out.quantize(kernel, scheme, None)?;
+            l.inter.quantize(kernel, scheme, Some(&attn_max))?;
+            l.down.quantize(kernel, scheme, None)?;
+            input_max = l.out_norm.channel_max();
         }
         Ok(())
     }

@@ -11,9 +11,12 @@
 //!   compiler vectorises (max error 1.3e-7 against libm over [-6, 6], tested) instead of
 //!   libm's scalar `erff`.
 //!
-//! Both are plain safe Rust loops; the hot inner loops are written so LLVM vectorises them.
+//! All are plain safe Rust loops, written so LLVM vectorises them, and run inside
+//! [`with_wide_vectors`] (compiled for AVX-512 or AVX2 where the CPU has them).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, bail};
+
+use crate::int8::gemm::{VectorPass, with_wide_vectors};
 
 /// The contiguous `f32` data of a storage, or an error naming the op.
 fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -52,42 +55,62 @@ impl CustomOp1 for Attention<'_> {
         if self.bias.len() != h3 {
             bail!("rtcx-attention: bias of {} for width {h3}", self.bias.len());
         }
+        let h = h3 / 3;
+        if h3 % 3 != 0 || h % nh != 0 {
+            bail!("rtcx-attention: width {h3} is not 3 × heads × head size");
+        }
+        let mut out = vec![0f32; tokens * h];
+        with_wide_vectors(AttentionPass { op: self, qkv, out: &mut out, h3 });
+        Ok((CpuStorage::F32(out), Shape::from((tokens, h))))
+    }
+}
+
+/// The work of [`Attention`], compiled for wide vectors ([`with_wide_vectors`]).
+struct AttentionPass<'a, 'b> {
+    op: &'a Attention<'b>,
+    qkv: &'a [f32],
+    out: &'a mut [f32],
+    h3: usize,
+}
+
+impl VectorPass for AttentionPass<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let AttentionPass { op: a, qkv, out, h3 } = self;
+        let (s, nh, h) = (a.seq, a.heads, h3 / 3);
         // Bias added once per real token (padded rows are never read).
         let mut biased = vec![0f32; qkv.len()];
-        for keys in self.valid.iter().enumerate().map(|(bi, k)| k.iter().map(move |&t| bi * s + t)) {
+        for keys in a.valid.iter().enumerate().map(|(bi, k)| k.iter().map(move |&t| bi * s + t)) {
             for t in keys {
                 let (src, dst) = (&qkv[t * h3..(t + 1) * h3], &mut biased[t * h3..(t + 1) * h3]);
-                for ((d, &x), &b) in dst.iter_mut().zip(src).zip(self.bias) {
+                for ((d, &x), &b) in dst.iter_mut().zip(src).zip(a.bias) {
                     *d = x + b;
                 }
             }
         }
         let qkv = biased.as_slice();
-        let h = h3 / 3;
-        if h3 % 3 != 0 || h % nh != 0 {
-            bail!("rtcx-attention: width {h3} is not 3 × heads × head size");
-        }
         let d = h / nh;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut out = vec![0f32; tokens * h];
         let mut weights = vec![0f32; s];
-        for (bi, keys) in self.valid.iter().enumerate() {
+        for (bi, keys) in a.valid.iter().enumerate() {
             let row = |t: usize| &qkv[(bi * s + t) * h3..(bi * s + t + 1) * h3];
             for head in 0..nh {
                 let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
                 for &i in keys {
                     let q = &row(i)[qo..qo + d];
-                    let mut max = f32::NEG_INFINITY;
                     for (w, &j) in weights.iter_mut().zip(keys) {
                         *w = dot(q, &row(j)[ko..ko + d]) * scale;
-                        max = max.max(*w);
                     }
-                    let mut sum = 0f32;
-                    for w in weights.iter_mut().take(keys.len()) {
-                        *w = (*w - max).exp();
-                        sum += *w;
+                    // Max, exponentials and sum as separate passes: each vectorises (a loop
+                    // that also carries a running sum or max would be a serial chain).
+                    let scores = &mut weights[..keys.len()];
+                    let max = lanes_max(scores);
+                    for w in scores.iter_mut() {
+                        *w = exp(*w - max);
                     }
-                    let inv = 1.0 / sum;
+                    let inv = 1.0 / lanes_sum(scores);
                     let o = &mut out[(bi * s + i) * h + qo..(bi * s + i) * h + qo + d];
                     for (&w, &j) in weights.iter().zip(keys) {
                         let p = w * inv;
@@ -98,11 +121,54 @@ impl CustomOp1 for Attention<'_> {
                 }
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((tokens, h))))
     }
 }
 
+/// Sum in sixteen independent lanes (so it vectorises without fast-math: a single running sum
+/// is a serial chain of dependent adds).
+#[inline(always)]
+fn lanes_sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for k in 0..16 {
+            acc[k] += c[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ (x − mean)²` in sixteen independent lanes.
+#[inline(always)]
+fn lanes_sum_sq_dev(x: &[f32], mean: f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+    for c in chunks {
+        for k in 0..16 {
+            acc[k] += (c[k] - mean) * (c[k] - mean);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Maximum in sixteen independent lanes (−∞ for an empty slice).
+#[inline(always)]
+fn lanes_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for k in 0..16 {
+            acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
 /// Dot product in eight independent lanes (so it vectorises without fast-math).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ac, ar) = a.split_at(a.len() - a.len() % 8);
@@ -144,17 +210,7 @@ impl CustomOp2 for BiasResidualNorm<'_> {
             bail!("rtcx-bias-residual-norm: shapes do not match rows of {n}");
         }
         let mut out = vec![0f32; x.len()];
-        for ((o, x), r) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(r.chunks_exact(n)) {
-            for (((o, &x), &r), &b) in o.iter_mut().zip(x).zip(r).zip(self.bias) {
-                *o = x + r + b;
-            }
-            let mean = o.iter().sum::<f32>() / n as f32;
-            let var = o.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            for ((o, &g), &b) in o.iter_mut().zip(self.gamma).zip(self.beta) {
-                *o = (*o - mean) * inv * g + b;
-            }
-        }
+        with_wide_vectors(NormPass { op: self, x, r, out: &mut out });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -176,18 +232,105 @@ impl CustomOp1 for BiasGelu<'_> {
             bail!("rtcx-bias-gelu: {} values are not rows of {n}", x.len());
         }
         let mut out = vec![0f32; x.len()];
-        for (o, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        with_wide_vectors(GeluPass { bias: self.bias, x, out: &mut out });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// The work of [`BiasResidualNorm`], compiled for wide vectors.
+struct NormPass<'a, 'b> {
+    op: &'a BiasResidualNorm<'b>,
+    x: &'a [f32],
+    r: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl VectorPass for NormPass<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let NormPass { op, x, r, out } = self;
+        let n = op.bias.len();
+        for ((o, x), r) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(r.chunks_exact(n)) {
+            for (((o, &x), &r), &b) in o.iter_mut().zip(x).zip(r).zip(op.bias) {
+                *o = x + r + b;
+            }
+            let mean = lanes_sum(o) / n as f32;
+            let var = lanes_sum_sq_dev(o, mean) / n as f32;
+            let inv = 1.0 / (var + op.eps).sqrt();
+            // In blocks of 16 through a local copy: written as one zip, the loop kept a
+            // run-time overlap check between `o` and γ, β and ran scalar (23 % of an int8
+            // profile).
+            let mut og = o.chunks_exact_mut(16);
+            let (mut gg, mut bg) = (op.gamma.chunks_exact(16), op.beta.chunks_exact(16));
+            for ((o, g), b) in (&mut og).zip(&mut gg).zip(&mut bg) {
+                let mut v = [0f32; 16];
+                v.copy_from_slice(o);
+                for l in 0..16 {
+                    v[l] = (v[l] - mean) * inv * g[l] + b[l];
+                }
+                o.copy_from_slice(&v);
+            }
+            for ((o, &g), &b) in og.into_remainder().iter_mut().zip(gg.remainder()).zip(bg.remainder()) {
+                *o = (*o - mean) * inv * g + b;
+            }
+        }
+    }
+}
+
+/// The work of [`BiasGelu`], compiled for wide vectors.
+struct GeluPass<'a> {
+    bias: &'a [f32],
+    x: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl VectorPass for GeluPass<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let n = self.bias.len();
+        for (o, x) in self.out.chunks_exact_mut(n).zip(self.x.chunks_exact(n)) {
             for ((o, &x), &b) in o.iter_mut().zip(x).zip(self.bias) {
                 let v = x + b;
                 *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
             }
         }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
+}
+
+/// `eˣ` for `x ≤ 0` (softmax arguments after the maximum is subtracted; larger `x` is
+/// clamped to 0): `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-6 polynomial for `eʳ`
+/// (relative error < 2e-7 on that range, tested) and `2ⁿ` built in the exponent bits.
+/// Branch-free, so the softmax loop vectorises (libm's `expf` is a call per element).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    // Rounding and the exponent bits by the 1.5·2²³ trick (see `int8::round_to_u8`): no
+    // `ceil` (a libm call before SSE4.1) and no float-to-int cast (saturating, not vectorised).
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 0.0);
+    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    // ln 2 in two parts (Cody–Waite): `n · LN2_HI` is exact, so r keeps its precision for
+    // n down to −126.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    // n + 127 ∈ [1, 127]: the biased exponent of 2ⁿ, read from the low mantissa bits.
+    p * f32::from_bits(((n + (127.0 + MAGIC)).to_bits() & 0xff) << 23)
 }
 
 /// erf for `f32` as a rational function of x (odd degree 13 over even degree 8), on x clamped
 /// to [-4, 4] (beyond it erf is ±1 in `f32`). Branch-free, so loops over it vectorise.
+#[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
@@ -217,6 +360,19 @@ mod tests {
             worst = worst.max((erf(x) - libm::erff(x)).abs());
         }
         assert!(worst < 5e-7, "max error {worst}");
+    }
+
+    #[test]
+    fn exp_matches_libm_on_softmax_arguments() {
+        let mut worst = 0f32;
+        for i in 0..=870_000 {
+            let x = -(i as f32) / 10_000.0;
+            let (got, want) = (exp(x), libm::expf(x));
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 5e-7, "max relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(3.0), 1.0, "clamped to 0");
     }
 
     #[test]

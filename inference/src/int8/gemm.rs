@@ -16,6 +16,40 @@
 //! only inside the padded buffers those checks cover (see each `SAFETY:` comment).
 #![allow(unsafe_code)]
 
+/// Work whose loops should be compiled for the widest vector instructions this CPU has: a
+/// pass of the quantiser, the dequantiser or a fused `f32` kernel ([`crate::kernels`]). Its
+/// `run` must be `#[inline(always)]` (and so must any helper its loops call), so that it is
+/// compiled into [`with_wide_vectors`]' AVX-512 or AVX2 body; a closure would not be (closures
+/// are not forced inline, and were measured running SSE2 code).
+pub trait VectorPass {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `pass` inside a function compiled for the widest vector instructions this CPU has
+/// (AVX-512, else AVX2 + FMA, else the x86-64 baseline), so that its loops are vectorised 16
+/// or 8 lanes wide instead of SSE2's 4. Numerically the same: no fast-math and no contraction
+/// into FMAs (Rust never contracts), only wider registers.
+#[inline]
+pub fn with_wide_vectors<P: VectorPass>(pass: P) -> P::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has every feature `wide512` is compiled for (checked above).
+            return unsafe { x86::wide512(pass) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            return unsafe { x86::wide256(pass) };
+        }
+    }
+    pass.run()
+}
+
 /// Columns per packed panel: four 16-lane AVX-512 vectors.
 pub const PANEL: usize = 64;
 /// Products per `i32` lane per step (`vpdpbusd`).
@@ -201,6 +235,24 @@ mod x86 {
 
     /// Rows per AVX-512 tile.
     const MR: usize = 6;
+
+    /// `pass`, compiled (its `run` inlined) with AVX-512 enabled.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW, DQ and VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    pub(super) unsafe fn wide512<P: super::VectorPass>(pass: P) -> P::Output {
+        pass.run()
+    }
+
+    /// `pass`, compiled (its `run` inlined) with AVX2 and FMA enabled.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn wide256<P: super::VectorPass>(pass: P) -> P::Output {
+        pass.run()
+    }
 
     /// # Safety
     /// The CPU has AVX-512 F, BW and VNNI; `a.len() >= m · b.kp`, `out.len() >= m · b.n`,
