@@ -20,6 +20,7 @@ pub mod int8;
 pub mod kernels;
 pub mod lexicon;
 pub mod pool;
+pub mod recent;
 pub mod text;
 
 pub use analyzer::{Analysis, Analyzer, Batching};
@@ -29,3 +30,4 @@ pub use engine::{Engine, HfPair};
 pub use error::InferenceError;
 pub use lexicon::LexiconAnalyzer;
 pub use pool::AnalyzerPool;
+pub use recent::RecentResults;

@@ -69,6 +69,14 @@ pub struct PipelineArgs {
     /// 0 means one per core.
     #[arg(long, env = "RTCX_INFERENCE_WORKERS", default_value_t = 0)]
     pub inference_workers: usize,
+    /// Texts whose analysis is remembered for repeats ("ok", "great service"): a repeat
+    /// within --recent-results-ttl-secs costs no encoder pass; 0 remembers none. Only texts
+    /// of at most 256 bytes are kept (~2 KB each).
+    #[arg(long, env = "RTCX_RECENT_RESULTS", default_value_t = 10_000)]
+    pub recent_results: usize,
+    /// Seconds a remembered analysis is reused.
+    #[arg(long, env = "RTCX_RECENT_RESULTS_TTL_SECS", default_value_t = 600)]
+    pub recent_results_ttl_secs: u64,
     /// Attempts at analysing a text (after its batch failed) before it is dead-lettered.
     #[arg(long, env = "RTCX_MAX_ATTEMPTS", default_value_t = 3)]
     pub max_attempts: u32,
@@ -115,6 +123,14 @@ impl PipelineArgs {
     /// Inference batching.
     pub fn batching(&self) -> Batching {
         Batching { max_batch: self.inference_max_batch, max_tokens: self.inference_max_tokens }
+    }
+
+    /// The memory of recent analyses.
+    pub fn recent_results(&self) -> crate::inference::RecentResults {
+        crate::inference::RecentResults::new(
+            self.recent_results,
+            std::time::Duration::from_secs(self.recent_results_ttl_secs),
+        )
     }
 
     /// Worker threads (0 → one per core).

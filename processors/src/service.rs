@@ -23,7 +23,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (model, batching, workers) = (cfg.model.clone(), cfg.pipeline.batching(), cfg.pipeline.workers());
     let pool = tokio::task::spawn_blocking(move || AnalyzerPool::start(workers, move || model.load(batching)))
         .await
-        .context("starting the inference workers")??;
+        .context("starting the inference workers")??
+        .remember(cfg.pipeline.recent_results());
     tracing::info!(model = %pool.model().name, version = %pool.model().version, workers, "inference ready");
     let pg = match &cfg.postgres_url {
         Some(url) => Some(

@@ -414,11 +414,19 @@ impl Pipeline {
         }
     }
 
-    /// Analyses `texts` on all inference workers, with bounded retries ([`analyze_with_retries`]).
+    /// Analyses `texts` on all inference workers, with bounded retries ([`analyze_with_retries`]);
+    /// identical texts of the batch once (the pool answers recently seen ones from memory).
     async fn analyze(&self, texts: &[String]) -> Vec<Result<Analysis, String>> {
-        let per_worker = texts.len().div_ceil(self.pool.workers().max(1)).max(1);
+        let (unique, slot) = crate::inference::pool::distinct(texts.iter().map(String::as_str));
+        let unique: Vec<String> = unique.into_iter().map(str::to_owned).collect();
+        metrics::counter!("rtcx_processors_reused_analyses_total", "source" => "batch")
+            .increment((texts.len() - unique.len()) as u64);
+        let per_worker = unique.len().div_ceil(self.pool.workers().max(1)).max(1);
         let chunk = per_worker.min(self.cfg.inference_chunk.max(1));
-        analyze_with_retries(texts, chunk, self.cfg.max_attempts, |c| self.pool.analyze(c)).await
+        let results = analyze_with_retries(&unique, chunk, self.cfg.max_attempts, |c| self.pool.analyze(c)).await;
+        slot.into_iter()
+            .map(|j| results.get(j).cloned().unwrap_or_else(|| Err("no analysis returned".into())))
+            .collect()
     }
 
     /// Decodes a batch, drops what is already stored or on its way, and enriches the rest.
