@@ -16,7 +16,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, bail};
 
-use crate::int8::gemm::{VectorPass, with_wide_vectors};
+use crate::int8::gemm::{VectorPass, reduce, with_wide_vectors};
 
 /// The contiguous `f32` data of a storage, or an error naming the op.
 fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -128,6 +128,9 @@ impl VectorPass for AttentionPass<'_, '_> {
 /// is a serial chain of dependent adds).
 #[inline(always)]
 fn lanes_sum(x: &[f32]) -> f32 {
+    if let Some(s) = reduce::sum(x) {
+        return s;
+    }
     let mut acc = [0f32; 16];
     let chunks = x.chunks_exact(16);
     let tail: f32 = chunks.remainder().iter().sum();
@@ -142,6 +145,9 @@ fn lanes_sum(x: &[f32]) -> f32 {
 /// `Σ (x − mean)²` in sixteen independent lanes.
 #[inline(always)]
 fn lanes_sum_sq_dev(x: &[f32], mean: f32) -> f32 {
+    if let Some(s) = reduce::sum_sq_dev(x, mean) {
+        return s;
+    }
     let mut acc = [0f32; 16];
     let chunks = x.chunks_exact(16);
     let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
@@ -156,6 +162,9 @@ fn lanes_sum_sq_dev(x: &[f32], mean: f32) -> f32 {
 /// Maximum in sixteen independent lanes (−∞ for an empty slice).
 #[inline(always)]
 fn lanes_max(x: &[f32]) -> f32 {
+    if let Some(m) = reduce::max(x) {
+        return m;
+    }
     let mut acc = [f32::NEG_INFINITY; 16];
     let chunks = x.chunks_exact(16);
     let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
@@ -170,6 +179,9 @@ fn lanes_max(x: &[f32]) -> f32 {
 /// Dot product in eight independent lanes (so it vectorises without fast-math).
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    if let Some(d) = reduce::dot(a, b) {
+        return d;
+    }
     let mut acc = [0f32; 8];
     let (ac, ar) = a.split_at(a.len() - a.len() % 8);
     let (bc, br) = b.split_at(ac.len());
@@ -259,20 +271,7 @@ impl VectorPass for NormPass<'_, '_> {
             let mean = lanes_sum(o) / n as f32;
             let var = lanes_sum_sq_dev(o, mean) / n as f32;
             let inv = 1.0 / (var + op.eps).sqrt();
-            // In blocks of 16 through a local copy: written as one zip, the loop kept a
-            // run-time overlap check between `o` and γ, β and ran scalar (23 % of an int8
-            // profile).
-            let mut og = o.chunks_exact_mut(16);
-            let (mut gg, mut bg) = (op.gamma.chunks_exact(16), op.beta.chunks_exact(16));
-            for ((o, g), b) in (&mut og).zip(&mut gg).zip(&mut bg) {
-                let mut v = [0f32; 16];
-                v.copy_from_slice(o);
-                for l in 0..16 {
-                    v[l] = (v[l] - mean) * inv * g[l] + b[l];
-                }
-                o.copy_from_slice(&v);
-            }
-            for ((o, &g), &b) in og.into_remainder().iter_mut().zip(gg.remainder()).zip(bg.remainder()) {
+            for ((o, &g), &b) in o.iter_mut().zip(op.gamma).zip(op.beta) {
                 *o = (*o - mean) * inv * g + b;
             }
         }

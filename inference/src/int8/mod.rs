@@ -50,17 +50,15 @@ fn round_to_u8(x: f32) -> u8 {
     (x + MAGIC).to_bits() as u8
 }
 
-/// One row quantised: `scale`, `zero` and `q` (`q.len()` ≥ `x.len()`; the rest is left as is).
+/// `(min(0, min x), max(0, max x))` in sixteen independent lanes, so that the reduction
+/// vectorises (a single running min/max is a serial chain: float min/max are not reassociated
+/// without fast-math); comparisons and selects, not `f32::min`/`max`, whose NaN rules kept the
+/// loop scalar.
 #[inline(always)]
-fn quantize_row(x: &[f32], q: &mut [u8], scheme: Activations) -> (f32, i32) {
-    // Sixteen independent lanes, so the reduction vectorises (a single running min/max is a
-    // serial chain: float min/max are not reassociated without fast-math).
+fn portable_range_with_zero(x: &[f32]) -> (f32, f32) {
     let (mut lo16, mut hi16) = ([0f32; 16], [0f32; 16]);
-    let chunks = x.chunks_exact(16);
-    let tail = chunks.remainder();
+    let (chunks, tail) = x.as_chunks::<16>();
     for c in chunks {
-        // Comparisons and selects, not `f32::min`/`max` (whose NaN rules kept this loop
-        // scalar: 14 % of an int8 profile).
         for l in 0..16 {
             lo16[l] = if c[l] < lo16[l] { c[l] } else { lo16[l] };
             hi16[l] = if c[l] > hi16[l] { c[l] } else { hi16[l] };
@@ -75,6 +73,17 @@ fn quantize_row(x: &[f32], q: &mut [u8], scheme: Activations) -> (f32, i32) {
         lo = lo.min(v);
         hi = hi.max(v);
     }
+    (lo, hi)
+}
+
+/// One row quantised: `scale`, `zero` and `q` (`q.len()` ≥ `x.len()`; the rest is left as is).
+#[inline(always)]
+fn quantize_row(x: &[f32], q: &mut [u8], scheme: Activations) -> (f32, i32) {
+    // (A `match`, not `unwrap_or_else`: a closure would not be inlined into the wide body.)
+    let (lo, hi) = match gemm::reduce::range_with_zero(x) {
+        Some(range) => range,
+        None => portable_range_with_zero(x),
+    };
     let (scale, zero) = match scheme {
         Activations::Asymmetric => {
             let scale = (hi - lo) / 255.0;
