@@ -3,32 +3,23 @@
 //! `--lexicon` (the stream service: processors/tests/model_loading.rs). `eval` says which model it measured and refuses labels
 //! it cannot map instead of leaving rows out.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use rtcx_service_kit::testing::output_within;
 
 const MISSING: &str = "/nonexistent/rtcx-model";
 
+/// Runs `rtcx-model ARGS` on `model_dir`; it must stop within 60 s (a missing model must not
+/// leave it waiting).
 fn model(args: &[&str], model_dir: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rtcx-model"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtcx-model"));
+    cmd.args(args)
         .env("RTCX_MODEL_DIR", model_dir)
         .env_remove("RTCX_LEXICON_ONLY")
         .env_remove("RTCX_SENTIMENT_MODEL_DIR")
-        .env_remove("RTCX_EMOTION_MODEL_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start rtcx-model");
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("rtcx-model {args:?} still running after 60 s: it did not stop on a missing model");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
+        .env_remove("RTCX_EMOTION_MODEL_DIR");
+    output_within(&mut cmd, Duration::from_secs(60))
 }
 
 #[test]
