@@ -124,8 +124,9 @@ impl VectorPass for AttentionPass<'_, '_> {
     }
 }
 
-/// Sum in sixteen independent lanes (so it vectorises without fast-math: a single running sum
-/// is a serial chain of dependent adds).
+/// Sum: with AVX-512 intrinsics where the CPU has them ([`reduce`]), else in sixteen
+/// independent lanes (so it vectorises without fast-math: a single running sum is a serial
+/// chain of dependent adds).
 #[inline(always)]
 fn lanes_sum(x: &[f32]) -> f32 {
     if let Some(s) = reduce::sum(x) {
