@@ -50,8 +50,8 @@ pub fn with_wide_vectors<P: VectorPass>(pass: P) -> P::Output {
     pass.run()
 }
 
-/// Reductions over `f32` rows (sum, sum of squared deviations, maximum, minimum and maximum,
-/// dot product) with AVX-512 intrinsics where the CPU has it; `None` elsewhere (the callers
+/// Reductions over `f32` rows (sum, sum of squared deviations, maximum, minimum and maximum)
+/// with AVX-512 intrinsics where the CPU has it; `None` elsewhere (the callers
 /// then run their portable 16-lane loops). Written by hand because LLVM vectorised those loops
 /// *across* their 16-float chunks, with `vgatherdps`, which is slow on Intel cores under the
 /// Gather Data Sampling mitigation: the layer norm alone took 23 % of an int8 profile on a
@@ -112,18 +112,6 @@ pub mod reduce {
             return Some(unsafe { x86::range_with_zero(x) });
         }
         let _ = x;
-        None
-    }
-
-    /// `Σ a·b` over the shorter of the two.
-    #[inline(always)]
-    pub fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
-        #[cfg(target_arch = "x86_64")]
-        if avx512() {
-            // SAFETY: the CPU has AVX-512 F (checked above).
-            return Some(unsafe { x86::dot(a, b) });
-        }
-        let _ = (a, b);
         None
     }
 }
@@ -377,20 +365,6 @@ mod x86 {
         tail.iter().fold((_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi)), |(l, h), &v| (l.min(v), h.max(v)))
     }
 
-    /// # Safety
-    /// The CPU has AVX-512 F.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let ((ac, at), (bc, bt)) = (a[..n].as_chunks::<16>(), b[..n].as_chunks::<16>());
-        let mut acc = _mm512_setzero_ps();
-        for (x, y) in ac.iter().zip(bc) {
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(load16(x), load16(y)));
-        }
-        _mm512_reduce_add_ps(acc) + at.iter().zip(bt).map(|(x, y)| x * y).sum::<f32>()
-    }
-
     /// `pass`, compiled (its `run` inlined) with AVX-512 enabled.
     ///
     /// # Safety
@@ -596,7 +570,6 @@ mod tests {
     fn reductions_match_plain_loops_on_every_length() {
         for n in 0..70usize {
             let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37).collect();
-            let y: Vec<f32> = (0..n + 3).map(|i| ((i * 11 % 17) as f32 - 8.0) * 0.21).collect();
             let close = |got: Option<f32>, want: f32| {
                 // `None`: no AVX-512 here, the callers' portable loops run instead.
                 if let Some(got) = got {
@@ -608,7 +581,6 @@ mod tests {
             let mean = if n == 0 { 0.0 } else { sum / n as f32 };
             close(reduce::sum_sq_dev(&x, mean), x.iter().map(|v| (v - mean) * (v - mean)).sum());
             close(reduce::max(&x), x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)));
-            close(reduce::dot(&x, &y), x.iter().zip(&y).map(|(a, b)| a * b).sum());
             if let Some((lo, hi)) = reduce::range_with_zero(&x) {
                 assert_eq!(lo, x.iter().fold(0f32, |m, &v| m.min(v)), "n = {n}");
                 assert_eq!(hi, x.iter().fold(0f32, |m, &v| m.max(v)), "n = {n}");
