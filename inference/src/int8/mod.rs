@@ -99,14 +99,17 @@ fn quantize_row(x: &[f32], q: &mut [u8], scheme: Activations) -> (f32, i32) {
         }
     };
     let inv = 1.0 / scale;
-    for (q, &v) in q.iter_mut().zip(x) {
-        *q = round_to_u8((v * inv + zero).clamp(0.0, 255.0));
+    if !gemm::quantize_u8(x, inv, zero, q) {
+        for (q, &v) in q.iter_mut().zip(x) {
+            *q = round_to_u8((v * inv + zero).clamp(0.0, 255.0));
+        }
     }
     (scale, zero as i32)
 }
 
 thread_local! {
-    /// Per thread: the quantised activations and the `i32` sums of the layer being run.
+    /// Per thread: the quantised activations and (for kernels that do not dequantise in
+    /// registers) the `i32` sums of the layer being run.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<i32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -205,17 +208,30 @@ impl QuantizedLinear {
         if x.len() != m * k || out.len() != m * n {
             return Err(GemmError::Out { len: out.len(), m, n, need: m * n });
         }
-        SCRATCH.with_borrow_mut(|(q, acc)| {
+        SCRATCH.with_borrow_mut(|(q, sums)| {
             // Reused per thread: no allocation (and no page faults) per layer.
             q.resize(m * kp, 0);
-            acc.resize(m * n, 0);
             let skip = self.outliers.as_ref().map(|o| o.channels.as_slice()).unwrap_or_default();
             let rows = gemm::with_wide_vectors(Quantize { x, k, kp, q, scheme: self.scheme, skip });
-            gemm::gemm(self.kernel, q, m, &self.packed, acc)?;
-            gemm::with_wide_vectors(Dequantize { layer: self, rows: &rows, acc, x, out });
+            let deq = gemm::Dequantization {
+                row_scales: &rows.scales,
+                row_zeros: &rows.zeros,
+                col_scales: &self.scales,
+                col_sums: &self.scaled_sums,
+            };
+            gemm::gemm_dequantized(self.kernel, q, m, &self.packed, &deq, sums, out)?;
+            if let Some(outliers) = &self.outliers {
+                gemm::with_wide_vectors(AddOutliers { outliers, n, k, x, out });
+            }
             Ok(())
         })
     }
+}
+
+/// Each row's activation scale and zero point, from [`Quantize`].
+struct RowScales {
+    scales: Vec<f32>,
+    zeros: Vec<f32>,
 }
 
 /// Quantises every row of `x` (`k` wide) into `q` (`kp` wide): the rows' scales and zero points.
@@ -230,58 +246,53 @@ struct Quantize<'a> {
 }
 
 impl gemm::VectorPass for Quantize<'_> {
-    type Output = Vec<(f32, i32)>;
+    type Output = RowScales;
 
     #[inline(always)]
-    fn run(self) -> Vec<(f32, i32)> {
+    fn run(self) -> RowScales {
         let Quantize { x, k, kp, q, scheme, skip } = self;
         // Plain loops: a closure (as in `.map(…)`) would not be inlined into the wide body.
-        let mut rows = Vec::with_capacity(x.len() / k.max(1));
+        let m = x.len() / k.max(1);
+        let mut rows = RowScales { scales: Vec::with_capacity(m), zeros: Vec::with_capacity(m) };
         let mut copy = vec![0f32; if skip.is_empty() { 0 } else { k }];
         for (x, q) in x.chunks_exact(k).zip(q.chunks_exact_mut(kp)) {
-            if skip.is_empty() {
-                rows.push(quantize_row(x, q, scheme));
+            let (scale, zero) = if skip.is_empty() {
+                quantize_row(x, q, scheme)
             } else {
                 copy.copy_from_slice(x);
                 for &c in skip {
                     copy[c] = 0.0;
                 }
-                rows.push(quantize_row(&copy, q, scheme));
-            }
+                quantize_row(&copy, q, scheme)
+            };
+            rows.scales.push(scale);
+            rows.zeros.push(zero as f32);
         }
         rows
     }
 }
 
-/// `out = s_x · (s_w · acc − z · s_w · Σ q_w)` row by row, plus the `f32` channels' products.
-struct Dequantize<'a> {
-    layer: &'a QuantizedLinear,
-    rows: &'a [(f32, i32)],
-    acc: &'a [i32],
-    /// The layer's input, for the `f32` channels.
+/// Adds the products of the input channels kept in `f32` ([`QuantizedLinear::with_outliers`]).
+struct AddOutliers<'a> {
+    outliers: &'a Outliers,
+    n: usize,
+    k: usize,
+    /// The layer's input.
     x: &'a [f32],
     out: &'a mut [f32],
 }
 
-impl gemm::VectorPass for Dequantize<'_> {
+impl gemm::VectorPass for AddOutliers<'_> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let (n, k) = (self.layer.n(), self.layer.k());
-        for (((&(sx, zero), acc), out), x) in
-            self.rows.iter().zip(self.acc.chunks_exact(n)).zip(self.out.chunks_exact_mut(n)).zip(self.x.chunks_exact(k))
-        {
-            let z = zero as f32;
-            for (((o, &a), &sw), &ss) in out.iter_mut().zip(acc).zip(&self.layer.scales).zip(&self.layer.scaled_sums) {
-                *o = sx * (sw * a as f32 - z * ss);
-            }
-            if let Some(o) = &self.layer.outliers {
-                for (&c, w) in o.channels.iter().zip(o.weights.chunks_exact(n)) {
-                    let v = x[c];
-                    for (o, &w) in out.iter_mut().zip(w) {
-                        *o += v * w;
-                    }
+        let AddOutliers { outliers, n, k, x, out } = self;
+        for (out, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(k)) {
+            for (&c, w) in outliers.channels.iter().zip(outliers.weights.chunks_exact(n)) {
+                let v = x[c];
+                for (o, &w) in out.iter_mut().zip(w) {
+                    *o += v * w;
                 }
             }
         }
