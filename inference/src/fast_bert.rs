@@ -319,9 +319,15 @@ impl FastBert {
         for l in &self.layers[layers] {
             let attention = Attention { batch: b, seq: s, heads: self.heads, valid, bias: &l.qkv_b };
             let ctx = l.qkv.apply(&x)?.apply_op1_no_bwd(&attention)?;
-            let attn = l.out.apply(&ctx)?.apply_op2_no_bwd(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
-            let inter = l.inter.apply(&attn)?.apply_op1_no_bwd(&BiasGelu { bias: &l.inter_b })?;
-            x = l.down.apply(&inter)?.apply_op2_no_bwd(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
+            // Bias + residual + norm and bias + GELU run in place on the dense outputs (fresh
+            // tensors no one else holds).
+            let attn = l.out.apply(&ctx)?;
+            attn.inplace_op2(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
+            let inter = l.inter.apply(&attn)?;
+            inter.inplace_op1(&BiasGelu { bias: &l.inter_b })?;
+            let out = l.down.apply(&inter)?;
+            out.inplace_op2(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
+            x = out;
         }
         Ok(x)
     }

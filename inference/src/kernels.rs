@@ -17,7 +17,7 @@
 //! All are plain safe Rust loops, written so LLVM vectorises them, and run inside
 //! [`with_wide_vectors`] (compiled for AVX-512 or AVX2 where the CPU has them).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, bail};
+use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, bail};
 
 use crate::int8::gemm::{VectorPass, reduce, with_wide_vectors};
 
@@ -26,6 +26,15 @@ fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_
     let CpuStorage::F32(all) = storage else { bail!("{op}: expects f32") };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&all[start..end]),
+        None => bail!("{op}: expects a contiguous tensor"),
+    }
+}
+
+/// The contiguous `f32` data of a storage, writable, or an error naming the op.
+fn contiguous_mut<'a>(op: &str, storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::Result<&'a mut [f32]> {
+    let CpuStorage::F32(all) = storage else { bail!("{op}: expects f32") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut all[start..end]),
         None => bail!("{op}: expects a contiguous tensor"),
     }
 }
@@ -268,27 +277,23 @@ pub struct BiasResidualNorm<'a> {
     pub eps: f32,
 }
 
-impl CustomOp2 for BiasResidualNorm<'_> {
+/// In place on the dense output (the first tensor); the residual is the second. The dense
+/// output is a fresh tensor of the layer, so writing over it saves an allocation (and its
+/// zeroing) per layer.
+impl InplaceOp2 for BiasResidualNorm<'_> {
     fn name(&self) -> &'static str {
         "rtcx-bias-residual-norm"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous(self.name(), s1, l1)?;
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let x = contiguous_mut(self.name(), s1, l1)?;
         let r = contiguous(self.name(), s2, l2)?;
         let n = self.bias.len();
         if n == 0 || x.len() % n != 0 || x.len() != r.len() || self.gamma.len() != n || self.beta.len() != n {
             bail!("rtcx-bias-residual-norm: shapes do not match rows of {n}");
         }
-        let mut out = vec![0f32; x.len()];
-        with_wide_vectors(NormPass { op: self, x, r, out: &mut out });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        with_wide_vectors(NormPass { op: self, x, r });
+        Ok(())
     }
 }
 
@@ -297,29 +302,29 @@ pub struct BiasGelu<'a> {
     pub bias: &'a [f32],
 }
 
-impl CustomOp1 for BiasGelu<'_> {
+/// In place on the dense output (see [`BiasResidualNorm`]).
+impl InplaceOp1 for BiasGelu<'_> {
     fn name(&self) -> &'static str {
         "rtcx-bias-gelu"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous(self.name(), storage, layout)?;
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let x = contiguous_mut(self.name(), storage, layout)?;
         let n = self.bias.len();
         if n == 0 || x.len() % n != 0 {
             bail!("rtcx-bias-gelu: {} values are not rows of {n}", x.len());
         }
-        let mut out = vec![0f32; x.len()];
-        with_wide_vectors(GeluPass { bias: self.bias, x, out: &mut out });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        with_wide_vectors(GeluPass { bias: self.bias, x });
+        Ok(())
     }
 }
 
 /// The work of [`BiasResidualNorm`], compiled for wide vectors.
 struct NormPass<'a, 'b> {
     op: &'a BiasResidualNorm<'b>,
-    x: &'a [f32],
+    /// The dense output, overwritten with the result.
+    x: &'a mut [f32],
     r: &'a [f32],
-    out: &'a mut [f32],
 }
 
 impl VectorPass for NormPass<'_, '_> {
@@ -327,11 +332,11 @@ impl VectorPass for NormPass<'_, '_> {
 
     #[inline(always)]
     fn run(self) {
-        let NormPass { op, x, r, out } = self;
+        let NormPass { op, x, r } = self;
         let n = op.bias.len();
-        for ((o, x), r) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(r.chunks_exact(n)) {
-            for (((o, &x), &r), &b) in o.iter_mut().zip(x).zip(r).zip(op.bias) {
-                *o = x + r + b;
+        for (o, r) in x.chunks_exact_mut(n).zip(r.chunks_exact(n)) {
+            for ((o, &r), &b) in o.iter_mut().zip(r).zip(op.bias) {
+                *o = *o + r + b;
             }
             let mean = lanes_sum(o) / n as f32;
             let var = lanes_sum_sq_dev(o, mean) / n as f32;
@@ -346,8 +351,8 @@ impl VectorPass for NormPass<'_, '_> {
 /// The work of [`BiasGelu`], compiled for wide vectors.
 struct GeluPass<'a> {
     bias: &'a [f32],
-    x: &'a [f32],
-    out: &'a mut [f32],
+    /// The dense output, overwritten with the result.
+    x: &'a mut [f32],
 }
 
 impl VectorPass for GeluPass<'_> {
@@ -356,9 +361,9 @@ impl VectorPass for GeluPass<'_> {
     #[inline(always)]
     fn run(self) {
         let n = self.bias.len();
-        for (o, x) in self.out.chunks_exact_mut(n).zip(self.x.chunks_exact(n)) {
-            for ((o, &x), &b) in o.iter_mut().zip(x).zip(self.bias) {
-                let v = x + b;
+        for o in self.x.chunks_exact_mut(n) {
+            for (o, &b) in o.iter_mut().zip(self.bias) {
+                let v = *o + b;
                 *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
             }
         }
@@ -446,8 +451,7 @@ mod tests {
         let b = Tensor::new(bias.as_slice(), &Device::Cpu).expect("b");
         let want: Vec<Vec<f32>> =
             x.broadcast_add(&b).and_then(|t| t.gelu_erf()).and_then(|t| t.to_vec2()).expect("ref");
-        let got: Vec<Vec<f32>> =
-            x.apply_op1_no_bwd(&BiasGelu { bias: &bias }).and_then(|t| t.to_vec2()).expect("fused");
+        let got: Vec<Vec<f32>> = x.inplace_op1(&BiasGelu { bias: &bias }).and_then(|()| x.to_vec2()).expect("fused");
         for (w, g) in want.iter().flatten().zip(got.iter().flatten()) {
             assert!((w - g).abs() < 1e-6, "{w} vs {g}");
         }
@@ -464,7 +468,7 @@ mod tests {
             .and_then(|t| t.to_vec2())
             .expect("ref");
         let op = BiasResidualNorm { bias: &bias, gamma: &gamma, beta: &beta, eps: 1e-12 };
-        let got: Vec<Vec<f32>> = x.apply_op2_no_bwd(&r, &op).and_then(|t| t.to_vec2()).expect("fused");
+        let got: Vec<Vec<f32>> = x.inplace_op2(&r, &op).and_then(|()| x.to_vec2()).expect("fused");
         for (w, g) in want.iter().flatten().zip(got.iter().flatten()) {
             assert!((w - g).abs() < 1e-5, "{w} vs {g}");
         }

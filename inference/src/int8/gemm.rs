@@ -256,6 +256,8 @@ pub enum GemmError {
     Unavailable(&'static str),
     #[error("int8 gemm: scales for {rows} rows and {cols} columns, the product is {m} × {n}")]
     Scales { rows: usize, cols: usize, m: usize, n: usize },
+    #[error("int8 gemm: {channels} f32 channels with {inputs} inputs and {weights} weights")]
+    F32Channels { channels: usize, inputs: usize, weights: usize },
 }
 
 /// `out[i · n + j] = Σ_k a[i · kp + k] · b[j, k]` for `i < m`, `j < b.n()`, where `kp` is
@@ -268,7 +270,9 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) ->
 }
 
 /// How a GEMM's exact `i32` sums become `f32` outputs (the int8 layer's dequantisation):
-/// `out[i, j] = row_scales[i] · (col_scales[j] · sum[i, j] − row_zeros[i] · col_sums[j])`.
+/// `out[i, j] = row_scales[i] · (col_scales[j] · sum[i, j] − row_zeros[i] · col_sums[j])`,
+/// then `+= f32_inputs[i, t] · f32_weights[t, j]` for each input channel `t` kept in `f32`,
+/// in turn.
 #[derive(Debug, Clone, Copy)]
 pub struct Dequantization<'a> {
     /// Per row of `a`: the activations' scale.
@@ -279,6 +283,12 @@ pub struct Dequantization<'a> {
     pub col_scales: &'a [f32],
     /// Per column: the weights' scale times the sum of its quantised weights.
     pub col_sums: &'a [f32],
+    /// Input channels computed in `f32` (none: 0).
+    pub channels: usize,
+    /// Their values, `channels` per row of `a`.
+    pub f32_inputs: &'a [f32],
+    /// Their weights, `channels` rows of `n`.
+    pub f32_weights: &'a [f32],
 }
 
 /// [`gemm`] followed by `deq`, into `f32` `out` (`m · n`). The AVX-512 VNNI kernel
@@ -299,6 +309,14 @@ pub fn gemm_dequantized(
     let cols = deq.col_scales.len().min(deq.col_sums.len());
     if rows < m || cols < n {
         return Err(GemmError::Scales { rows, cols, m, n });
+    }
+    let t = deq.channels;
+    if deq.f32_inputs.len() < m.saturating_mul(t) || deq.f32_weights.len() < t.saturating_mul(n) {
+        return Err(GemmError::F32Channels {
+            channels: t,
+            inputs: deq.f32_inputs.len(),
+            weights: deq.f32_weights.len(),
+        });
     }
     if kernel == Kernel::Avx512Vnni {
         run(kernel, a, m, b, &mut Sink::F32 { out, deq });
@@ -324,11 +342,17 @@ impl VectorPass for DequantizeRows<'_, '_> {
     #[inline(always)]
     fn run(self) {
         let DequantizeRows { deq, sums, out, n } = self;
+        let t = deq.channels;
         let rows = deq.row_scales.iter().zip(deq.row_zeros);
-        for ((out, sums), (&sx, &z)) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(rows) {
+        for (i, ((out, sums), (&sx, &z))) in out.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(rows).enumerate() {
             // The operations of the AVX-512 tile's in-register dequantisation, in its order.
             for (((o, &acc), &sw), &ss) in out.iter_mut().zip(sums).zip(deq.col_scales).zip(deq.col_sums) {
                 *o = sx * (sw * acc as f32 - z * ss);
+            }
+            for (&v, w) in deq.f32_inputs[i * t..(i + 1) * t].iter().zip(deq.f32_weights.chunks_exact(n)) {
+                for (o, &w) in out.iter_mut().zip(w) {
+                    *o += v * w;
+                }
             }
         }
     }
@@ -652,13 +676,20 @@ mod x86 {
             // SAFETY: the masked lanes are columns `col .. min(col + 16, n)`: inside
             // `col_scales` and `col_sums` (both ≥ n long, checked by `gemm_dequantized`), and of
             // row `i < m` inside `out` (≥ m · n, checked by `check`); masked-off lanes are
-            // neither read nor written.
+            // neither read nor written. The f32 channels' weights: see below.
             unsafe {
                 let sw = _mm512_maskz_loadu_ps(mask, deq.col_scales.as_ptr().wrapping_add(col));
                 let ss = _mm512_maskz_loadu_ps(mask, deq.col_sums.as_ptr().wrapping_add(col));
-                // `sx · (sw · acc − z · ss)`, as `DequantizeRows` computes it.
-                let y =
+                // `sx · (sw · acc − z · ss)`, then each f32 channel's product, as
+                // `DequantizeRows` computes them.
+                let mut y =
                     _mm512_mul_ps(sx, _mm512_sub_ps(_mm512_mul_ps(sw, _mm512_cvtepi32_ps(acc)), _mm512_mul_ps(z, ss)));
+                for t in 0..deq.channels {
+                    // Row `t` of the weights, columns `col .. min(col + 16, n)`: inside
+                    // `channels · n ≤ f32_weights.len()` (checked by `gemm_dequantized`).
+                    let w = _mm512_maskz_loadu_ps(mask, deq.f32_weights.as_ptr().wrapping_add(t * self.n + col));
+                    y = _mm512_add_ps(y, _mm512_mul_ps(_mm512_set1_ps(deq.f32_inputs[i * deq.channels + t]), w));
+                }
                 _mm512_mask_storeu_ps(self.out.as_mut_ptr().wrapping_add(i * self.n + col), mask, y);
             }
         }
@@ -859,23 +890,35 @@ mod tests {
         let row_zeros: Vec<f32> = (0..m).map(|i| (i * 37 % 256) as f32).collect();
         let col_scales: Vec<f32> = (0..n).map(|j| 0.002 + j as f32 * 1e-4).collect();
         let col_sums: Vec<f32> = (0..n).map(|j| (j as f32 - 40.0) * 0.37).collect();
-        let deq = Dequantization {
-            row_scales: &row_scales,
-            row_zeros: &row_zeros,
-            col_scales: &col_scales,
-            col_sums: &col_sums,
-        };
-        let want: Vec<f32> = (0..m * n)
-            .map(|e| {
-                let (i, j) = (e / n, e % n);
-                row_scales[i] * (col_scales[j] * want[e] as f32 - row_zeros[i] * col_sums[j])
-            })
-            .collect();
-        for kernel in kernels() {
-            let mut out = vec![f32::MAX; m * n + 3];
-            gemm_dequantized(kernel, &a, m, &packed, &deq, &mut Vec::new(), &mut out).expect("valid shapes");
-            assert_eq!(&out[..m * n], &want[..], "{kernel:?} dequantised: m={m} n={n} k={k}");
-            assert_eq!(&out[m * n..], &[f32::MAX; 3], "{kernel:?}: wrote past the output");
+        // With no f32 channels, and with two.
+        for channels in [0, 2] {
+            let f32_inputs: Vec<f32> = (0..m * channels).map(|e| (e % 7) as f32 * 1.7 - 5.0).collect();
+            let f32_weights: Vec<f32> = (0..channels * n).map(|e| (e % 11) as f32 * 0.013 - 0.05).collect();
+            let deq = Dequantization {
+                row_scales: &row_scales,
+                row_zeros: &row_zeros,
+                col_scales: &col_scales,
+                col_sums: &col_sums,
+                channels,
+                f32_inputs: &f32_inputs,
+                f32_weights: &f32_weights,
+            };
+            let expected: Vec<f32> = (0..m * n)
+                .map(|e| {
+                    let (i, j) = (e / n, e % n);
+                    let mut y = row_scales[i] * (col_scales[j] * want[e] as f32 - row_zeros[i] * col_sums[j]);
+                    for t in 0..channels {
+                        y += f32_inputs[i * channels + t] * f32_weights[t * n + j];
+                    }
+                    y
+                })
+                .collect();
+            for kernel in kernels() {
+                let mut out = vec![f32::MAX; m * n + 3];
+                gemm_dequantized(kernel, &a, m, &packed, &deq, &mut Vec::new(), &mut out).expect("valid shapes");
+                assert_eq!(&out[..m * n], &expected[..], "{kernel:?} dequantised ({channels} f32): m={m} n={n} k={k}");
+                assert_eq!(&out[m * n..], &[f32::MAX; 3], "{kernel:?}: wrote past the output");
+            }
         }
     }
 
@@ -930,12 +973,32 @@ mod tests {
         assert!(gemm(Kernel::detect(), &[0u8; 24], 0, &packed, &mut []).is_ok(), "m = 0 is an empty product");
         // Dequantising needs scales for every row and column.
         let (three, sixteen) = ([1f32; 3], [1f32; 16]);
-        let deq =
-            Dequantization { row_scales: &three, row_zeros: &three, col_scales: &sixteen, col_sums: &sixteen[..15] };
+        let deq = Dequantization {
+            row_scales: &three,
+            row_zeros: &three,
+            col_scales: &sixteen,
+            col_sums: &sixteen[..15],
+            channels: 0,
+            f32_inputs: &[],
+            f32_weights: &[],
+        };
         let mut out = vec![0f32; 3 * 16];
         for kernel in kernels() {
             let result = gemm_dequantized(kernel, &[0u8; 24], 3, &packed, &deq, &mut Vec::new(), &mut out);
             assert!(matches!(result, Err(GemmError::Scales { rows: 3, cols: 15, .. })), "{kernel:?}");
+            // One f32 channel needs a value per row and a row of weights.
+            let short = Dequantization {
+                col_sums: &sixteen,
+                channels: 1,
+                f32_inputs: &three,
+                f32_weights: &sixteen[..15],
+                ..deq
+            };
+            let result = gemm_dequantized(kernel, &[0u8; 24], 3, &packed, &short, &mut Vec::new(), &mut out);
+            assert!(
+                matches!(result, Err(GemmError::F32Channels { channels: 1, inputs: 3, weights: 15 })),
+                "{kernel:?}"
+            );
         }
     }
 

@@ -213,16 +213,25 @@ impl QuantizedLinear {
             q.resize(m * kp, 0);
             let skip = self.outliers.as_ref().map(|o| o.channels.as_slice()).unwrap_or_default();
             let rows = gemm::with_wide_vectors(Quantize { x, k, kp, q, scheme: self.scheme, skip });
+            // The f32 channels' values, gathered per row.
+            let (channels, weights) = match &self.outliers {
+                Some(o) => (o.channels.as_slice(), o.weights.as_slice()),
+                None => (&[][..], &[][..]),
+            };
+            let mut inputs = Vec::with_capacity(m * channels.len());
+            for row in x.chunks_exact(k) {
+                inputs.extend(channels.iter().map(|&c| row[c]));
+            }
             let deq = gemm::Dequantization {
                 row_scales: &rows.scales,
                 row_zeros: &rows.zeros,
                 col_scales: &self.scales,
                 col_sums: &self.scaled_sums,
+                channels: channels.len(),
+                f32_inputs: &inputs,
+                f32_weights: weights,
             };
             gemm::gemm_dequantized(self.kernel, q, m, &self.packed, &deq, sums, out)?;
-            if let Some(outliers) = &self.outliers {
-                gemm::with_wide_vectors(AddOutliers { outliers, n, k, x, out });
-            }
             Ok(())
         })
     }
@@ -269,33 +278,6 @@ impl gemm::VectorPass for Quantize<'_> {
             rows.zeros.push(zero as f32);
         }
         rows
-    }
-}
-
-/// Adds the products of the input channels kept in `f32` ([`QuantizedLinear::with_outliers`]).
-struct AddOutliers<'a> {
-    outliers: &'a Outliers,
-    n: usize,
-    k: usize,
-    /// The layer's input.
-    x: &'a [f32],
-    out: &'a mut [f32],
-}
-
-impl gemm::VectorPass for AddOutliers<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let AddOutliers { outliers, n, k, x, out } = self;
-        for (out, x) in out.chunks_exact_mut(n).zip(x.chunks_exact(k)) {
-            for (&c, w) in outliers.channels.iter().zip(outliers.weights.chunks_exact(n)) {
-                let v = x[c];
-                for (o, &w) in out.iter_mut().zip(w) {
-                    *o += v * w;
-                }
-            }
-        }
     }
 }
 
