@@ -95,24 +95,26 @@ impl VectorPass for AttentionPass<'_, '_> {
         let d = h / nh;
         let scale = 1.0 / (d as f32).sqrt();
         let longest = a.valid.iter().map(Vec::len).max().unwrap_or(0);
-        let padded = longest.next_multiple_of(LANES);
+        let (padded, blocks) = (longest.next_multiple_of(LANES), longest.div_ceil(QB));
         // One head of one sequence at a time, gathered (bias added) into contiguous buffers:
-        // queries scaled `[n, d]`, keys transposed `[d, padded]` (zero past the n real keys),
-        // values `[n, d]`; then one row of scores.
-        let mut q = vec![0f32; longest * d];
+        // queries scaled, in blocks of QB laid out `[block][d][QB]` (zero past the n real
+        // queries); keys transposed `[d, padded]` (zero past the n real keys); values `[n, d]`.
+        // Then QB rows of scores and QB rows of output at a time.
+        let mut q = vec![0f32; blocks * QB * d];
         let mut kt = vec![0f32; d * padded];
         let mut v = vec![0f32; longest * d];
-        let mut scores = vec![0f32; padded];
+        let mut scores = vec![0f32; QB * padded];
+        let mut ctx = vec![0f32; QB * d];
         for (bi, keys) in a.valid.iter().enumerate() {
             let n = keys.len();
-            let np = n.next_multiple_of(LANES);
+            let (np, nq) = (n.next_multiple_of(LANES), n.next_multiple_of(QB));
             for head in 0..nh {
                 let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
                 for (r, &t) in keys.iter().enumerate() {
                     let row = &qkv[(bi * s + t) * h3..(bi * s + t + 1) * h3];
-                    for ((q, &x), &b) in q[r * d..(r + 1) * d].iter_mut().zip(&row[qo..qo + d]).zip(&a.bias[qo..qo + d])
-                    {
-                        *q = (x + b) * scale;
+                    let block = &mut q[(r / QB) * QB * d..(r / QB + 1) * QB * d];
+                    for (c, (&x, &b)) in row[qo..qo + d].iter().zip(&a.bias[qo..qo + d]).enumerate() {
+                        block[c * QB + r % QB] = (x + b) * scale;
                     }
                     for (c, (&x, &b)) in row[ko..ko + d].iter().zip(&a.bias[ko..ko + d]).enumerate() {
                         kt[c * np + r] = x + b;
@@ -122,22 +124,46 @@ impl VectorPass for AttentionPass<'_, '_> {
                         *v = x + b;
                     }
                 }
+                for r in n..nq {
+                    let block = &mut q[(r / QB) * QB * d..(r / QB + 1) * QB * d];
+                    for c in 0..d {
+                        block[c * QB + r % QB] = 0.0;
+                    }
+                }
                 for c in 0..d {
                     kt[c * np + n..(c + 1) * np].fill(0.0);
                 }
-                let (q, kt, v) = (&q[..n * d], &kt[..d * np], &v[..n * d]);
-                for (r, &i) in keys.iter().enumerate() {
-                    let scores = &mut scores[..np];
-                    key_scores(&q[r * d..(r + 1) * d], kt, scores);
+                let (kt, v) = (&kt[..d * np], &v[..n * d]);
+                for (block, first) in (0..n).step_by(QB).enumerate() {
+                    let rows = (n - first).min(QB);
+                    let scores = &mut scores[..QB * np];
+                    block_scores(&q[block * QB * d..(block + 1) * QB * d], kt, scores);
                     // Max, exponentials and sum as separate passes: each vectorises (a loop
-                    // that also carries a running sum or max would be a serial chain).
-                    let scores = &mut scores[..n];
-                    let max = lanes_max(scores);
-                    for w in scores.iter_mut() {
-                        *w = exp(*w - max);
+                    // that also carries a running sum or max would be a serial chain). Rows past
+                    // the real queries keep their (zero) scores: nothing reads their output.
+                    let mut inv = [0f32; QB];
+                    for (r, inv) in inv.iter_mut().enumerate().take(rows) {
+                        let scores = &mut scores[r * np..r * np + n];
+                        let max = lanes_max(scores);
+                        for w in scores.iter_mut() {
+                            *w = exp(*w - max);
+                        }
+                        *inv = 1.0 / lanes_sum(scores);
                     }
-                    let inv = 1.0 / lanes_sum(scores);
-                    weighted_values(scores, v, inv, &mut out[(bi * s + i) * h + qo..(bi * s + i) * h + qo + d]);
+                    match d {
+                        16 => block_values::<1>(scores, np, n, v, &inv, &mut ctx),
+                        32 => block_values::<2>(scores, np, n, v, &inv, &mut ctx),
+                        48 => block_values::<3>(scores, np, n, v, &inv, &mut ctx),
+                        64 => block_values::<4>(scores, np, n, v, &inv, &mut ctx),
+                        _ => {
+                            for (r, &inv) in inv.iter().enumerate().take(rows) {
+                                weighted_values(&scores[r * np..r * np + n], v, inv, &mut ctx[r * d..(r + 1) * d]);
+                            }
+                        }
+                    }
+                    for (r, &i) in keys[first..first + rows].iter().enumerate() {
+                        out[(bi * s + i) * h + qo..(bi * s + i) * h + qo + d].copy_from_slice(&ctx[r * d..(r + 1) * d]);
+                    }
                 }
             }
         }
@@ -148,39 +174,76 @@ impl VectorPass for AttentionPass<'_, '_> {
 /// many channels, are carried in registers.
 const LANES: usize = 16;
 
-/// `scores[j] = Σ_c q[c] · kt[c, j]` for `kt` `[q.len(), scores.len()]` (keys transposed,
-/// `scores.len()` a multiple of [`LANES`]): sixteen keys at a time, in two register
-/// accumulators (even and odd channels) so that the adds are not one serial chain, and with
-/// no horizontal sum (a dot product per key ends in one).
+/// Queries per block of the attention loops: each key (or value) vector loaded is used for
+/// this many queries, and their sums are independent chains of adds.
+const QB: usize = 4;
+
+/// Scores of QB queries against every key: `scores[r, j] = Σ_c q[c, r] · kt[c, j]` for `q`
+/// `[d, QB]` (a block of queries, channel-major) and `kt` `[d, np]` (keys transposed, `np`
+/// a multiple of [`LANES`]), into `scores` `[QB, np]`. Sixteen keys × QB queries at a time,
+/// in registers: one load of keys and QB broadcasts per channel, no horizontal sums.
 #[inline(always)]
-fn key_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
-    let np = scores.len();
-    for (block, out) in scores.chunks_exact_mut(LANES).enumerate() {
-        let (mut even, mut odd) = ([0f32; LANES], [0f32; LANES]);
-        let mut c = 0;
-        while c + 1 < q.len() {
-            let (k0, k1) = (&kt[c * np + block * LANES..][..LANES], &kt[(c + 1) * np + block * LANES..][..LANES]);
-            for l in 0..LANES {
-                even[l] += q[c] * k0[l];
-                odd[l] += q[c + 1] * k1[l];
-            }
-            c += 2;
-        }
-        if c < q.len() {
-            let k0 = &kt[c * np + block * LANES..][..LANES];
-            for l in 0..LANES {
-                even[l] += q[c] * k0[l];
+fn block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
+    let np = scores.len() / QB;
+    for kb in 0..np / LANES {
+        let mut acc = [[0f32; LANES]; QB];
+        for (qc, keys) in q.chunks_exact(QB).zip(kt.chunks_exact(np)) {
+            let k = &keys[kb * LANES..(kb + 1) * LANES];
+            for r in 0..QB {
+                for l in 0..LANES {
+                    acc[r][l] = qc[r].mul_add(k[l], acc[r][l]);
+                }
             }
         }
-        for l in 0..LANES {
-            out[l] = even[l] + odd[l];
+        for (r, acc) in acc.iter().enumerate() {
+            scores[r * np + kb * LANES..r * np + (kb + 1) * LANES].copy_from_slice(acc);
         }
     }
 }
 
-/// `out[c] = inv · Σ_j w[j] · v[j, c]` for `v` `[w.len(), out.len()]`: sixteen channels at a
-/// time, in two register accumulators (even and odd keys); channels past the last full
-/// sixteen one by one.
+/// The attention output of QB queries, `ctx[r, c] = inv[r] · Σ_j p[r, j] · v[j, c]`, for
+/// `p` `[QB, np]` (the first `n` of each row are the weights), `v` `[n, 16·C]`, into `ctx`
+/// `[QB, 16·C]`: QB × C vectors of sums in registers, each value vector loaded once for the
+/// QB queries.
+#[inline(always)]
+fn block_values<const C: usize>(p: &[f32], np: usize, n: usize, v: &[f32], inv: &[f32; QB], ctx: &mut [f32]) {
+    let d = C * LANES;
+    let mut acc = [[[0f32; LANES]; C]; QB];
+    // Sixteen-float arrays and constant trip counts, so that the loops unroll and the sums
+    // stay in registers (with `chunks_exact` LLVM kept them on the stack, one float at a time).
+    let (chunks, _) = v[..n * d].as_chunks::<LANES>();
+    for j in 0..n {
+        let mut w = [0f32; QB];
+        for (r, w) in w.iter_mut().enumerate() {
+            *w = p[r * np + j];
+        }
+        for ch in 0..C {
+            let vv = &chunks[j * C + ch];
+            for r in 0..QB {
+                fma16(&mut acc[r][ch], w[r], vv);
+            }
+        }
+    }
+    for (r, (acc, ctx)) in acc.iter().zip(ctx.chunks_exact_mut(d)).enumerate() {
+        for (acc, ctx) in acc.iter().zip(ctx.chunks_exact_mut(LANES)) {
+            for (o, &a) in ctx.iter_mut().zip(acc) {
+                *o = a * inv[r];
+            }
+        }
+    }
+}
+
+/// `acc += w · v`, sixteen lanes.
+#[inline(always)]
+fn fma16(acc: &mut [f32; LANES], w: f32, v: &[f32; LANES]) {
+    for l in 0..LANES {
+        acc[l] = w.mul_add(v[l], acc[l]);
+    }
+}
+
+/// `out[c] = inv · Σ_j w[j] · v[j, c]` for `v` `[w.len(), out.len()]` (head sizes
+/// [`block_values`] does not take): sixteen channels at a time, in two register accumulators
+/// (even and odd keys); channels past the last full sixteen one by one.
 #[inline(always)]
 fn weighted_values(w: &[f32], v: &[f32], inv: f32, out: &mut [f32]) {
     let d = out.len();
@@ -191,15 +254,15 @@ fn weighted_values(w: &[f32], v: &[f32], inv: f32, out: &mut [f32]) {
         while j + 1 < w.len() {
             let (v0, v1) = (&v[j * d + c0..][..LANES], &v[(j + 1) * d + c0..][..LANES]);
             for l in 0..LANES {
-                even[l] += w[j] * v0[l];
-                odd[l] += w[j + 1] * v1[l];
+                even[l] = w[j].mul_add(v0[l], even[l]);
+                odd[l] = w[j + 1].mul_add(v1[l], odd[l]);
             }
             j += 2;
         }
         if j < w.len() {
             let v0 = &v[j * d + c0..][..LANES];
             for l in 0..LANES {
-                even[l] += w[j] * v0[l];
+                even[l] = w[j].mul_add(v0[l], even[l]);
             }
         }
         for l in 0..LANES {
@@ -524,7 +587,7 @@ mod tests {
         // than one block of 16 keys, of odd and even lengths, one of a single token.
         let long: Vec<usize> = (0..37).collect();
         let gappy: Vec<usize> = (0..40).filter(|t| t % 3 != 1).collect();
-        for d in [32, 20, 7] {
+        for d in [32, 64, 16, 48, 20, 7] {
             check_attention(40, 3, d, &[long.clone(), gappy.clone(), vec![5]]);
         }
     }
