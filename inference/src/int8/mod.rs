@@ -204,9 +204,29 @@ impl QuantizedLinear {
 
     /// `x · Wᵀ` for `m` rows of `x`, into `out` (`m · n`).
     pub fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<(), GemmError> {
-        let (n, k, kp) = (self.n(), self.k(), self.packed.k_padded());
-        if x.len() != m * k || out.len() != m * n {
+        let n = self.n();
+        if out.len() != m * n {
             return Err(GemmError::Out { len: out.len(), m, n, need: m * n });
+        }
+        self.quantized(x, m, |q, deq, sums| gemm::gemm_dequantized(self.kernel, q, m, &self.packed, deq, sums, out))
+    }
+
+    /// `x · Wᵀ` for `m` rows of `x`, as a new vector (not zero-filled first where the kernel
+    /// writes every value: [`gemm::gemm_dequantized_vec`]).
+    pub fn forward(&self, x: &[f32], m: usize) -> Result<Vec<f32>, GemmError> {
+        self.quantized(x, m, |q, deq, sums| gemm::gemm_dequantized_vec(self.kernel, q, m, &self.packed, deq, sums))
+    }
+
+    /// Quantises the `m` rows of `x` and runs `gemm` on them with their dequantisation.
+    fn quantized<R>(
+        &self,
+        x: &[f32],
+        m: usize,
+        gemm: impl FnOnce(&[u8], &gemm::Dequantization<'_>, &mut Vec<i32>) -> Result<R, GemmError>,
+    ) -> Result<R, GemmError> {
+        let (k, kp) = (self.k(), self.packed.k_padded());
+        if x.len() != m * k {
+            return Err(GemmError::Input { len: x.len(), m, k });
         }
         SCRATCH.with_borrow_mut(|(q, sums)| {
             // Reused per thread: no allocation (and no page faults) per layer.
@@ -231,8 +251,7 @@ impl QuantizedLinear {
                 f32_inputs: &inputs,
                 f32_weights: weights,
             };
-            gemm::gemm_dequantized(self.kernel, q, m, &self.packed, &deq, sums, out)?;
-            Ok(())
+            gemm(q, &deq, sums)
         })
     }
 }
@@ -299,22 +318,23 @@ impl CustomOp1 for QuantizedLinear {
             bail!("rtcx-int8-linear: input width {k}, the layer takes {}", self.k());
         }
         let n = self.n();
-        let mut out = vec![0f32; m * n];
         let x = &all[start..end];
         // Rows are independent (each token is quantised on its own): with more than one
         // thread in rayon's pool (one instance × several threads), blocks of rows run side by
         // side; the service's single-threaded workers take the first branch.
         let threads = rayon::current_num_threads();
-        if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
-            self.forward_into(x, m, &mut out).map_err(candle_core::Error::wrap)?;
+        let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
+            self.forward(x, m).map_err(candle_core::Error::wrap)?
         } else {
             use rayon::prelude::*;
+            let mut out = vec![0f32; m * n];
             let rows = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
             out.par_chunks_mut(rows * n)
                 .zip(x.par_chunks(rows * k))
                 .try_for_each(|(out, x)| self.forward_into(x, x.len() / k, out))
                 .map_err(candle_core::Error::wrap)?;
-        }
+            out
+        };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 }
