@@ -19,7 +19,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, bail};
 
-use crate::int8::gemm::{VectorPass, reduce, with_wide_vectors};
+use crate::int8::gemm::{VectorPass, bias_gelu, reduce, with_wide_vectors};
 
 /// The contiguous `f32` data of a storage, or an error naming the op.
 fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -425,6 +425,9 @@ impl VectorPass for GeluPass<'_> {
     fn run(self) {
         let n = self.bias.len();
         for o in self.x.chunks_exact_mut(n) {
+            if bias_gelu(o, self.bias) {
+                continue;
+            }
             for (o, &b) in o.iter_mut().zip(self.bias) {
                 let v = *o + b;
                 *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
@@ -460,22 +463,27 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(((n + (127.0 + MAGIC)).to_bits() & 0xff) << 23)
 }
 
-/// erf for `f32` as a rational function of x (odd degree 13 over even degree 8), on x clamped
-/// to [-4, 4] (beyond it erf is ±1 in `f32`). Branch-free, so loops over it vectorise.
+/// erf's numerator coefficients for [`erf`], highest power of x² first.
+pub(crate) const ERF_P: [f32; 7] =
+    [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_6e-3, -1.609_603_3e-2];
+/// erf's denominator coefficients for [`erf`], highest power of x² first.
+pub(crate) const ERF_Q: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2];
+
+/// erf for `f32` as a rational function of x (odd degree 13 over even degree 8: `x · P(x²) /
+/// Q(x²)`, [`ERF_P`], [`ERF_Q`]), on x clamped to [-4, 4] (beyond it erf is ±1 in `f32`).
+/// Branch-free, so loops over it vectorise.
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
-    p = x2 * p + -2.101_024e-6;
-    p = x2 * p + -5.692_506_4e-5;
-    p = x2 * p + -7.349_906_3e-4;
-    p = x2 * p + -2.954_6e-3;
-    p = x2 * p + -1.609_603_3e-2;
-    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
-    q = x2 * q + -1.682_827e-3;
-    q = x2 * q + -7.373_329e-3;
-    q = x2 * q + -1.426_474e-2;
+    let mut p = ERF_P[0];
+    for c in &ERF_P[1..] {
+        p = x2 * p + c;
+    }
+    let mut q = ERF_Q[0];
+    for c in &ERF_Q[1..] {
+        q = x2 * q + c;
+    }
     x * p / q
 }
 
@@ -492,6 +500,23 @@ mod tests {
             worst = worst.max((erf(x) - libm::erff(x)).abs());
         }
         assert!(worst < 5e-7, "max error {worst}");
+    }
+
+    #[test]
+    fn the_vector_gelu_matches_the_portable_one() {
+        let x: Vec<f32> = (-60_000..=60_000).map(|i| i as f32 / 7_000.0).collect();
+        let bias = vec![0.01f32; x.len()];
+        let mut got = x.clone();
+        if !bias_gelu(&mut got, &bias) {
+            return; // no AVX-512 here: the portable loop is the only one
+        }
+        let mut worst = 0f32;
+        for (&x, &g) in x.iter().zip(&got) {
+            let v = x + 0.01;
+            let want = 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2));
+            worst = worst.max((want - g).abs() / want.abs().max(1.0));
+        }
+        assert!(worst < 1e-6, "max error {worst}");
     }
 
     #[test]
