@@ -68,6 +68,19 @@ impl Dense {
         })
     }
 
+    /// `gelu(x · Wᵀ + bias)`: in int8 one op (the activation applied in the GEMM's registers),
+    /// in `f32` the matmul then bias + GELU in place.
+    fn apply_gelu(&self, x: &Tensor, bias: &[f32]) -> Result<Tensor, InferenceError> {
+        Ok(match self {
+            Dense::F32(t) => {
+                let y = x.matmul(t)?;
+                y.inplace_op1(&BiasGelu { bias })?;
+                y
+            }
+            Dense::Int8(q) => x.apply_op1_no_bwd(&q.with_gelu(bias))?,
+        })
+    }
+
     /// The same layer in int8 (quantised from the `f32` weights, tuned deltas included). When
     /// its input comes from a layer norm whose channel sizes `act_max` estimates, the largest
     /// [`OUTLIER_CHANNELS`] input channels stay in `f32` (LLM.int8's decomposition).
@@ -319,12 +332,11 @@ impl FastBert {
         for l in &self.layers[layers] {
             let attention = Attention { batch: b, seq: s, heads: self.heads, valid, bias: &l.qkv_b };
             let ctx = l.qkv.apply(&x)?.apply_op1_no_bwd(&attention)?;
-            // Bias + residual + norm and bias + GELU run in place on the dense outputs (fresh
-            // tensors no one else holds).
+            // Bias + residual + norm run in place on the dense outputs (fresh tensors no one
+            // else holds); bias + GELU too, or inside the int8 GEMM.
             let attn = l.out.apply(&ctx)?;
             attn.inplace_op2(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
-            let inter = l.inter.apply(&attn)?;
-            inter.inplace_op1(&BiasGelu { bias: &l.inter_b })?;
+            let inter = l.inter.apply_gelu(&attn, &l.inter_b)?;
             let out = l.down.apply(&inter)?;
             out.inplace_op2(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
             x = out;

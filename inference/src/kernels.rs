@@ -429,8 +429,7 @@ impl VectorPass for GeluPass<'_> {
                 continue;
             }
             for (o, &b) in o.iter_mut().zip(self.bias) {
-                let v = *o + b;
-                *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                *o = gelu(*o + b);
             }
         }
     }
@@ -461,6 +460,12 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.0;
     // n + 127 ∈ [1, 127]: the biased exponent of 2ⁿ, read from the low mantissa bits.
     p * f32::from_bits(((n + (127.0 + MAGIC)).to_bits() & 0xff) << 23)
+}
+
+/// The exact GELU, `0.5·v·(1 + erf(v/√2))`, with [`erf`].
+#[inline(always)]
+pub fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// erf's numerator coefficients for [`erf`], highest power of x² first.

@@ -275,6 +275,8 @@ pub enum GemmError {
     Unavailable(&'static str),
     #[error("int8 gemm: scales for {rows} rows and {cols} columns, the product is {m} × {n}")]
     Scales { rows: usize, cols: usize, m: usize, n: usize },
+    #[error("int8 gemm: a bias of {len} values for {n} columns")]
+    Bias { len: usize, n: usize },
     #[error("int8 layer: an input of {len} values is not {m} rows of {k}")]
     Input { len: usize, m: usize, k: usize },
     #[error("int8 gemm: {channels} f32 channels with {inputs} inputs and {weights} weights")]
@@ -293,7 +295,7 @@ pub fn gemm(kernel: Kernel, a: &[u8], m: usize, b: &PackedB, out: &mut [i32]) ->
 /// How a GEMM's exact `i32` sums become `f32` outputs (the int8 layer's dequantisation):
 /// `out[i, j] = row_scales[i] · (col_scales[j] · sum[i, j] − row_zeros[i] · col_sums[j])`,
 /// then `+= f32_inputs[i, t] · f32_weights[t, j]` for each input channel `t` kept in `f32`,
-/// in turn.
+/// in turn, then optionally bias + GELU.
 #[derive(Debug, Clone, Copy)]
 pub struct Dequantization<'a> {
     /// Per row of `a`: the activations' scale.
@@ -310,6 +312,9 @@ pub struct Dequantization<'a> {
     pub f32_inputs: &'a [f32],
     /// Their weights, `channels` rows of `n`.
     pub f32_weights: &'a [f32],
+    /// When set, each output becomes `gelu(y + gelu_bias[j])` (`n` values): the bias and
+    /// activation of the intermediate layer, applied while the value is in a register.
+    pub gelu_bias: Option<&'a [f32]>,
 }
 
 /// [`gemm`] followed by `deq`, into `f32` `out` (`m · n`). The AVX-512 VNNI kernel
@@ -384,6 +389,11 @@ fn check_scales(m: usize, n: usize, deq: &Dequantization<'_>) -> Result<(), Gemm
             weights: deq.f32_weights.len(),
         });
     }
+    if let Some(bias) = deq.gelu_bias
+        && bias.len() < n
+    {
+        return Err(GemmError::Bias { len: bias.len(), n });
+    }
     Ok(())
 }
 
@@ -411,6 +421,13 @@ impl VectorPass for DequantizeRows<'_, '_> {
             for (&v, w) in deq.f32_inputs[i * t..(i + 1) * t].iter().zip(deq.f32_weights.chunks_exact(n)) {
                 for (o, &w) in out.iter_mut().zip(w) {
                     *o += v * w;
+                }
+            }
+            if let Some(bias) = deq.gelu_bias
+                && !bias_gelu(out, bias)
+            {
+                for (o, &b) in out.iter_mut().zip(bias) {
+                    *o = crate::kernels::gelu(*o + b);
                 }
             }
         }
@@ -506,36 +523,40 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub(super) unsafe fn bias_gelu(x: &mut [f32], bias: &[f32]) {
-        use crate::kernels::{ERF_P, ERF_Q, erf};
         let n = x.len().min(bias.len());
         let ((xc, xt), (bc, bt)) = (x[..n].as_chunks_mut::<16>(), bias[..n].as_chunks::<16>());
-        let (lo, hi) = (_mm512_set1_ps(-4.0), _mm512_set1_ps(4.0));
-        let (half, one, two) = (_mm512_set1_ps(0.5), _mm512_set1_ps(1.0), _mm512_set1_ps(2.0));
-        let r2 = _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
         for (x, b) in xc.iter_mut().zip(bc) {
-            let v = _mm512_add_ps(load16(x), load16(b));
-            let t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, r2), lo), hi);
-            let t2 = _mm512_mul_ps(t, t);
-            let mut p = _mm512_set1_ps(ERF_P[0]);
-            for &c in &ERF_P[1..] {
-                p = _mm512_fmadd_ps(t2, p, _mm512_set1_ps(c));
-            }
-            let mut q = _mm512_set1_ps(ERF_Q[0]);
-            for &c in &ERF_Q[1..] {
-                q = _mm512_fmadd_ps(t2, q, _mm512_set1_ps(c));
-            }
-            // 1/q: a 14-bit estimate, one Newton step (≈ 28 bits).
-            let r = _mm512_rcp14_ps(q);
-            let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, two));
-            let erf = _mm512_mul_ps(_mm512_mul_ps(t, p), r);
-            let y = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf));
+            let y = gelu16(_mm512_add_ps(load16(x), load16(b)));
             // SAFETY: `x` is 16 floats, the 64 bytes the unaligned store writes.
             unsafe { _mm512_storeu_ps(x.as_mut_ptr(), y) };
         }
         for (x, &b) in xt.iter_mut().zip(bt) {
-            let v = *x + b;
-            *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            *x = crate::kernels::gelu(*x + b);
         }
+    }
+
+    /// Exact GELU of sixteen values: `0.5·v·(1 + erf(v/√2))` with the rational erf of
+    /// [`crate::kernels::erf`], its polynomials by FMA and `1/Q` as a 14-bit reciprocal
+    /// estimate plus one Newton step (≈ 28 bits) instead of a division.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn gelu16(v: __m512) -> __m512 {
+        use crate::kernels::{ERF_P, ERF_Q};
+        let t = _mm512_mul_ps(v, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+        let t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-4.0)), _mm512_set1_ps(4.0));
+        let t2 = _mm512_mul_ps(t, t);
+        let mut p = _mm512_set1_ps(ERF_P[0]);
+        for &c in &ERF_P[1..] {
+            p = _mm512_fmadd_ps(t2, p, _mm512_set1_ps(c));
+        }
+        let mut q = _mm512_set1_ps(ERF_Q[0]);
+        for &c in &ERF_Q[1..] {
+            q = _mm512_fmadd_ps(t2, q, _mm512_set1_ps(c));
+        }
+        let r = _mm512_rcp14_ps(q);
+        let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0)));
+        let erf = _mm512_mul_ps(_mm512_mul_ps(t, p), r);
+        _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5), v), _mm512_add_ps(_mm512_set1_ps(1.0), erf))
     }
 
     /// # Safety
@@ -778,7 +799,7 @@ mod x86 {
             // SAFETY: the masked lanes are columns `col .. min(col + 16, n)`: inside
             // `col_scales` and `col_sums` (both ≥ n long, checked by `gemm_dequantized`), and of
             // row `i < m` inside `out` (≥ m · n, checked by `check`); masked-off lanes are
-            // neither read nor written. The f32 channels' weights: see below.
+            // neither read nor written. The f32 channels' weights and the bias: see below.
             unsafe {
                 let sw = _mm512_maskz_loadu_ps(mask, deq.col_scales.as_ptr().wrapping_add(col));
                 let ss = _mm512_maskz_loadu_ps(mask, deq.col_sums.as_ptr().wrapping_add(col));
@@ -791,6 +812,11 @@ mod x86 {
                     // `channels · n ≤ f32_weights.len()` (checked by `gemm_dequantized`).
                     let w = _mm512_maskz_loadu_ps(mask, deq.f32_weights.as_ptr().wrapping_add(t * self.n + col));
                     y = _mm512_add_ps(y, _mm512_mul_ps(_mm512_set1_ps(deq.f32_inputs[i * deq.channels + t]), w));
+                }
+                if let Some(bias) = deq.gelu_bias {
+                    // Columns `col .. min(col + 16, n)` of the bias: inside its `≥ n` values
+                    // (checked by `gemm_dequantized`).
+                    y = gelu16(_mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias.as_ptr().wrapping_add(col))));
                 }
                 _mm512_mask_storeu_ps(self.out.as_mut_ptr().cast::<f32>().wrapping_add(i * self.n + col), mask, y);
             }
@@ -1004,6 +1030,7 @@ mod tests {
                 channels,
                 f32_inputs: &f32_inputs,
                 f32_weights: &f32_weights,
+                gelu_bias: None,
             };
             let expected: Vec<f32> = (0..m * n)
                 .map(|e| {
@@ -1023,6 +1050,18 @@ mod tests {
                 // Into a new vector (not zero-filled first on AVX-512 VNNI): the same values.
                 let fresh = gemm_dequantized_vec(kernel, &a, m, &packed, &deq, &mut Vec::new()).expect("valid shapes");
                 assert_eq!(fresh, expected, "{kernel:?} into a new vector: m={m} n={n} k={k}");
+                // With bias + GELU: the exact GELU of the same values, to float precision
+                // (the AVX-512 path's FMAs and reciprocal round differently from the portable
+                // erf in the last bits; where erf → −1, 1 + erf cancels, so the bound scales
+                // with the input).
+                let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 * 0.1 - 0.2).collect();
+                let gelu = Dequantization { gelu_bias: Some(&bias), ..deq };
+                let got = gemm_dequantized_vec(kernel, &a, m, &packed, &gelu, &mut Vec::new()).expect("valid shapes");
+                for (e, (&g, &y)) in got.iter().zip(&expected).enumerate() {
+                    let v = y + bias[e % n];
+                    let want = crate::kernels::gelu(v);
+                    assert!((g - want).abs() <= 1e-6 * v.abs().max(1.0), "{kernel:?} GELU m={m} n={n}: {g} vs {want}");
+                }
             }
         }
     }
@@ -1086,6 +1125,7 @@ mod tests {
             channels: 0,
             f32_inputs: &[],
             f32_weights: &[],
+            gelu_bias: None,
         };
         let mut out = vec![0f32; 3 * 16];
         for kernel in kernels() {

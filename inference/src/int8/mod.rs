@@ -203,18 +203,37 @@ impl QuantizedLinear {
     }
 
     /// `x · Wᵀ` for `m` rows of `x`, into `out` (`m · n`).
-    pub fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<(), GemmError> {
+    /// (With `gelu_bias`, `gelu(x · Wᵀ + bias)`.)
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        m: usize,
+        gelu_bias: Option<&[f32]>,
+        out: &mut [f32],
+    ) -> Result<(), GemmError> {
         let n = self.n();
         if out.len() != m * n {
             return Err(GemmError::Out { len: out.len(), m, n, need: m * n });
         }
-        self.quantized(x, m, |q, deq, sums| gemm::gemm_dequantized(self.kernel, q, m, &self.packed, deq, sums, out))
+        self.quantized(x, m, gelu_bias, |q, deq, sums| {
+            gemm::gemm_dequantized(self.kernel, q, m, &self.packed, deq, sums, out)
+        })
     }
 
-    /// `x · Wᵀ` for `m` rows of `x`, as a new vector (not zero-filled first where the kernel
-    /// writes every value: [`gemm::gemm_dequantized_vec`]).
-    pub fn forward(&self, x: &[f32], m: usize) -> Result<Vec<f32>, GemmError> {
-        self.quantized(x, m, |q, deq, sums| gemm::gemm_dequantized_vec(self.kernel, q, m, &self.packed, deq, sums))
+    /// `x · Wᵀ` (with `gelu_bias`, `gelu(x · Wᵀ + bias)`) for `m` rows of `x`, as a new vector
+    /// (not zero-filled first where the kernel writes every value:
+    /// [`gemm::gemm_dequantized_vec`]).
+    pub fn forward(&self, x: &[f32], m: usize, gelu_bias: Option<&[f32]>) -> Result<Vec<f32>, GemmError> {
+        self.quantized(x, m, gelu_bias, |q, deq, sums| {
+            gemm::gemm_dequantized_vec(self.kernel, q, m, &self.packed, deq, sums)
+        })
+    }
+
+    /// This layer followed by bias + exact GELU, as one candle op: the activation is applied
+    /// while each output is in a register (the intermediate layer's output is the largest
+    /// tensor of the encoder; a separate pass reads it back from memory).
+    pub fn with_gelu<'a>(&'a self, bias: &'a [f32]) -> Int8Linear<'a> {
+        Int8Linear { layer: self, gelu_bias: Some(bias) }
     }
 
     /// Quantises the `m` rows of `x` and runs `gemm` on them with their dequantisation.
@@ -222,6 +241,7 @@ impl QuantizedLinear {
         &self,
         x: &[f32],
         m: usize,
+        gelu_bias: Option<&[f32]>,
         gemm: impl FnOnce(&[u8], &gemm::Dequantization<'_>, &mut Vec<i32>) -> Result<R, GemmError>,
     ) -> Result<R, GemmError> {
         let (k, kp) = (self.k(), self.packed.k_padded());
@@ -250,6 +270,7 @@ impl QuantizedLinear {
                 channels: channels.len(),
                 f32_inputs: &inputs,
                 f32_weights: weights,
+                gelu_bias,
             };
             gemm(q, &deq, sums)
         })
@@ -303,35 +324,53 @@ impl gemm::VectorPass for Quantize<'_> {
 /// Fewest rows one thread takes when a layer's rows are split over threads.
 const MIN_ROWS_PER_THREAD: usize = 24;
 
+/// A [`QuantizedLinear`] as a candle op, optionally followed by bias + GELU
+/// ([`QuantizedLinear::with_gelu`]).
+pub struct Int8Linear<'a> {
+    layer: &'a QuantizedLinear,
+    gelu_bias: Option<&'a [f32]>,
+}
+
 impl CustomOp1 for QuantizedLinear {
     fn name(&self) -> &'static str {
         "rtcx-int8-linear"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else { bail!("rtcx-int8-linear: expects f32") };
+        Int8Linear { layer: self, gelu_bias: None }.cpu_fwd(storage, layout)
+    }
+}
+
+impl CustomOp1 for Int8Linear<'_> {
+    fn name(&self) -> &'static str {
+        if self.gelu_bias.is_some() { "rtcx-int8-linear-gelu" } else { "rtcx-int8-linear" }
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(all) = storage else { bail!("{}: expects f32", self.name()) };
         let Some((start, end)) = layout.contiguous_offsets() else {
-            bail!("rtcx-int8-linear: expects a contiguous tensor")
+            bail!("{}: expects a contiguous tensor", self.name())
         };
         let (m, k) = layout.shape().dims2()?;
-        if k != self.k() {
-            bail!("rtcx-int8-linear: input width {k}, the layer takes {}", self.k());
+        let (layer, gelu_bias) = (self.layer, self.gelu_bias);
+        if k != layer.k() {
+            bail!("{}: input width {k}, the layer takes {}", self.name(), layer.k());
         }
-        let n = self.n();
+        let n = layer.n();
         let x = &all[start..end];
         // Rows are independent (each token is quantised on its own): with more than one
         // thread in rayon's pool (one instance × several threads), blocks of rows run side by
         // side; the service's single-threaded workers take the first branch.
         let threads = rayon::current_num_threads();
         let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
-            self.forward(x, m).map_err(candle_core::Error::wrap)?
+            layer.forward(x, m, gelu_bias).map_err(candle_core::Error::wrap)?
         } else {
             use rayon::prelude::*;
             let mut out = vec![0f32; m * n];
             let rows = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
             out.par_chunks_mut(rows * n)
                 .zip(x.par_chunks(rows * k))
-                .try_for_each(|(out, x)| self.forward_into(x, x.len() / k, out))
+                .try_for_each(|(out, x)| layer.forward_into(x, x.len() / k, gelu_bias, out))
                 .map_err(candle_core::Error::wrap)?;
             out
         };
@@ -392,7 +431,7 @@ mod tests {
         for scheme in [Activations::Asymmetric, Activations::Symmetric] {
             let layer = QuantizedLinear::new(&w, n, k, Kernel::detect(), scheme);
             let mut got = vec![0f32; m * n];
-            layer.forward_into(&x, m, &mut got).expect("shapes");
+            layer.forward_into(&x, m, None, &mut got).expect("shapes");
             let (mut err, mut norm) = (0f64, 0f64);
             for i in 0..m {
                 for j in 0..n {
@@ -414,7 +453,7 @@ mod tests {
         let x: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
         let layer = QuantizedLinear::with_outliers(&w, n, k, Kernel::detect(), Activations::Asymmetric, &[3, 50]);
         let mut want = vec![0f32; m * n];
-        layer.forward_into(&x, m, &mut want).expect("shapes");
+        layer.forward_into(&x, m, None, &mut want).expect("shapes");
         let threads = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("thread pool");
         let got = threads
             .install(|| {
@@ -425,5 +464,23 @@ mod tests {
             })
             .expect("forward");
         assert_eq!(got, want);
+        // With bias + GELU: split or not, the same values; and the exact GELU of the plain
+        // layer's output, to float precision.
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.2).collect();
+        let fused = layer.forward(&x, m, Some(&bias)).expect("shapes");
+        let split = threads
+            .install(|| {
+                candle_core::Tensor::from_vec(x.clone(), (m, k), &candle_core::Device::Cpu)?
+                    .apply_op1_no_bwd(&layer.with_gelu(&bias))?
+                    .flatten_all()?
+                    .to_vec1::<f32>()
+            })
+            .expect("forward");
+        assert_eq!(split, fused);
+        for (e, (&f, &y)) in fused.iter().zip(&want).enumerate() {
+            let v = y + bias[e % n];
+            let g = crate::kernels::gelu(v);
+            assert!((f - g).abs() <= 1e-6 * v.abs().max(1.0), "{f} vs {g}");
+        }
     }
 }
