@@ -19,7 +19,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, bail};
 
-use crate::int8::gemm::{VectorPass, bias_gelu, reduce, with_wide_vectors};
+use crate::int8::gemm::{VectorPass, attention, bias_gelu, reduce, with_wide_vectors};
 
 /// The contiguous `f32` data of a storage, or an error naming the op.
 fn contiguous<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -176,7 +176,7 @@ const LANES: usize = 16;
 
 /// Queries per block of the attention loops: each key (or value) vector loaded is used for
 /// this many queries, and their sums are independent chains of adds.
-const QB: usize = 4;
+const QB: usize = attention::QB;
 
 /// Scores of QB queries against every key: `scores[r, j] = Σ_c q[c, r] · kt[c, j]` for `q`
 /// `[d, QB]` (a block of queries, channel-major) and `kt` `[d, np]` (keys transposed, `np`
@@ -184,6 +184,14 @@ const QB: usize = 4;
 /// in registers: one load of keys and QB broadcasts per channel, no horizontal sums.
 #[inline(always)]
 fn block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
+    if !attention::block_scores(q, kt, scores) {
+        portable_block_scores(q, kt, scores);
+    }
+}
+
+/// [`block_scores`] in plain Rust.
+#[inline(always)]
+fn portable_block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
     let np = scores.len() / QB;
     for kb in 0..np / LANES {
         let mut acc = [[0f32; LANES]; QB];
@@ -207,6 +215,14 @@ fn block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
 /// QB queries.
 #[inline(always)]
 fn block_values<const C: usize>(p: &[f32], np: usize, n: usize, v: &[f32], inv: &[f32; QB], ctx: &mut [f32]) {
+    if !attention::block_values::<C>(p, np, n, v, inv, ctx) {
+        portable_block_values::<C>(p, np, n, v, inv, ctx);
+    }
+}
+
+/// [`block_values`] in plain Rust.
+#[inline(always)]
+fn portable_block_values<const C: usize>(p: &[f32], np: usize, n: usize, v: &[f32], inv: &[f32; QB], ctx: &mut [f32]) {
     let d = C * LANES;
     let mut acc = [[[0f32; LANES]; C]; QB];
     // Sixteen-float arrays and constant trip counts, so that the loops unroll and the sums
@@ -606,6 +622,28 @@ mod tests {
             for t in (0..s).filter(|t| !keys.contains(t)) {
                 assert!(got[bi * s + t].iter().all(|&v| v == 0.0), "padded row {t} of sequence {bi}");
             }
+        }
+    }
+
+    #[test]
+    fn the_attention_blocks_match_their_portable_loops() {
+        let (d, n) = (32usize, 37usize);
+        let np = n.next_multiple_of(LANES);
+        let q: Vec<f32> = (0..d * QB).map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.07).collect();
+        let kt: Vec<f32> = (0..d * np).map(|i| ((i * 7 % 31) as f32 - 15.0) * 0.05).collect();
+        let (mut got, mut want) = (vec![0f32; QB * np], vec![0f32; QB * np]);
+        block_scores(&q, &kt, &mut got);
+        portable_block_scores(&q, &kt, &mut want);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "scores: {g} vs {w}");
+        }
+        let v: Vec<f32> = (0..n * d).map(|i| ((i * 11 % 23) as f32 - 11.0) * 0.09).collect();
+        let inv = [0.5f32, 0.25, 1.0, 2.0];
+        let (mut got, mut want) = (vec![0f32; QB * d], vec![0f32; QB * d]);
+        block_values::<2>(&kt[..QB * np], np, n, &v, &inv, &mut got);
+        portable_block_values::<2>(&kt[..QB * np], np, n, &v, &inv, &mut want);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "values: {g} vs {w}");
         }
     }
 

@@ -151,6 +151,54 @@ pub fn bias_gelu(x: &mut [f32], bias: &[f32]) -> bool {
     false
 }
 
+/// The attention kernel's inner loops ([`crate::kernels`]) with AVX-512 intrinsics where the
+/// CPU has it (`false` elsewhere: the caller runs its portable loops). The portable loops keep
+/// their sums in `[f32; 16]` arrays, and whether LLVM turns those into registers depends on
+/// the build: in the release build (thin LTO) it kept them on the stack, one float at a time,
+/// and attention took twice its dev-build share. Vector types do not depend on that.
+pub mod attention {
+    #[cfg(target_arch = "x86_64")]
+    use super::x86;
+
+    /// Queries per block, as [`crate::kernels`] lays them out.
+    pub const QB: usize = 4;
+
+    /// `scores[r, j] = Σ_c q[c, r] · kt[c, j]` for a block of QB queries `q` (`[d, QB]`) and
+    /// keys transposed `kt` (`[d, np]`, `np = scores.len() / QB`, a multiple of 16).
+    #[inline(always)]
+    pub fn block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512 F (checked above).
+            unsafe { x86::block_scores(q, kt, scores) };
+            return true;
+        }
+        let _ = (q, kt, scores);
+        false
+    }
+
+    /// `ctx[r, c] = inv[r] · Σ_{j < n} p[r · np + j] · v[j, c]` for QB queries and a head of
+    /// `16 · C` channels (`v` `[n, 16·C]`, `ctx` `[QB, 16·C]`).
+    #[inline(always)]
+    pub fn block_values<const C: usize>(
+        p: &[f32],
+        np: usize,
+        n: usize,
+        v: &[f32],
+        inv: &[f32; QB],
+        ctx: &mut [f32],
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512 F (checked above).
+            unsafe { x86::block_values::<C>(p, np, n, v, inv, ctx) };
+            return true;
+        }
+        let _ = (p, np, n, v, inv, ctx);
+        false
+    }
+}
+
 /// Columns per packed panel: four 16-lane AVX-512 vectors.
 pub const PANEL: usize = 64;
 /// Products per `i32` lane per step (`vpdpbusd`).
@@ -557,6 +605,75 @@ mod x86 {
         let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0)));
         let erf = _mm512_mul_ps(_mm512_mul_ps(t, p), r);
         _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5), v), _mm512_add_ps(_mm512_set1_ps(1.0), erf))
+    }
+
+    /// Sixteen floats stored.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn store16(c: &mut [f32; 16], v: __m512) {
+        // SAFETY: `c` is 16 floats, the 64 bytes the unaligned store writes.
+        unsafe { _mm512_storeu_ps(c.as_mut_ptr(), v) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) unsafe fn block_scores(q: &[f32], kt: &[f32], scores: &mut [f32]) {
+        use super::attention::QB;
+        let np = scores.len() / QB;
+        let (q, _) = q.as_chunks::<QB>();
+        for kb in 0..np / 16 {
+            let mut acc = [_mm512_setzero_ps(); QB];
+            for (c, qc) in q.iter().enumerate() {
+                let (keys, _) = kt[c * np..(c + 1) * np].as_chunks::<16>();
+                let k = load16(&keys[kb]);
+                for r in 0..QB {
+                    acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qc[r]), k, acc[r]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let (row, _) = scores[r * np..(r + 1) * np].as_chunks_mut::<16>();
+                store16(&mut row[kb], *acc);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) unsafe fn block_values<const C: usize>(
+        p: &[f32],
+        np: usize,
+        n: usize,
+        v: &[f32],
+        inv: &[f32; super::attention::QB],
+        ctx: &mut [f32],
+    ) {
+        use super::attention::QB;
+        let d = 16 * C;
+        let mut acc = [[_mm512_setzero_ps(); C]; QB];
+        let (values, _) = v[..n * d].as_chunks::<16>();
+        for j in 0..n {
+            let mut w = [_mm512_setzero_ps(); QB];
+            for (r, w) in w.iter_mut().enumerate() {
+                *w = _mm512_set1_ps(p[r * np + j]);
+            }
+            for ch in 0..C {
+                let vv = load16(&values[j * C + ch]);
+                for r in 0..QB {
+                    acc[r][ch] = _mm512_fmadd_ps(w[r], vv, acc[r][ch]);
+                }
+            }
+        }
+        let (out, _) = ctx[..QB * d].as_chunks_mut::<16>();
+        for r in 0..QB {
+            let scale = _mm512_set1_ps(inv[r]);
+            for ch in 0..C {
+                store16(&mut out[r * C + ch], _mm512_mul_ps(acc[r][ch], scale));
+            }
+        }
     }
 
     /// # Safety
