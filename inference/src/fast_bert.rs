@@ -336,8 +336,14 @@ impl FastBert {
             // else holds); bias + GELU too, or inside the int8 GEMM.
             let attn = l.out.apply(&ctx)?;
             attn.inplace_op2(&x, &l.attn_norm.fused(&l.out_b, self.eps))?;
-            let inter = l.inter.apply_gelu(&attn, &l.inter_b)?;
-            let out = l.down.apply(&inter)?;
+            let out = match (&l.inter, &l.down) {
+                // int8: one op, the intermediate activations quantised for the output layer
+                // as they are produced (never written out in f32).
+                (Dense::Int8(inter), Dense::Int8(down)) => {
+                    attn.apply_op1_no_bwd(&inter.feed_forward_op(&l.inter_b, down))?
+                }
+                (inter, down) => down.apply(&inter.apply_gelu(&attn, &l.inter_b)?)?,
+            };
             out.inplace_op2(&attn, &l.out_norm.fused(&l.down_b, self.eps))?;
             x = out;
         }

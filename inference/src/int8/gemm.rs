@@ -421,6 +421,47 @@ pub fn gemm_dequantized_vec(
     Ok(out)
 }
 
+/// What [`gemm_dequantized_rows`] hands each block of rows to: `(first row, [rows, n])`.
+pub type RowBlocks<'a> = dyn FnMut(usize, &[f32]) + 'a;
+
+/// Rows per block of [`gemm_dequantized_rows`] (the AVX-512 VNNI tile's height).
+pub const ROW_BLOCK: usize = 6;
+
+/// [`gemm_dequantized`] without an `m × n` output: each block of finished rows (at most
+/// [`ROW_BLOCK`], dequantised, with the epilogue) is handed to `each(first_row, rows)` as
+/// `[rows, n]` while it is in cache. The feed-forward block quantises the intermediate layer's
+/// activations for the next layer this way, instead of writing them out in `f32` and reading
+/// them back twice (range, then quantisation). `block` is scratch, reused between calls.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_dequantized_rows(
+    kernel: Kernel,
+    a: &[u8],
+    m: usize,
+    b: &PackedB,
+    deq: &Dequantization<'_>,
+    sums: &mut Vec<i32>,
+    block: &mut Vec<f32>,
+    each: &mut RowBlocks<'_>,
+) -> Result<(), GemmError> {
+    let n = b.n;
+    if kernel != Kernel::Avx512Vnni {
+        block.resize(m * n, 0.0);
+        gemm_dequantized(kernel, a, m, b, deq, sums, &mut block[..m * n])?;
+        for (i, rows) in block[..m * n].chunks(ROW_BLOCK * n.max(1)).enumerate() {
+            each(i * ROW_BLOCK, rows);
+        }
+        return Ok(());
+    }
+    check(kernel, a, m, b, m.saturating_mul(n))?;
+    check_scales(m, n, deq)?;
+    block.resize(ROW_BLOCK * n, 0.0);
+    // SAFETY: as in `gemm_dequantized`: the kernel writes only initialised values through
+    // this view.
+    let view = unsafe { &mut *(std::ptr::from_mut::<[f32]>(&mut block[..]) as *mut [MaybeUninit<f32>]) };
+    run(kernel, a, m, b, &mut Sink::Rows { block: view, deq, each });
+    Ok(())
+}
+
 /// The bounds a dequantising sink relies on: scales for `m` rows and `n` columns, and the
 /// `f32` channels' values and weights.
 fn check_scales(m: usize, n: usize, deq: &Dequantization<'_>) -> Result<(), GemmError> {
@@ -490,6 +531,13 @@ enum Sink<'a, 'd> {
         out: &'a mut [MaybeUninit<f32>],
         deq: &'a Dequantization<'d>,
     },
+    /// Dequantised rows into `block` (≥ ROW_BLOCK · n values), handed to `each` a row block
+    /// at a time ([`gemm_dequantized_rows`]).
+    Rows {
+        block: &'a mut [MaybeUninit<f32>],
+        deq: &'a Dequantization<'d>,
+        each: &'a mut RowBlocks<'a>,
+    },
 }
 
 /// The bounds every kernel relies on: `a` holds `m` rows of `kp`, the output `m · n` values,
@@ -556,7 +604,7 @@ mod x86 {
     use super::{Dequantization, GROUP, PANEL, PackedB, Sink};
 
     /// Rows per AVX-512 tile.
-    const MR: usize = 6;
+    const MR: usize = super::ROW_BLOCK;
 
     /// Sixteen floats as one vector.
     #[target_feature(enable = "avx512f")]
@@ -783,7 +831,12 @@ mod x86 {
         unsafe {
             match out {
                 Sink::I32(out) => vnni_into(a, m, b, &mut SumStore { out, n }),
-                Sink::F32 { out, deq } => vnni_into(a, m, b, &mut DequantizedStore { out, n, deq }),
+                Sink::F32 { out, deq } => {
+                    vnni_into(a, m, b, &mut DequantizedStore { out, n, deq, first: 0, each: None })
+                }
+                Sink::Rows { block, deq, each } => {
+                    vnni_into(a, m, b, &mut DequantizedStore { out: block, n, deq, first: 0, each: Some(&mut **each) })
+                }
             }
         }
     }
@@ -809,6 +862,7 @@ mod x86 {
                     }
                 }
             }
+            out.rows_done(i, rows);
             i += rows;
         }
     }
@@ -881,6 +935,9 @@ mod x86 {
         /// AVX-512 F; `i < m`, and the masked lanes are columns below `n`, for the `m × n`
         /// product whose bounds were checked when the store was made.
         unsafe fn put(&mut self, i: usize, col: usize, mask: u16, acc: __m512i);
+
+        /// Rows `i0 .. i0 + rows` are complete (every panel stored).
+        fn rows_done(&mut self, _i0: usize, _rows: usize) {}
     }
 
     /// `i32` sums, rows of `n`.
@@ -900,11 +957,14 @@ mod x86 {
         }
     }
 
-    /// Dequantised `f32` values, rows of `n`.
+    /// Dequantised `f32` values, rows of `n`: all `m` rows (`each` unset), or the current
+    /// block of at most `ROW_BLOCK` rows, starting at row `first`, handed to `each` when done.
     pub(super) struct DequantizedStore<'a, 'd> {
         pub out: &'a mut [MaybeUninit<f32>],
         pub n: usize,
         pub deq: &'a Dequantization<'d>,
+        pub first: usize,
+        pub each: Option<&'a mut super::RowBlocks<'a>>,
     }
 
     impl TileStore for DequantizedStore<'_, '_> {
@@ -915,8 +975,10 @@ mod x86 {
             let (sx, z) = (_mm512_set1_ps(deq.row_scales[i]), _mm512_set1_ps(deq.row_zeros[i]));
             // SAFETY: the masked lanes are columns `col .. min(col + 16, n)`: inside
             // `col_scales` and `col_sums` (both ≥ n long, checked by `gemm_dequantized`), and of
-            // row `i < m` inside `out` (≥ m · n, checked by `check`); masked-off lanes are
-            // neither read nor written. The f32 channels' weights and the bias: see below.
+            // row `i − first` inside `out` (all rows: `first` = 0, `i < m` and `out` ≥ m · n,
+            // checked by `check`; a row block: `first ≤ i < first + ROW_BLOCK` and `out` ≥
+            // ROW_BLOCK · n, sized by `gemm_dequantized_rows`); masked-off lanes are neither
+            // read nor written. The f32 channels' weights and the bias: see below.
             unsafe {
                 let sw = _mm512_maskz_loadu_ps(mask, deq.col_scales.as_ptr().wrapping_add(col));
                 let ss = _mm512_maskz_loadu_ps(mask, deq.col_sums.as_ptr().wrapping_add(col));
@@ -935,8 +997,21 @@ mod x86 {
                     // (checked by `gemm_dequantized`).
                     y = gelu16(_mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias.as_ptr().wrapping_add(col))));
                 }
-                _mm512_mask_storeu_ps(self.out.as_mut_ptr().cast::<f32>().wrapping_add(i * self.n + col), mask, y);
+                let row = i - self.first;
+                _mm512_mask_storeu_ps(self.out.as_mut_ptr().cast::<f32>().wrapping_add(row * self.n + col), mask, y);
             }
+        }
+
+        fn rows_done(&mut self, i0: usize, rows: usize) {
+            let Some(each) = self.each.as_mut() else { return };
+            let len = (rows * self.n).min(self.out.len());
+            // SAFETY: a store with `each` views a block of initialised `f32`s (the `Vec<f32>`
+            // that `gemm_dequantized_rows` resized), `len` of them; and every panel of rows
+            // `i0 .. i0 + rows` was stored before this call (`vnni_into` calls it after the
+            // last), each tile writing every column below `n` (`lane_mask`).
+            let block = unsafe { std::slice::from_raw_parts(self.out.as_ptr().cast::<f32>(), len) };
+            each(i0, block);
+            self.first = i0 + rows;
         }
     }
 

@@ -111,7 +111,14 @@ thread_local! {
     /// Per thread: the quantised activations and (for kernels that do not dequantise in
     /// registers) the `i32` sums of the layer being run.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<i32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// Per thread, for [`QuantizedLinear::feed_forward`]: the second layer's quantised
+    /// activations, the first layer's block of rows, the second layer's `i32` sums.
+    static FEED_FORWARD: std::cell::RefCell<FeedForwardScratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
+
+/// See `FEED_FORWARD`.
+type FeedForwardScratch = (Vec<u8>, Vec<f32>, Vec<i32>);
 
 /// A dense layer's weights in int8, applied as a candle op to `[m, k]` `f32` activations,
 /// giving `[m, n]` (`x · Wᵀ`, without the bias).
@@ -234,6 +241,58 @@ impl QuantizedLinear {
     /// tensor of the encoder; a separate pass reads it back from memory).
     pub fn with_gelu<'a>(&'a self, bias: &'a [f32]) -> Int8Linear<'a> {
         Int8Linear { layer: self, gelu_bias: Some(bias) }
+    }
+
+    /// `next(gelu(x · Wᵀ + bias))`: this layer (the intermediate one) feeding `next` (the
+    /// output one), without the `m × n` activations in between ever being written out in
+    /// `f32`. Each block of six finished rows is quantised for `next` while it is in cache
+    /// ([`gemm::gemm_dequantized_rows`]); the result equals `next.forward(&self.forward(x, m,
+    /// Some(bias)), m, None)` exactly. Where `next` keeps input channels in `f32` (the
+    /// encoder's output layers do not), it is that.
+    pub fn feed_forward(
+        &self,
+        x: &[f32],
+        m: usize,
+        bias: &[f32],
+        next: &QuantizedLinear,
+    ) -> Result<Vec<f32>, GemmError> {
+        let n = self.n();
+        if next.outliers.is_some() || next.k() != n {
+            let hidden = self.forward(x, m, Some(bias))?;
+            return next.forward(&hidden, m, None);
+        }
+        FEED_FORWARD.with_borrow_mut(|(q, block, sums)| {
+            let kp = next.packed.k_padded();
+            q.resize(m * kp, 0);
+            let mut rows = RowScales { scales: vec![0.0; m], zeros: vec![0.0; m] };
+            self.quantized(x, m, Some(bias), |a, deq, first_sums| {
+                let mut each = |i0: usize, block: &[f32]| {
+                    for (r, row) in block.chunks_exact(n).enumerate() {
+                        let i = i0 + r;
+                        let (scale, zero) = quantize_row(row, &mut q[i * kp..(i + 1) * kp], next.scheme);
+                        rows.scales[i] = scale;
+                        rows.zeros[i] = zero as f32;
+                    }
+                };
+                gemm::gemm_dequantized_rows(self.kernel, a, m, &self.packed, deq, first_sums, block, &mut each)
+            })?;
+            let deq = gemm::Dequantization {
+                row_scales: &rows.scales,
+                row_zeros: &rows.zeros,
+                col_scales: &next.scales,
+                col_sums: &next.scaled_sums,
+                channels: 0,
+                f32_inputs: &[],
+                f32_weights: &[],
+                gelu_bias: None,
+            };
+            gemm::gemm_dequantized_vec(next.kernel, q, m, &next.packed, &deq, sums)
+        })
+    }
+
+    /// The feed-forward block ([`QuantizedLinear::feed_forward`]) as one candle op.
+    pub fn feed_forward_op<'a>(&'a self, bias: &'a [f32], next: &'a QuantizedLinear) -> FeedForward<'a> {
+        FeedForward { first: self, bias, next }
     }
 
     /// Quantises the `m` rows of `x` and runs `gemm` on them with their dequantisation.
@@ -378,6 +437,48 @@ impl CustomOp1 for Int8Linear<'_> {
     }
 }
 
+/// Two int8 layers with bias + GELU between them, as one candle op
+/// ([`QuantizedLinear::feed_forward_op`]).
+pub struct FeedForward<'a> {
+    first: &'a QuantizedLinear,
+    bias: &'a [f32],
+    next: &'a QuantizedLinear,
+}
+
+impl CustomOp1 for FeedForward<'_> {
+    fn name(&self) -> &'static str {
+        "rtcx-int8-feed-forward"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(all) = storage else { bail!("{}: expects f32", self.name()) };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            bail!("{}: expects a contiguous tensor", self.name())
+        };
+        let (m, k) = layout.shape().dims2()?;
+        if k != self.first.k() {
+            bail!("{}: input width {k}, the layer takes {}", self.name(), self.first.k());
+        }
+        let n = self.next.n();
+        let x = &all[start..end];
+        // As `Int8Linear`: blocks of rows side by side when rayon has several threads.
+        let threads = rayon::current_num_threads();
+        let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
+            self.first.feed_forward(x, m, self.bias, self.next).map_err(candle_core::Error::wrap)?
+        } else {
+            use rayon::prelude::*;
+            let rows = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
+            let parts: Vec<Vec<f32>> = x
+                .par_chunks(rows * k)
+                .map(|x| self.first.feed_forward(x, x.len() / k, self.bias, self.next))
+                .collect::<Result<_, _>>()
+                .map_err(candle_core::Error::wrap)?;
+            parts.concat()
+        };
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,6 +578,25 @@ mod tests {
             })
             .expect("forward");
         assert_eq!(split, fused);
+        // The feed-forward block equals the two layers run one after the other, split over
+        // threads or not, on every kernel this CPU has.
+        let down: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed) * 0.1).collect();
+        for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni].into_iter().filter(|k| k.available()) {
+            let first = QuantizedLinear::with_outliers(&w, n, k, kernel, Activations::Asymmetric, &[3, 50]);
+            let next = QuantizedLinear::new(&down, k, n, kernel, Activations::Asymmetric);
+            let hidden = first.forward(&x, m, Some(&bias)).expect("shapes");
+            let want = next.forward(&hidden, m, None).expect("shapes");
+            assert_eq!(first.feed_forward(&x, m, &bias, &next).expect("shapes"), want, "{kernel:?}");
+            let split = threads
+                .install(|| {
+                    candle_core::Tensor::from_vec(x.clone(), (m, k), &candle_core::Device::Cpu)?
+                        .apply_op1_no_bwd(&first.feed_forward_op(&bias, &next))?
+                        .flatten_all()?
+                        .to_vec1::<f32>()
+                })
+                .expect("forward");
+            assert_eq!(split, want, "{kernel:?}, split over threads");
+        }
         for (e, (&f, &y)) in fused.iter().zip(&want).enumerate() {
             let v = y + bias[e % n];
             let g = crate::kernels::gelu(v);
