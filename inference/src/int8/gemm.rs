@@ -424,8 +424,12 @@ pub fn gemm_dequantized_vec(
 /// What [`gemm_dequantized_rows`] hands each block of rows to: `(first row, [rows, n])`.
 pub type RowBlocks<'a> = dyn FnMut(usize, &[f32]) + 'a;
 
-/// Rows per block of [`gemm_dequantized_rows`] (the AVX-512 VNNI tile's height).
-pub const ROW_BLOCK: usize = 6;
+/// Rows per block of the AVX-512 VNNI kernel (four 6-row tiles): within a block it runs panel
+/// by panel, so a panel of weights is read from L2 once per 24 rows instead of once per tile.
+/// Measured on m = 480 rows (`int8` section of docs/benchmarks.md): 165–180 GMAC/s for
+/// all the weights per tile, 230–310 for blocks of 24 (12, 36, 48 and 96 rows were slower).
+/// Also the blocks of [`gemm_dequantized_rows`].
+pub const ROW_BLOCK: usize = 24;
 
 /// [`gemm_dequantized`] without an `m × n` output: each block of finished rows (at most
 /// [`ROW_BLOCK`], dequantised, with the epilogue) is handed to `each(first_row, rows)` as
@@ -604,7 +608,7 @@ mod x86 {
     use super::{Dequantization, GROUP, PANEL, PackedB, Sink};
 
     /// Rows per AVX-512 tile.
-    const MR: usize = super::ROW_BLOCK;
+    const MR: usize = 6;
 
     /// Sixteen floats as one vector.
     #[target_feature(enable = "avx512f")]
@@ -845,25 +849,32 @@ mod x86 {
     /// As [`vnni`], for the product `store` writes.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn vnni_into<S: TileStore>(a: &[u8], m: usize, b: &PackedB, out: &mut S) {
-        let mut i = 0;
-        while i < m {
-            let rows = (m - i).min(MR);
+        // Blocks of ROW_BLOCK rows; within one, panel by panel (see `ROW_BLOCK`).
+        const RB: usize = super::ROW_BLOCK;
+        let mut i0 = 0;
+        while i0 < m {
+            let end = (i0 + RB).min(m);
             for p in 0..b.np / PANEL {
-                // SAFETY: rows `i .. i + rows` are below `m`, panel `p` below `np / 64`; the
-                // caller's bounds cover every access of `tile` (see there).
-                unsafe {
-                    match rows {
-                        6 => tile_vnni::<6, S>(a, i, b, p, out),
-                        5 => tile_vnni::<5, S>(a, i, b, p, out),
-                        4 => tile_vnni::<4, S>(a, i, b, p, out),
-                        3 => tile_vnni::<3, S>(a, i, b, p, out),
-                        2 => tile_vnni::<2, S>(a, i, b, p, out),
-                        _ => tile_vnni::<1, S>(a, i, b, p, out),
+                let mut i = i0;
+                while i < end {
+                    let rows = (end - i).min(MR);
+                    // SAFETY: rows `i .. i + rows` are below `end ≤ m`, panel `p` below
+                    // `np / 64`; the caller's bounds cover every access of `tile` (see there).
+                    unsafe {
+                        match rows {
+                            6 => tile_vnni::<6, S>(a, i, b, p, out),
+                            5 => tile_vnni::<5, S>(a, i, b, p, out),
+                            4 => tile_vnni::<4, S>(a, i, b, p, out),
+                            3 => tile_vnni::<3, S>(a, i, b, p, out),
+                            2 => tile_vnni::<2, S>(a, i, b, p, out),
+                            _ => tile_vnni::<1, S>(a, i, b, p, out),
+                        }
                     }
+                    i += rows;
                 }
             }
-            out.rows_done(i, rows);
-            i += rows;
+            out.rows_done(i0, end - i0);
+            i0 = end;
         }
     }
 
