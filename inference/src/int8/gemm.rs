@@ -380,11 +380,7 @@ pub fn gemm_dequantized(
     check(kernel, a, m, b, out.len())?;
     check_scales(m, b.n, deq)?;
     if kernel == Kernel::Avx512Vnni {
-        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the kernel only ever writes
-        // initialised values through this view (never uninitialised ones), so `out` stays
-        // valid `f32`s.
-        let out = unsafe { &mut *(std::ptr::from_mut::<[f32]>(out) as *mut [MaybeUninit<f32>]) };
-        run(kernel, a, m, b, &mut Sink::F32 { out, deq });
+        run(kernel, a, m, b, &mut Sink::F32 { out: write_only(out), deq });
         return Ok(());
     }
     sums.resize(m * b.n, 0);
@@ -459,11 +455,16 @@ pub fn gemm_dequantized_rows(
     check(kernel, a, m, b, m.saturating_mul(n))?;
     check_scales(m, n, deq)?;
     block.resize(ROW_BLOCK * n, 0.0);
-    // SAFETY: as in `gemm_dequantized`: the kernel writes only initialised values through
-    // this view.
-    let view = unsafe { &mut *(std::ptr::from_mut::<[f32]>(&mut block[..]) as *mut [MaybeUninit<f32>]) };
-    run(kernel, a, m, b, &mut Sink::Rows { block: view, deq, each });
+    run(kernel, a, m, b, &mut Sink::Rows { block: write_only(block), deq, each });
     Ok(())
+}
+
+/// Initialised `f32`s as the write-only view the dequantising sinks take.
+fn write_only(out: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the sinks only ever write
+    // initialised values through this view (never uninitialised ones), so `out` stays valid
+    // `f32`s.
+    unsafe { &mut *(std::ptr::from_mut::<[f32]>(out) as *mut [MaybeUninit<f32>]) }
 }
 
 /// The bounds a dequantising sink relies on: scales for `m` rows and `n` columns, and the
