@@ -245,7 +245,7 @@ impl QuantizedLinear {
 
     /// `next(gelu(x · Wᵀ + bias))`: this layer (the intermediate one) feeding `next` (the
     /// output one), without the `m × n` activations in between ever being written out in
-    /// `f32`. Each block of six finished rows is quantised for `next` while it is in cache
+    /// `f32`. Each block of finished rows ([`gemm::ROW_BLOCK`]) is quantised for `next` while it is in cache
     /// ([`gemm::gemm_dequantized_rows`]); the result equals `next.forward(&self.forward(x, m,
     /// Some(bias)), m, None)` exactly. Where `next` keeps input channels in `f32` (the
     /// encoder's output layers do not), it is that.
