@@ -14,8 +14,11 @@
 //!   compiler vectorises (max error 1.3e-7 against libm over [-6, 6], tested) instead of
 //!   libm's scalar `erff`.
 //!
-//! All are plain safe Rust loops, written so LLVM vectorises them, and run inside
-//! [`with_wide_vectors`] (compiled for AVX-512 or AVX2 where the CPU has them).
+//! All are safe Rust loops, written so LLVM vectorises them, and run inside
+//! [`with_wide_vectors`] (compiled for AVX-512 or AVX2 where the CPU has them). Where the CPU
+//! has AVX-512, the hottest inner loops (reductions, GELU, attention's query blocks) run the
+//! intrinsic versions in [`crate::int8::gemm`] instead; the loops here are their portable
+//! twins, tested against them.
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, InplaceOp2, Layout, Shape, bail};
 
@@ -441,12 +444,7 @@ impl VectorPass for GeluPass<'_> {
     fn run(self) {
         let n = self.bias.len();
         for o in self.x.chunks_exact_mut(n) {
-            if bias_gelu(o, self.bias) {
-                continue;
-            }
-            for (o, &b) in o.iter_mut().zip(self.bias) {
-                *o = gelu(*o + b);
-            }
+            bias_gelu_row(o, self.bias);
         }
     }
 }
@@ -476,6 +474,18 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.0;
     // n + 127 ∈ [1, 127]: the biased exponent of 2ⁿ, read from the low mantissa bits.
     p * f32::from_bits(((n + (127.0 + MAGIC)).to_bits() & 0xff) << 23)
+}
+
+/// `row[j] = gelu(row[j] + bias[j])`: with AVX-512 where the CPU has it
+/// ([`crate::int8::gemm::bias_gelu`]), else with [`gelu`]. Must be inlined into a
+/// [`with_wide_vectors`] pass for the portable loop to vectorise.
+#[inline(always)]
+pub(crate) fn bias_gelu_row(row: &mut [f32], bias: &[f32]) {
+    if !bias_gelu(row, bias) {
+        for (o, &b) in row.iter_mut().zip(bias) {
+            *o = gelu(*o + b);
+        }
+    }
 }
 
 /// The exact GELU, `0.5·v·(1 + erf(v/√2))`, with [`erf`].

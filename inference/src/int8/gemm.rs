@@ -517,12 +517,8 @@ impl VectorPass for DequantizeRows<'_, '_> {
                     *o += v * w;
                 }
             }
-            if let Some(bias) = deq.gelu_bias
-                && !bias_gelu(out, bias)
-            {
-                for (o, &b) in out.iter_mut().zip(bias) {
-                    *o = crate::kernels::gelu(*o + b);
-                }
+            if let Some(bias) = deq.gelu_bias {
+                crate::kernels::bias_gelu_row(out, bias);
             }
         }
     }

@@ -209,24 +209,6 @@ impl QuantizedLinear {
         self.packed.k()
     }
 
-    /// `x · Wᵀ` for `m` rows of `x`, into `out` (`m · n`).
-    /// (With `gelu_bias`, `gelu(x · Wᵀ + bias)`.)
-    pub fn forward_into(
-        &self,
-        x: &[f32],
-        m: usize,
-        gelu_bias: Option<&[f32]>,
-        out: &mut [f32],
-    ) -> Result<(), GemmError> {
-        let n = self.n();
-        if out.len() != m * n {
-            return Err(GemmError::Out { len: out.len(), m, n, need: m * n });
-        }
-        self.quantized(x, m, gelu_bias, |q, deq, sums| {
-            gemm::gemm_dequantized(self.kernel, q, m, &self.packed, deq, sums, out)
-        })
-    }
-
     /// `x · Wᵀ` (with `gelu_bias`, `gelu(x · Wᵀ + bias)`) for `m` rows of `x`, as a new vector
     /// (not zero-filled first where the kernel writes every value:
     /// [`gemm::gemm_dequantized_vec`]).
@@ -406,34 +388,8 @@ impl CustomOp1 for Int8Linear<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else { bail!("{}: expects f32", self.name()) };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            bail!("{}: expects a contiguous tensor", self.name())
-        };
-        let (m, k) = layout.shape().dims2()?;
         let (layer, gelu_bias) = (self.layer, self.gelu_bias);
-        if k != layer.k() {
-            bail!("{}: input width {k}, the layer takes {}", self.name(), layer.k());
-        }
-        let n = layer.n();
-        let x = &all[start..end];
-        // Rows are independent (each token is quantised on its own): with more than one
-        // thread in rayon's pool (one instance × several threads), blocks of rows run side by
-        // side; the service's single-threaded workers take the first branch.
-        let threads = rayon::current_num_threads();
-        let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
-            layer.forward(x, m, gelu_bias).map_err(candle_core::Error::wrap)?
-        } else {
-            use rayon::prelude::*;
-            let mut out = vec![0f32; m * n];
-            let rows = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
-            out.par_chunks_mut(rows * n)
-                .zip(x.par_chunks(rows * k))
-                .try_for_each(|(out, x)| layer.forward_into(x, x.len() / k, gelu_bias, out))
-                .map_err(candle_core::Error::wrap)?;
-            out
-        };
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+        by_rows(self.name(), storage, layout, layer.k(), layer.n(), |x, m| layer.forward(x, m, gelu_bias))
     }
 }
 
@@ -451,32 +407,45 @@ impl CustomOp1 for FeedForward<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else { bail!("{}: expects f32", self.name()) };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            bail!("{}: expects a contiguous tensor", self.name())
-        };
-        let (m, k) = layout.shape().dims2()?;
-        if k != self.first.k() {
-            bail!("{}: input width {k}, the layer takes {}", self.name(), self.first.k());
-        }
-        let n = self.next.n();
-        let x = &all[start..end];
-        // As `Int8Linear`: blocks of rows side by side when rayon has several threads.
-        let threads = rayon::current_num_threads();
-        let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
-            self.first.feed_forward(x, m, self.bias, self.next).map_err(candle_core::Error::wrap)?
-        } else {
-            use rayon::prelude::*;
-            let rows = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
-            let parts: Vec<Vec<f32>> = x
-                .par_chunks(rows * k)
-                .map(|x| self.first.feed_forward(x, x.len() / k, self.bias, self.next))
-                .collect::<Result<_, _>>()
-                .map_err(candle_core::Error::wrap)?;
-            parts.concat()
-        };
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+        let (first, bias, next) = (self.first, self.bias, self.next);
+        by_rows(self.name(), storage, layout, first.k(), next.n(), |x, m| first.feed_forward(x, m, bias, next))
     }
+}
+
+/// The body of the int8 candle ops: `rows(x, m)` maps `m` rows of the contiguous `[m, k]`
+/// input (`k` = `width`) to `m · n` outputs. Rows are independent (each token is quantised on
+/// its own): with more than one thread in rayon's pool (one instance × several threads),
+/// blocks of rows run side by side; the service's single-threaded workers take the first
+/// branch.
+fn by_rows(
+    name: &str,
+    storage: &CpuStorage,
+    layout: &Layout,
+    width: usize,
+    n: usize,
+    rows: impl Fn(&[f32], usize) -> Result<Vec<f32>, GemmError> + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let CpuStorage::F32(all) = storage else { bail!("{name}: expects f32") };
+    let Some((start, end)) = layout.contiguous_offsets() else { bail!("{name}: expects a contiguous tensor") };
+    let (m, k) = layout.shape().dims2()?;
+    if k != width {
+        bail!("{name}: input width {k}, the layer takes {width}");
+    }
+    let x = &all[start..end];
+    let threads = rayon::current_num_threads();
+    let out = if threads <= 1 || m < 2 * MIN_ROWS_PER_THREAD {
+        rows(x, m).map_err(candle_core::Error::wrap)?
+    } else {
+        use rayon::prelude::*;
+        let block = m.div_ceil(threads).max(MIN_ROWS_PER_THREAD);
+        let parts: Vec<Vec<f32>> = x
+            .par_chunks(block * k)
+            .map(|x| rows(x, x.len() / k))
+            .collect::<Result<_, _>>()
+            .map_err(candle_core::Error::wrap)?;
+        parts.concat()
+    };
+    Ok((CpuStorage::F32(out), Shape::from((m, n))))
 }
 
 #[cfg(test)]
@@ -531,8 +500,7 @@ mod tests {
         let x: Vec<f32> = (0..m * k).map(|_| (lcg(&mut seed) * 2.0).max(-0.17)).collect();
         for scheme in [Activations::Asymmetric, Activations::Symmetric] {
             let layer = QuantizedLinear::new(&w, n, k, Kernel::detect(), scheme);
-            let mut got = vec![0f32; m * n];
-            layer.forward_into(&x, m, None, &mut got).expect("shapes");
+            let got = layer.forward(&x, m, None).expect("shapes");
             let (mut err, mut norm) = (0f64, 0f64);
             for i in 0..m {
                 for j in 0..n {
@@ -553,8 +521,7 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed) * 0.1).collect();
         let x: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
         let layer = QuantizedLinear::with_outliers(&w, n, k, Kernel::detect(), Activations::Asymmetric, &[3, 50]);
-        let mut want = vec![0f32; m * n];
-        layer.forward_into(&x, m, None, &mut want).expect("shapes");
+        let want = layer.forward(&x, m, None).expect("shapes");
         let threads = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("thread pool");
         let got = threads
             .install(|| {
