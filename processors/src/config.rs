@@ -57,7 +57,7 @@ pub struct PipelineArgs {
     /// Estimated inference time, in milliseconds, at which a batch is cut: under a backlog the
     /// processor drains short batches (bounded latency, rebalances and memory) instead of
     /// batches of `--batch-max-rows`. Estimated from payload bytes and the measured rate.
-    #[arg(long, env = "RTCX_BATCH_INFERENCE_BUDGET_MS", default_value_t = 1_500)]
+    #[arg(long, env = "RTCX_BATCH_INFERENCE_BUDGET_MS", default_value_t = 500)]
     pub batch_inference_budget_ms: u64,
     /// Inference token budget per forward pass (texts × longest text).
     #[arg(long, env = "RTCX_INFERENCE_MAX_TOKENS", default_value_t = 2_048)]
