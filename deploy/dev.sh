@@ -140,6 +140,9 @@ install_system_packages() {
   have make || pkgs+=(make)
   have perl || pkgs+=(perl)
   [[ -n "$(pg_bin_dir)" ]] && have pg_ctlcluster || pkgs+=(postgresql postgresql-contrib)
+  # The console's browser tests (query-api/tests/console.rs): headless chromium over WebDriver.
+  have chromium || pkgs+=(chromium)
+  have chromedriver || pkgs+=(chromium-driver)
   if (( ${#pkgs[@]} )); then apt_install "${pkgs[@]}"; fi
   have cargo || die "Rust is not installed: install it with rustup (https://rustup.rs), then re-run"
 }
@@ -399,6 +402,8 @@ export RTCX_NOTIFIER_LISTEN=127.0.0.1:$RTCX_NOTIFIER_PORT
 export RTCX_SMTP_URL=smtp://127.0.0.1:$RTCX_SMTP_PORT
 export RTCX_DEV_MAILDIR=$MAILDIR
 export RTCX_CONSOLE_URL=http://127.0.0.1:$RTCX_QUERY_API_PORT
+export RTCX_CHROMIUM=$(command -v chromium)
+export RTCX_CHROMEDRIVER=$(command -v chromedriver)
 export RTCX_INGEST_URL=http://127.0.0.1:$RTCX_INGEST_PORT
 export RTCX_API_KEY=$(demo_key)
 EOF
@@ -486,6 +491,7 @@ cmd_up() {
   cat <<EOF
 
 rtcx is up.
+  Console      http://127.0.0.1:$RTCX_QUERY_API_PORT/app/   sign in with the demo login below (docs/console.md)
   ingest       http://127.0.0.1:$RTCX_INGEST_PORT      (/health/ready, /metrics)
   query-api    http://127.0.0.1:$RTCX_QUERY_API_PORT      (/health/ready, /metrics)
   processors   http://127.0.0.1:$RTCX_PROCESSORS_PORT      (/health/ready, /metrics)
@@ -496,7 +502,7 @@ rtcx is up.
   ClickHouse   http://127.0.0.1:$RTCX_CH_HTTP_PORT      database $RTCX_CLICKHOUSE_DATABASE (read-only login: $RTCX_CLICKHOUSE_ANALYST_USER)
   PostgreSQL   127.0.0.1:$RTCX_PG_PORT        database $RTCX_PG_DATABASE
   Build        profile $RTCX_CARGO_PROFILE (RTCX_CARGO_PROFILE=release for a release build)
-Demo login (query-api, role ADMIN): $RTCX_DEMO_ADMIN_EMAIL / $(demo_admin_password)
+Demo login (console and query-api, role ADMIN): $RTCX_DEMO_ADMIN_EMAIL / $(demo_admin_password)
   curl -s http://127.0.0.1:$RTCX_QUERY_API_PORT/v1/auth/login -H 'content-type: application/json' \\
     -d '{"email":"$RTCX_DEMO_ADMIN_EMAIL","password":"$(demo_admin_password)"}'
 Environment: source $ENV_FILE    Logs: $LOGS    Status: deploy/dev.sh status    Stop: deploy/dev.sh down

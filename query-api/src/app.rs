@@ -52,8 +52,9 @@ async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // The docs UI sets its own (it loads its scripts and styles).
+    // The console's files set their own (revalidated, not stored-never).
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    // The docs UI and the console set their own (they load their scripts and styles).
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     resp
@@ -140,6 +141,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let (api, doc) = api().split_for_parts();
     let routes = api
         .merge(openapi::routes(openapi::finish(doc)))
+        .merge(crate::console::routes())
         .fallback(|| async { crate::error::ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn(crate::text_input::refuse_control_characters))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod dashboard;
 pub mod demo;
 pub mod error;

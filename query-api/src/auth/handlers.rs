@@ -354,18 +354,33 @@ pub async fn logout_all(State(app): State<Arc<AppState>>, user: AuthUser) -> Res
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller, with what its role may do (so that a client offers only that).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0190f5c2-7b7e-7cc1-9a43-1e0b8f3c2a11", "email": "ana@example.com", "display_name": "Ana Ruiz", "role": "AGENT", "active": true, "created_at": "2026-11-02T09:14:00Z", "last_login_at": "2026-11-28T17:40:12Z", "permissions": ["manage_own_account", "read_analytics", "handle_alerts"]}))]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The role's permissions (docs/permissions.md), by their snake_case names.
+    pub permissions: Vec<&'static str>,
+}
+
 /// `GET /v1/auth/me`.
 #[utoipa::path(
     get,
     path = "/v1/auth/me",
     tag = "auth",
-    summary = "The caller",
-    responses((status = 200, description = "The caller", body = UserView)),
+    summary = "The caller and its permissions",
+    responses((status = 200, description = "The caller, with the permissions of its role", body = Me)),
     extensions(("x-rtcx-permission" = json!("manage_own_account")))
 )]
-pub async fn me(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<UserView>, ApiError> {
+pub async fn me(State(app): State<Arc<AppState>>, user: AuthUser) -> Result<Json<Me>, ApiError> {
     user.require(Permission::ManageOwnAccount)?;
-    Ok(Json(user_view(&app, user.id).await?))
+    let view = user_view(&app, user.id).await?;
+    let permissions = match Role::parse(&view.role) {
+        Some(role) => Permission::ALL.into_iter().filter(|p| role.allows(*p)).map(Permission::as_str).collect(),
+        None => Vec::new(),
+    };
+    Ok(Json(Me { user: view, permissions }))
 }
 
 /// `POST /v1/auth/change-password`: other sessions end; this one stays.

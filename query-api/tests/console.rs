@@ -1,0 +1,455 @@
+//! The web console in a real browser: Debian's chromium, headless, driven over WebDriver by
+//! chromedriver (`RTCX_CHROMEDRIVER`, `RTCX_CHROMIUM`, set by deploy/dev.sh), against the API
+//! served in-process with its live updates, on real Postgres, ClickHouse and Kafka.
+//!
+//! One scenario, in order: sign in; the overview's figures equal the API's for the same range;
+//! an alert published on the alerts topic (as the processors' relay publishes it) appears in
+//! the open alert list without a reload; open it, assign it, resolve it with a note and see the
+//! history; new feedback on the enriched topic appears in the live feed; the page fits a phone
+//! width; logout ends the session (its refresh token is refused afterwards); an AGENT is not
+//! offered the actions of managers and admins.
+//!
+//! Screenshots of the main views are written to `$CARGO_TARGET_TMPDIR/console-screenshots/`,
+//! or to `docs/screenshots/` with `RTCX_UPDATE_SCREENSHOTS=1` (the README's images).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{Api, PASSWORD, field, start_live};
+use fantoccini::{Client, ClientBuilder, Locator};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use reqwest::StatusCode;
+use rtcx_query_api::auth::Role;
+use rtcx_query_api::live::LiveArgs;
+use rtcx_schemas::rows::FeedbackRow;
+use rtcx_schemas::{
+    AlertChange, AlertEvent, AlertSeverity, AlertType, EmotionScores, EnrichedFeedback, FeedbackEvent,
+    FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel,
+};
+use rtcx_service_kit::testing::{env, free_port, unique};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// chromedriver and one headless chromium session; both end when dropped.
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start(width: u32, height: u32) -> Self {
+        let port = free_port();
+        let driver = Command::new(env("RTCX_CHROMEDRIVER"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": env("RTCX_CHROMIUM"),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}"), "--lang=en-GB"],
+            },
+        });
+        let caps = caps.as_object().expect("object").clone();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return Self { driver, client },
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session from chromedriver: {last:?}");
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+            Ok(el) => el,
+            Err(e) => {
+                self.screenshot("failure").await;
+                let page = self.js("return location.href + '\\n' + document.body.innerHTML.slice(0, 3000);").await;
+                panic!("{css} did not appear: {e}\n{}", page.as_str().unwrap_or_default())
+            }
+        }
+    }
+
+    /// The text of the first match (read in the page: parts re-rendered by live updates would
+    /// leave a stale WebDriver reference).
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await;
+        let v = self.js(&format!("return document.querySelector({}).innerText;", json!(css))).await;
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> String {
+        self.wait_for(css).await;
+        let v = self.js(&format!("return document.querySelector({}).getAttribute({});", json!(css), json!(name))).await;
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.expect("find").len()
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script")
+    }
+
+    /// Waits until `script` (an expression) is true in the page.
+    async fn until(&self, what: &str, script: &str) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if self.js(&format!("return Boolean({script});")).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: not true within {WAIT:?}: {script}");
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = if std::env::var("RTCX_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"))
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+        };
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn sign_in(&self, base: &str, email: &str) {
+        self.client.goto(&format!("{base}/")).await.expect("open the console");
+        let form = self.wait_for("#signin-form").await;
+        assert!(
+            self.client.current_url().await.expect("url").path().starts_with("/app/"),
+            "/ redirects to the console"
+        );
+        self.wait_for("#email").await.send_keys(email).await.expect("type");
+        self.wait_for("#password").await.send_keys(PASSWORD).await.expect("type");
+        form.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submit");
+        self.wait_for("#app:not([hidden]) #who").await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn live_args() -> LiveArgs {
+    let brokers = env("RTCX_KAFKA_BROKERS");
+    let base = format!("rtcx.test.{}", unique("console"));
+    let (enriched, alerts) = (format!("{base}.enriched"), format!("{base}.alerts"));
+    rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(enriched.as_str(), 1), (alerts.as_str(), 1)], 1)
+        .await
+        .expect("topics");
+    LiveArgs {
+        brokers,
+        enriched_topic: enriched,
+        alerts_topic: alerts,
+        live_dashboard_interval_secs: 1,
+        ..LiveArgs::default()
+    }
+}
+
+async fn produce(topic: &str, payload: &[u8]) {
+    let p: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", env("RTCX_KAFKA_BROKERS")).create().expect("producer");
+    p.send(FutureRecord::<(), [u8]>::to(topic).payload(payload), Duration::from_secs(10)).await.expect("produce");
+}
+
+/// A day of feedback: three channels, segments, journey stages, NPS and CSAT answers.
+fn rows() -> Vec<FeedbackRow> {
+    let now = Utc::now();
+    (0..60usize)
+        .map(|i| {
+            let label = ["negative", "neutral", "positive"][i % 3];
+            FeedbackRow {
+                channel: ["email", "chat", "web"][(i / 3) % 3].into(),
+                text: format!("Console test feedback {i}"),
+                nps: (i % 2 == 0).then_some((i % 11) as u8),
+                csat: (i % 3 == 0).then_some((i % 5 + 1) as u8),
+                customer_id: format!("c{}", i % 7),
+                segment: ["smb", "enterprise"][i % 2].into(),
+                journey_stage: ["purchase", "delivery", "support"][i % 3].into(),
+                sentiment_label: label.into(),
+                sentiment_score: match label {
+                    "negative" => -0.6,
+                    "positive" => 0.7,
+                    _ => 0.0,
+                },
+                dominant_emotion: ["anger", "neutral", "joy"][i % 3].into(),
+                ..FeedbackRow::blank(now - chrono::Duration::minutes(20 * i as i64 + 5))
+            }
+        })
+        .collect()
+}
+
+/// The alert as the relay publishes it for an alert stored in Postgres.
+fn raised(alert: &Value) -> AlertEvent {
+    let at = |k: &str| field(alert, k).parse().expect("time");
+    AlertEvent {
+        id: field(alert, "id").parse().expect("id"),
+        alert_type: AlertType::ChannelPerformance,
+        severity: AlertSeverity::High,
+        title: field(alert, "title").into(),
+        description: String::new(),
+        dimension: [("channel".to_string(), "email".to_string())].into(),
+        window_start: at("window_start"),
+        window_end: at("window_end"),
+        metric: field(alert, "metric").into(),
+        observed: 0.0,
+        baseline: 0.0,
+        evidence: json!({}),
+        created_at: at("created_at"),
+        change: AlertChange::Raised,
+        rule: None,
+        score: None,
+        backfill: false,
+        silenced: false,
+        workflow: None,
+    }
+}
+
+fn enriched(text: &str) -> EnrichedFeedback {
+    let sub: FeedbackSubmission = serde_json::from_value(json!({"channel": "chat", "text": text})).expect("submission");
+    EnrichedFeedback {
+        feedback: FeedbackEvent::from_submission(sub, "test", Utc::now(), false),
+        sentiment: Sentiment { label: SentimentLabel::Negative, score: -0.7, confidence: 0.9 },
+        emotions: EmotionScores::default(),
+        dominant_emotion: rtcx_schemas::Emotion::Anger,
+        key_phrases: vec!["refund".into()],
+        topic_ids: vec![],
+        language: "en".into(),
+        model: ModelInfo { name: "test".into(), version: "0".into() },
+        processed_at: Utc::now(),
+    }
+}
+
+async fn new_alert(api: &Api, token: &str, title: &str) -> Value {
+    let (status, alert) = api
+        .post(
+            "/v1/alerts",
+            Some(token),
+            json!({"alert_type": "CHANNEL_PERFORMANCE", "severity": "HIGH", "title": title, "dimension": {"channel": "email"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    alert
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
+    let args = live_args().await;
+    let database = unique("rtcx_console").to_lowercase();
+    let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
+    rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
+        .expect("migrator")
+        .run()
+        .await
+        .expect("migrate the test database");
+    let api = start_live(&args, Some(server.clone().with_database(&database))).await;
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for r in rows() {
+        insert.write(&r).await.expect("write");
+    }
+    insert.end().await.expect("end");
+    let (admin_email, admin) = api.logged_in(Role::Admin).await;
+    let (agent_email, _) = api.logged_in(Role::Agent).await;
+
+    let b = Browser::start(1280, 800).await;
+    // The page's own policy: scripts and connections from itself only.
+    let page = api.http.get(format!("{}/app/", api.base)).send().await.expect("page");
+    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+
+    // 1. Sign in; the overview shows the API's figures for the same range (24 h by default).
+    b.sign_in(&api.base, &admin_email).await;
+    assert!(b.text("#who").await.contains("ADMIN"));
+    b.wait_for("[data-table=channels]").await;
+    let (_, overview) = api.get("/v1/dashboard/overview?range=24h", &admin).await;
+    for (figure, value) in [
+        ("volume", &overview["current"]["volume"]),
+        ("nps", &overview["current"]["nps"]),
+        ("csat", &overview["current"]["csat"]),
+        ("average_sentiment", &overview["current"]["average_sentiment"]),
+        ("open_alerts", &overview["open_alerts"]),
+    ] {
+        let shown = b.attr(&format!("[data-figure={figure}]"), "data-value").await;
+        let shown = (!shown.is_empty()).then(|| shown.parse::<f64>().expect("a number"));
+        assert_eq!(shown, value.as_f64(), "{figure}: the tile shows what the API answers ({overview})");
+    }
+    assert_eq!(
+        overview["current"]["volume"],
+        json!(rows().iter().filter(|r| r.occurred_at > Utc::now() - chrono::Duration::hours(24)).count())
+    );
+    let (_, channels) = api.get("/v1/dashboard/channels?range=24h", &admin).await;
+    assert_eq!(b.count("[data-table=channels] tbody tr").await, channels.as_array().expect("rows").len());
+    let (_, segments) = api.get("/v1/dashboard/segments?range=24h", &admin).await;
+    assert_eq!(b.count("[data-table=segments] tbody tr").await, segments.as_array().expect("rows").len());
+    b.wait_for("[data-chart=sentiment-trend] canvas").await;
+    b.screenshot("overview").await;
+
+    // The range control asks the API again: 1 h holds only the rows of the last hour.
+    b.wait_for("select[name=range]").await.select_by_value("1h").await.expect("select");
+    let (_, hour) = api.get("/v1/dashboard/overview?range=1h", &admin).await;
+    let expected = hour["current"]["volume"].to_string();
+    b.until(
+        "the 1 h volume",
+        &format!("document.querySelector('[data-figure=volume]')?.dataset.value === '{expected}'"),
+    )
+    .await;
+
+    // 2. An alert appears in the open list, live, without a reload.
+    b.client.goto(&format!("{}/app/#/alerts", api.base)).await.expect("alerts");
+    b.wait_for("[data-table=alerts], .note").await;
+    b.js("window.__same_page = true; return null;").await;
+    let title = format!("Console test alert {}", Uuid::now_v7().simple());
+    let alert = new_alert(&api, &admin, &title).await;
+    let id = field(&alert, "id").to_owned();
+    produce(&args.alerts_topic, &serde_json::to_vec(&raised(&alert)).expect("json")).await;
+    let link = b.wait_for(&format!("[data-table=alerts] a[href='#/alerts/{id}']")).await;
+    assert_eq!(b.js("return window.__same_page === true;").await, json!(true), "the list changed without a reload");
+    assert_eq!(link.text().await.expect("text"), title);
+    b.screenshot("alerts").await;
+
+    // 3. Open it, assign it, resolve it with a note; the history shows both.
+    link.click().await.expect("open the alert");
+    b.wait_for("[data-alert-state=OPEN]").await;
+    let (_, me) = api.get("/v1/auth/me", &admin).await;
+    b.wait_for("[data-form=assign] select").await.select_by_value(field(&me, "id")).await.expect("pick");
+    b.wait_for("[data-form=assign] button").await.click().await.expect("assign");
+    b.until(
+        "assigned",
+        &format!(
+            "document.querySelector('[data-field=assignee]')?.textContent === {}",
+            json!(field(&me, "display_name"))
+        ),
+    )
+    .await;
+    let note = "Mail provider fixed its bounce handling";
+    b.wait_for("textarea[name=notes]").await.send_keys(note).await.expect("type");
+    b.wait_for("button[data-status=RESOLVED]").await.click().await.expect("resolve");
+    b.wait_for("[data-alert-state=RESOLVED]").await;
+    assert_eq!(b.text("[data-field=resolution]").await, note);
+    let history = b.text("[data-list=history]").await;
+    assert!(history.contains("assigned") && history.contains("resolved") && history.contains(note), "{history}");
+    let (_, stored) = api.get(&format!("/v1/alerts/{id}"), &admin).await;
+    assert_eq!((stored["status"].as_str(), stored["resolution_notes"].as_str()), (Some("RESOLVED"), Some(note)));
+    assert_eq!(stored["assignee_id"], me["id"]);
+    b.screenshot("alert").await;
+
+    // 4. New feedback appears in the live feed.
+    b.client.goto(&format!("{}/app/#/live", api.base)).await.expect("live");
+    b.wait_for("[data-feed=feedback]").await;
+    b.until("the live connection", "document.getElementById('live-state').dataset.state === 'live'").await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the rooms are joined after the welcome
+    let text = format!("Still waiting for my refund {}", Uuid::now_v7().simple());
+    produce(&args.enriched_topic, &serde_json::to_vec(&enriched(&text)).expect("json")).await;
+    let item = b.text("[data-feed=feedback] .item .text").await;
+    assert_eq!(item, text);
+    b.screenshot("live").await;
+
+    // 5. Phone width: nothing wider than the screen.
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.client.goto(&format!("{}/app/#/overview", api.base)).await.expect("overview");
+    b.wait_for("[data-table=channels]").await;
+    b.until("no horizontal scrolling", "document.documentElement.scrollWidth <= window.innerWidth").await;
+    b.screenshot("overview-phone").await;
+    b.client.set_window_size(1280, 800).await.expect("resize");
+
+    // 6. Logout ends the session: the refresh token the tab held is refused afterwards.
+    let refresh = b.js("return sessionStorage.getItem('rtcx.refresh_token');").await;
+    let refresh = refresh.as_str().expect("a refresh token in the tab").to_owned();
+    b.wait_for("#signout").await.click().await.expect("sign out");
+    b.wait_for("#signin:not([hidden])").await;
+    assert_eq!(b.js("return sessionStorage.getItem('rtcx.refresh_token');").await, Value::Null);
+    let (status, _) = api.post("/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // 7. An AGENT may take and work an alert, not assign others, change severity or edit topics.
+    let open = new_alert(&api, &admin, &format!("Agent view {}", Uuid::now_v7().simple())).await;
+    b.sign_in(&api.base, &agent_email).await;
+    b.client.goto(&format!("{}/app/#/alerts/{}", api.base, field(&open, "id"))).await.expect("alert");
+    b.wait_for("[data-alert-state=OPEN]").await;
+    b.wait_for("[data-action=take]").await;
+    assert_eq!(b.count("[data-form=assign]").await, 0, "an agent cannot assign others");
+    assert_eq!(b.count("[data-form=severity]").await, 0, "an agent cannot change severities");
+    b.client.goto(&format!("{}/app/#/topics", api.base)).await.expect("topics");
+    b.wait_for("[data-table=topics], .note").await;
+    assert_eq!(b.count("[data-form=new-topic]").await, 0, "an agent cannot create topics");
+    b.close().await;
+
+    let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
+    for a in [&alert, &open] {
+        let id: Uuid = field(a, "id").parse().expect("id");
+        sqlx::query("DELETE FROM alerts WHERE id = $1").bind(id).execute(&api.state.pg).await.expect("cleanup");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_links_open_the_console_and_a_reset_link_sets_the_password() {
+    let api = common::start(false, 50).await;
+    let email = api.user(Role::Agent).await;
+    let (status, _) = api.post("/v1/auth/password-reset/request", None, json!({"email": email})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let payload: Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE event_type = 'password_reset_requested' AND payload->>'email' = $1 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&email)
+    .fetch_one(&api.state.pg)
+    .await
+    .expect("outbox event");
+    let token = field(&payload, "token").to_owned();
+
+    // The links of mails and webhooks lead to the console's views; nothing else is redirected.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let id = Uuid::now_v7();
+    for (path, to) in [
+        (format!("/alerts/{id}"), Some(format!("/app/#/alerts/{id}"))),
+        (format!("/feedback/{id}"), Some(format!("/app/#/feedback/{id}"))),
+        (format!("/reset-password?token={token}"), Some(format!("/app/#/reset-password/{token}"))),
+        ("/alerts/not-an-id".to_owned(), None),
+        ("/reset-password?token=a%0d%0aSet-Cookie:x".to_owned(), None),
+    ] {
+        let resp = plain.get(format!("{}{path}", api.base)).send().await.expect("request");
+        let location = resp.headers().get("location").map(|l| l.to_str().expect("ascii").to_owned());
+        assert_eq!(location, to, "{path}");
+        if to.is_none() {
+            assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+        }
+    }
+
+    let b = Browser::start(1280, 800).await;
+    b.client.goto(&format!("{}/reset-password?token={token}", api.base)).await.expect("open the link");
+    let new_password = "A-fresh-Passw0rd-42";
+    b.wait_for("[data-form=reset-password] input[name=new_password]")
+        .await
+        .send_keys(new_password)
+        .await
+        .expect("type");
+    b.wait_for("[data-form=reset-password] button").await.click().await.expect("submit");
+    b.wait_for("#signin:not([hidden])").await;
+    assert!(b.text("#signin-message").await.contains("password is changed"));
+    assert_eq!(api.login(&email, new_password).await.0, StatusCode::OK, "the new password holds");
+    assert_eq!(api.login(&email, PASSWORD).await.0, StatusCode::UNAUTHORIZED, "the old one does not");
+    b.close().await;
+}
