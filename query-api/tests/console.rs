@@ -15,12 +15,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
 use common::{Api, PASSWORD, field, start_live};
-use fantoccini::{Client, ClientBuilder, Locator};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::StatusCode;
@@ -31,125 +29,17 @@ use rtcx_schemas::{
     AlertChange, AlertEvent, AlertSeverity, AlertType, EmotionScores, EnrichedFeedback, FeedbackEvent,
     FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel,
 };
-use rtcx_service_kit::testing::{env, free_port, unique};
+use rtcx_service_kit::browser::Browser;
+use rtcx_service_kit::testing::{env, unique};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// chromedriver and one headless chromium session; both end when dropped.
-struct Browser {
-    driver: Child,
-    client: Client,
-}
-
-impl Browser {
-    async fn start(width: u32, height: u32) -> Self {
-        let port = free_port();
-        let driver = Command::new(env("RTCX_CHROMEDRIVER"))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": env("RTCX_CHROMIUM"),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         format!("--window-size={width},{height}"), "--lang=en-GB"],
-            },
-        });
-        let caps = caps.as_object().expect("object").clone();
-        let url = format!("http://127.0.0.1:{port}");
-        let mut last = None;
-        for _ in 0..100 {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => return Self { driver, client },
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no WebDriver session from chromedriver: {last:?}");
-    }
-
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
-            Ok(el) => el,
-            Err(e) => {
-                self.screenshot("failure").await;
-                let page = self.js("return location.href + '\\n' + document.body.innerHTML.slice(0, 3000);").await;
-                panic!("{css} did not appear: {e}\n{}", page.as_str().unwrap_or_default())
-            }
-        }
-    }
-
-    /// The text of the first match (read in the page: parts re-rendered by live updates would
-    /// leave a stale WebDriver reference).
-    async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await;
-        let v = self.js(&format!("return document.querySelector({}).innerText;", json!(css))).await;
-        v.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn attr(&self, css: &str, name: &str) -> String {
-        self.wait_for(css).await;
-        let v = self.js(&format!("return document.querySelector({}).getAttribute({});", json!(css), json!(name))).await;
-        v.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        self.client.find_all(Locator::Css(css)).await.expect("find").len()
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        self.client.execute(script, vec![]).await.expect("script")
-    }
-
-    /// Waits until `script` (an expression) is true in the page.
-    async fn until(&self, what: &str, script: &str) {
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::time::Instant::now() < deadline {
-            if self.js(&format!("return Boolean({script});")).await == json!(true) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{what}: not true within {WAIT:?}: {script}");
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.expect("screenshot");
-        let dir = if std::env::var("RTCX_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"))
-        } else {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
-        };
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
-    }
-
-    async fn sign_in(&self, base: &str, email: &str) {
-        self.client.goto(&format!("{base}/")).await.expect("open the console");
-        let form = self.wait_for("#signin-form").await;
-        assert!(
-            self.client.current_url().await.expect("url").path().starts_with("/app/"),
-            "/ redirects to the console"
-        );
-        self.wait_for("#email").await.send_keys(email).await.expect("type");
-        self.wait_for("#password").await.send_keys(PASSWORD).await.expect("type");
-        form.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submit");
-        self.wait_for("#app:not([hidden]) #who").await;
-    }
-
-    async fn close(mut self) {
-        let _ = self.client.close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+/// Where the screenshots go: `docs/screenshots/` with `RTCX_UPDATE_SCREENSHOTS=1`.
+fn shots() -> PathBuf {
+    if std::env::var("RTCX_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"))
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
     }
 }
 
@@ -274,14 +164,14 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let (admin_email, admin) = api.logged_in(Role::Admin).await;
     let (agent_email, _) = api.logged_in(Role::Agent).await;
 
-    let b = Browser::start(1280, 800).await;
+    let b = Browser::start(1280, 800, shots()).await;
     // The page's own policy: scripts and connections from itself only.
     let page = api.http.get(format!("{}/app/", api.base)).send().await.expect("page");
     let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
 
     // 1. Sign in; the overview shows the API's figures for the same range (24 h by default).
-    b.sign_in(&api.base, &admin_email).await;
+    b.sign_in(&api.base, &admin_email, PASSWORD).await;
     assert!(b.text("#who").await.contains("ADMIN"));
     b.wait_for("[data-table=channels]").await;
     let (_, overview) = api.get("/v1/dashboard/overview?range=24h", &admin).await;
@@ -386,7 +276,7 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
 
     // 7. An AGENT may take and work an alert, not assign others, change severity or edit topics.
     let open = new_alert(&api, &admin, &format!("Agent view {}", Uuid::now_v7().simple())).await;
-    b.sign_in(&api.base, &agent_email).await;
+    b.sign_in(&api.base, &agent_email, PASSWORD).await;
     b.client.goto(&format!("{}/app/#/alerts/{}", api.base, field(&open, "id"))).await.expect("alert");
     b.wait_for("[data-alert-state=OPEN]").await;
     b.wait_for("[data-action=take]").await;
@@ -438,7 +328,7 @@ async fn mail_links_open_the_console_and_a_reset_link_sets_the_password() {
         }
     }
 
-    let b = Browser::start(1280, 800).await;
+    let b = Browser::start(1280, 800, shots()).await;
     b.client.goto(&format!("{}/reset-password?token={token}", api.base)).await.expect("open the link");
     let new_password = "A-fresh-Passw0rd-42";
     b.wait_for("[data-form=reset-password] input[name=new_password]")

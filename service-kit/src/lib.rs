@@ -2,6 +2,8 @@
 //! the Prometheus recorder, the `/health/live`, `/health/ready` and `/metrics` endpoints, and
 //! graceful shutdown on SIGTERM / Ctrl-C.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod checks;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse_args;

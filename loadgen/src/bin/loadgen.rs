@@ -83,12 +83,35 @@ struct Args {
     /// Share of events re-sent with the same idempotency key, in [0, 1].
     #[arg(long, default_value_t = 0.02)]
     duplicate_share: f64,
+    /// Backdate the events: their event times (`occurred_at`) spread evenly over the last this
+    /// many minutes, oldest first, instead of "now". Gives the alert rules the history they
+    /// need (12 windows) at once, e.g. before a spike in a test. Needs --count; at most 1440.
+    #[arg(long, default_value_t = 0)]
+    history_minutes: u32,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+/// Event times spread evenly over the last minutes, oldest first (`--history-minutes`).
+struct History {
+    start: chrono::DateTime<chrono::Utc>,
+    step_ms: f64,
+}
+
+impl History {
+    fn new(minutes: u32, count: u64, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let span_ms = f64::from(minutes) * 60_000.0;
+        Self { start: now - chrono::Duration::minutes(i64::from(minutes)), step_ms: span_ms / count.max(1) as f64 }
+    }
+
+    /// The event time of the `i`-th event.
+    fn at(&self, i: u64) -> chrono::DateTime<chrono::Utc> {
+        self.start + chrono::Duration::milliseconds((i as f64 * self.step_ms) as i64)
+    }
 }
 
 fn parse_channel(s: &str) -> Result<Channel, String> {
@@ -242,6 +265,10 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(args.rate >= 0.0 && args.rate.is_finite(), "--rate must be >= 0");
     anyhow::ensure!(args.concurrency > 0 && args.batch_size > 0, "--concurrency and --batch-size must be positive");
     anyhow::ensure!(
+        args.history_minutes == 0 || (args.count > 0 && args.history_minutes <= 1440),
+        "--history-minutes needs --count (the events are spread over the minutes) and is at most 1440"
+    );
+    anyhow::ensure!(
         args.count > 0 || args.duration_secs > 0 || args.rate > 0.0,
         "as fast as possible with no --count and no --duration-secs would never stop"
     );
@@ -306,6 +333,8 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
+    let history =
+        (args.history_minutes > 0).then(|| History::new(args.history_minutes, args.count, chrono::Utc::now()));
     let permits = Arc::new(Semaphore::new(args.concurrency));
     let mut rng = rand::rng();
     let start = Instant::now();
@@ -333,7 +362,12 @@ async fn main() -> anyhow::Result<()> {
             _ = &mut ctrl_c => break,
             p = Arc::clone(&permits).acquire_owned() => p.context("semaphore closed")?,
         };
-        let subs: Vec<FeedbackSubmission> = (0..n).map(|_| generator.next(&mut rng)).collect();
+        let mut subs: Vec<FeedbackSubmission> = (0..n).map(|_| generator.next(&mut rng)).collect();
+        if let Some(h) = &history {
+            for (i, s) in subs.iter_mut().enumerate() {
+                s.occurred_at = Some(h.at(sent + i as u64));
+            }
+        }
         sent += n as u64;
         let transport = Arc::clone(&transport);
         let stats = Arc::clone(&stats);
@@ -361,4 +395,19 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", summary_line(&args, &stats, secs));
     anyhow::ensure!(stats.failed_events == 0, "{} events were not accepted", stats.failed_events);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+
+    #[test]
+    fn history_spreads_the_events_over_the_minutes_oldest_first() {
+        let now = chrono::Utc::now();
+        let h = History::new(15, 3000, now);
+        assert_eq!(h.at(0), now - chrono::Duration::minutes(15));
+        assert_eq!(h.at(1500), now - chrono::Duration::seconds(450));
+        assert!(h.at(2999) < now && h.at(2999) > now - chrono::Duration::seconds(1));
+        assert!((0..2999).all(|i| h.at(i) <= h.at(i + 1)));
+    }
 }
