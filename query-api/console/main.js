@@ -67,7 +67,7 @@ async function showApp() {
   });
   live.subscribe("alerts", {});
   live.on("alert", (m) => {
-    if (m.event_type !== "raised" || location.hash.startsWith("#/live")) return;
+    if (m.event_type !== "alert_raised" || location.hash.startsWith("#/live")) return;
     const a = m.data;
     const toast = h("p", { class: `toast sev-${a.severity.toLowerCase()}`, role: "status", "data-toast": a.id }, `New ${a.severity} alert: `, h("a", { href: `#/alerts/${a.id}` }, a.title));
     $("toasts").prepend(toast);

@@ -39,6 +39,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": env("RTCX_CHROMIUM"),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--enable-precise-memory-info", "--js-flags=--expose-gc",
                          format!("--window-size={width},{height}"), "--lang=en-GB"],
             },
         });
@@ -92,16 +93,22 @@ impl Browser {
         self.client.execute(script, vec![]).await.expect("script")
     }
 
-    /// Waits until `script` (an expression) is true in the page.
+    /// Waits until `script` (an expression) is true in the page, for at most [`WAIT`].
     pub async fn until(&self, what: &str, script: &str) {
-        let deadline = std::time::Instant::now() + WAIT;
+        self.until_for(what, script, WAIT).await;
+    }
+
+    /// Waits until `script` (an expression) is true in the page, for at most `limit`.
+    pub async fn until_for(&self, what: &str, script: &str, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if self.js(&format!("return Boolean({script});")).await == json!(true) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{what}: not true within {WAIT:?}: {script}");
+        self.screenshot("failure").await;
+        panic!("{what}: not true within {limit:?}: {script}");
     }
 
     /// Writes `<shots>/<name>.png`.
