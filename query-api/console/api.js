@@ -11,10 +11,12 @@ const signedOutListeners = [];
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error?.message || `HTTP ${status}`);
+    const details = body?.error?.details || {};
+    const fields = Object.entries(details).map(([field, why]) => `${field}: ${why}`);
+    super([body?.error?.message || `HTTP ${status}`, ...fields].join("; "));
     this.status = status;
     this.code = body?.error?.code || "http_error";
-    this.details = body?.error?.details || [];
+    this.details = details;
   }
 }
 

@@ -23,7 +23,9 @@ function topicForm(topic, done) {
       "data-form": topic ? "edit-topic" : "new-topic",
       onsubmit: async (e) => {
         e.preventDefault();
-        const body = { name: f.name.value.trim(), category: f.category.value.trim(), description: f.description.value.trim(), keywords: words(f.keywords.value) };
+        const body = { name: f.name.value.trim(), description: f.description.value.trim(), keywords: words(f.keywords.value) };
+        // No category: the API's default ("general") on creation, unchanged on an edit.
+        if (f.category.value.trim()) body.category = f.category.value.trim();
         try {
           if (topic) await api("PATCH", `/v1/topics/${topic.id}`, body);
           else await api("POST", "/v1/topics", body);

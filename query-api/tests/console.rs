@@ -5,7 +5,8 @@
 //! One scenario, in order: sign in; the overview's figures equal the API's for the same range;
 //! an alert published on the alerts topic (as the processors' relay publishes it) appears in
 //! the open alert list without a reload; open it, assign it, resolve it with a note and see the
-//! history; new feedback on the enriched topic appears in the live feed; the page fits a phone
+//! history; new feedback on the enriched topic appears in the live feed; a topic created through
+//! the form is stored; the feedback filter shows the API's selection; the page fits a phone
 //! width; logout ends the session (its refresh token is refused afterwards); an AGENT is not
 //! offered the actions of managers and admins.
 //!
@@ -257,6 +258,39 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     assert_eq!(item, text);
     b.screenshot("live").await;
 
+    // Topics: a topic created through the form joins the catalogue with its keywords.
+    b.client.goto(&format!("{}/app/#/topics", api.base)).await.expect("topics");
+    let name = format!("Console topic {}", Uuid::now_v7().simple());
+    b.wait_for("[data-form=new-topic] input[name=name]").await.send_keys(&name).await.expect("type");
+    b.wait_for("[data-form=new-topic] input[name=keywords]").await.send_keys("refund, money back").await.expect("type");
+    b.wait_for("[data-form=new-topic] button").await.click().await.expect("create");
+    b.until(
+        "the new topic listed",
+        &format!("document.querySelector('[data-table=topics]')?.innerText.includes({})", json!(name)),
+    )
+    .await;
+    let (_, topics) = api.get("/v1/topics", &admin).await;
+    let topic = topics.as_array().expect("topics").iter().find(|t| t["name"] == json!(name)).expect("stored").clone();
+    assert_eq!(topic["keywords"], json!(["money back", "refund"]), "stored, sorted");
+
+    // Feedback search: the sentiment filter shows what the API answers for the same selection
+    // (the range chosen on the overview, 1 h, carries over).
+    b.client.goto(&format!("{}/app/#/feedback", api.base)).await.expect("feedback");
+    b.wait_for("[data-list=feedback], #view .note").await;
+    b.wait_for("select[name=sentiment]").await.select_by_value("negative").await.expect("filter");
+    let (_, page) = api.get("/v1/feedback?range=1h&sentiment=negative&limit=50", &admin).await;
+    let expected = page["items"].as_array().expect("items").len();
+    assert!(expected > 0, "the last hour holds negative feedback");
+    b.until(
+        "the negative feedback of the last hour",
+        &format!(
+            "(() => {{ const items = [...document.querySelectorAll('[data-list=feedback] li')];
+                 return items.length === {expected} && items.every(i => i.classList.contains('negative')); }})()"
+        ),
+    )
+    .await;
+    b.screenshot("feedback").await;
+
     // 5. Phone width: nothing wider than the screen.
     b.client.set_window_size(390, 844).await.expect("resize");
     b.client.goto(&format!("{}/app/#/overview", api.base)).await.expect("overview");
@@ -287,6 +321,9 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     assert_eq!(b.count("[data-form=new-topic]").await, 0, "an agent cannot create topics");
     b.close().await;
 
+    let (status, body) =
+        api.send(reqwest::Method::DELETE, &format!("/v1/topics/{}", field(&topic, "id")), &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
     for a in [&alert, &open] {
         let id: Uuid = field(a, "id").parse().expect("id");
