@@ -46,7 +46,14 @@ export async function start() {
   let token;
   try {
     token = await accessToken();
-  } catch {
+  } catch (e) {
+    // Signed out (401): the shell shows the sign-in. Otherwise the API is unreachable: retry.
+    if (e.status !== 401 && !stopped) {
+      stateListener("reconnecting");
+      clearTimeout(timer);
+      timer = setTimeout(start, retry);
+      retry = Math.min(retry * 2, 30_000);
+    }
     return;
   }
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;

@@ -61,14 +61,33 @@ const ASSETS: &[Asset] = &[
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 ];
 
-/// Strong validators, computed once.
-static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+/// One file as served: its validator, and a gzip copy when that is smaller.
+struct Prepared {
+    etag: HeaderValue,
+    gzip: Option<(Vec<u8>, HeaderValue)>,
+}
+
+fn strong_etag(bytes: &[u8], suffix: &str) -> HeaderValue {
+    let digest = Sha256::digest(bytes);
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+    HeaderValue::from_str(&format!("\"{tag}{suffix}\"")).expect("base64 is a valid header value")
+}
+
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).ok()?;
+    enc.finish().ok()
+}
+
+/// Validators and compressed copies, computed once (a few milliseconds at the first request):
+/// no compression work per request.
+static PREPARED: LazyLock<Vec<Prepared>> = LazyLock::new(|| {
     ASSETS
         .iter()
-        .map(|a| {
-            let digest = Sha256::digest(a.bytes);
-            let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
-            HeaderValue::from_str(&format!("\"{tag}\"")).expect("base64 is a valid header value")
+        .map(|a| Prepared {
+            etag: strong_etag(a.bytes, ""),
+            gzip: gzip(a.bytes).filter(|z| z.len() * 10 < a.bytes.len() * 9).map(|z| (z, strong_etag(a.bytes, "-gz"))),
         })
         .collect()
 });
@@ -78,12 +97,28 @@ pub fn files() -> impl Iterator<Item = (&'static str, usize)> {
     ASSETS.iter().map(|a| (a.name, a.bytes.len()))
 }
 
+/// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, not with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |part| {
+            let mut it = part.split(';').map(str::trim);
+            let coding = it.next().unwrap_or_default();
+            let refused = it.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0)));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        },
+    )
+}
+
 fn serve(name: &str, headers: &HeaderMap) -> Response {
     let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
         return crate::error::ApiError::NotFound("console file").into_response();
     };
     let asset = &ASSETS[i];
-    let etag = &ETAGS[i];
+    let prepared = &PREPARED[i];
+    let (body, etag, gzipped): (&'static [u8], &HeaderValue, bool) = match &prepared.gzip {
+        Some((z, etag)) if accepts_gzip(headers) => (z.as_slice(), etag, true),
+        _ => (asset.bytes, &prepared.etag, false),
+    };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -91,9 +126,13 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))], asset.bytes).into_response()
+        ([(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))], body).into_response()
     };
     let h = resp.headers_mut();
+    if gzipped && !fresh {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -157,6 +196,33 @@ mod tests {
                 assert!(names.contains(&file), "{} imports {file}, which is not embedded", a.name);
             }
         }
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br") && with("br;q=1.0, gzip;q=0.8") && with("*"));
+        assert!(!with("br") && !with("gzip;q=0") && !with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn compressed_copies_decompress_to_the_files() {
+        use std::io::Read as _;
+        for (a, p) in ASSETS.iter().zip(PREPARED.iter()) {
+            if let Some((z, etag)) = &p.gzip {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(z.as_slice()).read_to_end(&mut out).expect("gunzip");
+                assert_eq!(out, a.bytes, "{}", a.name);
+                assert_ne!(etag, p.etag, "each representation has its own validator");
+            }
+        }
+        let script = ASSETS.iter().position(|a| a.name == "vendor/uplot/uPlot.iife.min.js").expect("uPlot");
+        assert!(PREPARED[script].gzip.is_some(), "scripts compress");
     }
 
     #[test]

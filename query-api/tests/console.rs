@@ -170,6 +170,16 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let page = api.http.get(format!("{}/app/", api.base)).send().await.expect("page");
     let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    // Files go out gzip-compressed to a browser that takes it, and revalidate to a 304.
+    let raw = reqwest::Client::builder().no_gzip().build().expect("client");
+    let uplot = format!("{}/app/vendor/uplot/uPlot.iife.min.js", api.base);
+    let resp = raw.get(&uplot).header("accept-encoding", "gzip").send().await.expect("file");
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let etag = resp.headers()["etag"].clone();
+    assert!(resp.bytes().await.expect("body").len() < 30_000, "51 kB of script compress to about a third");
+    let again =
+        raw.get(&uplot).header("accept-encoding", "gzip").header("if-none-match", etag).send().await.expect("file");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
     // 1. Sign in; the overview shows the API's figures for the same range (24 h by default).
     b.sign_in(&api.base, &admin_email, PASSWORD).await;
@@ -197,6 +207,21 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     assert_eq!(b.count("[data-table=segments] tbody tr").await, segments.as_array().expect("rows").len());
     b.wait_for("[data-chart=sentiment-trend] canvas").await;
     b.screenshot("overview").await;
+
+    // The tiles follow new feedback without a reload (the server pushes the figures).
+    let mut more = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for r in rows().into_iter().take(3) {
+        more.write(&FeedbackRow { id: Uuid::now_v7(), ..r }).await.expect("write");
+    }
+    more.end().await.expect("end");
+    let (_, now) = api.get("/v1/dashboard/overview?range=24h", &admin).await;
+    let volume = now["current"]["volume"].to_string();
+    assert_ne!(volume, overview["current"]["volume"].to_string());
+    b.until(
+        "the pushed volume",
+        &format!("document.querySelector('[data-figure=volume]')?.dataset.value === '{volume}'"),
+    )
+    .await;
 
     // The range control asks the API again: 1 h holds only the rows of the last hour.
     b.wait_for("select[name=range]").await.select_by_value("1h").await.expect("select");
@@ -376,6 +401,9 @@ async fn mail_links_open_the_console_and_a_reset_link_sets_the_password() {
     b.wait_for("[data-form=reset-password] button").await.click().await.expect("submit");
     b.wait_for("#signin:not([hidden])").await;
     assert!(b.text("#signin-message").await.contains("password is changed"));
+    // The keyboard alone signs in: type, Tab to the next field, Enter submits.
+    b.wait_for("#email").await.send_keys(&format!("{email}\u{E004}{new_password}\u{E007}")).await.expect("keys");
+    b.wait_for("#app:not([hidden]) #who").await;
     assert_eq!(api.login(&email, new_password).await.0, StatusCode::OK, "the new password holds");
     assert_eq!(api.login(&email, PASSWORD).await.0, StatusCode::UNAUTHORIZED, "the old one does not");
     b.close().await;
