@@ -171,15 +171,7 @@ async fn password_change_and_reset_end_other_sessions_and_tokens_are_single_use(
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, _) = api.post("/v1/auth/password-reset/request", None, json!({"email": email})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let payload: Value = sqlx::query_scalar(
-        "SELECT payload FROM outbox WHERE event_type = 'password_reset_requested' AND payload->>'email' = $1 \
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(&email)
-    .fetch_one(&api.state.pg)
-    .await
-    .expect("outbox event");
-    let token = field(&payload, "token").to_owned();
+    let token = common::reset_token(&api, &email).await;
     let reset = "Third-Passw0rd!";
     let (status, _) =
         api.post("/v1/auth/password-reset/confirm", None, json!({"token": token, "new_password": reset})).await;

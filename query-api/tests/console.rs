@@ -19,19 +19,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Api, PASSWORD, field, start_live};
+use common::{Api, PASSWORD, field, live_args, migrated_clickhouse, start_live};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::StatusCode;
 use rtcx_query_api::auth::Role;
-use rtcx_query_api::live::LiveArgs;
 use rtcx_schemas::rows::FeedbackRow;
 use rtcx_schemas::{
     AlertChange, AlertEvent, AlertSeverity, AlertType, EmotionScores, EnrichedFeedback, FeedbackEvent,
     FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel,
 };
 use rtcx_service_kit::browser::Browser;
-use rtcx_service_kit::testing::{env, unique};
+use rtcx_service_kit::testing::env;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -41,22 +40,6 @@ fn shots() -> PathBuf {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"))
     } else {
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
-    }
-}
-
-async fn live_args() -> LiveArgs {
-    let brokers = env("RTCX_KAFKA_BROKERS");
-    let base = format!("rtcx.test.{}", unique("console"));
-    let (enriched, alerts) = (format!("{base}.enriched"), format!("{base}.alerts"));
-    rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(enriched.as_str(), 1), (alerts.as_str(), 1)], 1)
-        .await
-        .expect("topics");
-    LiveArgs {
-        brokers,
-        enriched_topic: enriched,
-        alerts_topic: alerts,
-        live_dashboard_interval_secs: 1,
-        ..LiveArgs::default()
     }
 }
 
@@ -149,14 +132,8 @@ async fn new_alert(api: &Api, token: &str, title: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let args = live_args().await;
-    let database = unique("rtcx_console").to_lowercase();
-    let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
-    rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
-        .expect("migrator")
-        .run()
-        .await
-        .expect("migrate the test database");
-    let api = start_live(&args, Some(server.clone().with_database(&database))).await;
+    let (ch, database) = migrated_clickhouse().await;
+    let api = start_live(&args, Some(ch)).await;
     let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
     for r in rows() {
         insert.write(&r).await.expect("write");
@@ -349,7 +326,7 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let (status, body) =
         api.send(reqwest::Method::DELETE, &format!("/v1/topics/{}", field(&topic, "id")), &admin, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let _ = server.query(&format!("DROP DATABASE IF EXISTS {database} SYNC")).execute().await;
+    common::drop_clickhouse(&database).await;
     for a in [&alert, &open] {
         let id: Uuid = field(a, "id").parse().expect("id");
         sqlx::query("DELETE FROM alerts WHERE id = $1").bind(id).execute(&api.state.pg).await.expect("cleanup");
@@ -362,15 +339,7 @@ async fn mail_links_open_the_console_and_a_reset_link_sets_the_password() {
     let email = api.user(Role::Agent).await;
     let (status, _) = api.post("/v1/auth/password-reset/request", None, json!({"email": email})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let payload: Value = sqlx::query_scalar(
-        "SELECT payload FROM outbox WHERE event_type = 'password_reset_requested' AND payload->>'email' = $1 \
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(&email)
-    .fetch_one(&api.state.pg)
-    .await
-    .expect("outbox event");
-    let token = field(&payload, "token").to_owned();
+    let token = common::reset_token(&api, &email).await;
 
     // The links of mails and webhooks lead to the console's views; nothing else is redirected.
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");

@@ -8,43 +8,23 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Api, start_live, start_with_clickhouse};
+use common::{Api, live_args, start_live, start_with_clickhouse};
 use futures::{SinkExt, StreamExt};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::StatusCode;
 use rtcx_query_api::auth::Role;
-use rtcx_query_api::live::LiveArgs;
 use rtcx_schemas::{
     AlertChange, AlertEvent, AlertSeverity, AlertStatus, AlertType, EmotionScores, EnrichedFeedback, FeedbackEvent,
     FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel, WorkflowChange,
 };
-use rtcx_service_kit::testing::{env, unique};
+use rtcx_service_kit::testing::env;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use uuid::Uuid;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Test topics of their own, and live settings for them.
-async fn live_args() -> LiveArgs {
-    let brokers = env("RTCX_KAFKA_BROKERS");
-    let base = format!("rtcx.test.{}", unique("live"));
-    let (enriched, alerts) = (format!("{base}.enriched"), format!("{base}.alerts"));
-    rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(enriched.as_str(), 2), (alerts.as_str(), 1)], 1)
-        .await
-        .expect("topics");
-    LiveArgs {
-        brokers,
-        enriched_topic: enriched,
-        alerts_topic: alerts,
-        live_auth_timeout_secs: 2,
-        live_session_check_secs: 1,
-        live_dashboard_interval_secs: 1,
-        ..LiveArgs::default()
-    }
-}
 
 fn producer() -> FutureProducer {
     ClientConfig::new()

@@ -32,8 +32,8 @@ pub async fn start(self_registration: bool, per_account: usize) -> Api {
     start_on(self_registration, per_account, clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"))).await
 }
 
-/// The API on a fresh, migrated ClickHouse database of its own: (api, database name).
-pub async fn start_with_clickhouse() -> (Api, String) {
+/// A fresh, migrated ClickHouse database: (a client on it, its name).
+pub async fn migrated_clickhouse() -> (clickhouse::Client, String) {
     let database = unique("rtcx_qapi").to_lowercase();
     let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
     rtcx_migrations::ClickHouseMigrator::new(server.clone(), &database)
@@ -41,7 +41,45 @@ pub async fn start_with_clickhouse() -> (Api, String) {
         .run()
         .await
         .expect("migrate the test database");
-    (start_on(false, 50, server.with_database(&database)).await, database)
+    (server.with_database(&database), database)
+}
+
+/// The API on a fresh, migrated ClickHouse database of its own: (api, database name).
+pub async fn start_with_clickhouse() -> (Api, String) {
+    let (ch, database) = migrated_clickhouse().await;
+    (start_on(false, 50, ch).await, database)
+}
+
+/// Test topics of their own, and live settings for them (short timeouts and intervals).
+pub async fn live_args() -> LiveArgs {
+    let brokers = env("RTCX_KAFKA_BROKERS");
+    let base = format!("rtcx.test.{}", unique("live"));
+    let (enriched, alerts) = (format!("{base}.enriched"), format!("{base}.alerts"));
+    rtcx_migrations::kafka_topics::ensure_topics(&brokers, &[(enriched.as_str(), 2), (alerts.as_str(), 1)], 1)
+        .await
+        .expect("topics");
+    LiveArgs {
+        brokers,
+        enriched_topic: enriched,
+        alerts_topic: alerts,
+        live_auth_timeout_secs: 2,
+        live_session_check_secs: 1,
+        live_dashboard_interval_secs: 1,
+        ..LiveArgs::default()
+    }
+}
+
+/// The password-reset token queued for `email` (it travels through the outbox to the mail).
+pub async fn reset_token(api: &Api, email: &str) -> String {
+    let payload: Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE event_type = 'password_reset_requested' AND payload->>'email' = $1 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(&api.state.pg)
+    .await
+    .expect("outbox event");
+    field(&payload, "token").to_owned()
 }
 
 /// Drops a database made by [`start_with_clickhouse`].
