@@ -19,18 +19,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Api, PASSWORD, field, live_args, migrated_clickhouse, start_live};
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use common::{Api, PASSWORD, events, field, live_args, migrated_clickhouse, start_live};
 use reqwest::StatusCode;
 use rtcx_query_api::auth::Role;
 use rtcx_schemas::rows::FeedbackRow;
-use rtcx_schemas::{
-    AlertChange, AlertEvent, AlertSeverity, AlertType, EmotionScores, EnrichedFeedback, FeedbackEvent,
-    FeedbackSubmission, ModelInfo, Sentiment, SentimentLabel,
-};
+use rtcx_schemas::{AlertEvent, AlertSeverity, AlertType, EnrichedFeedback, SentimentLabel};
 use rtcx_service_kit::browser::Browser;
-use rtcx_service_kit::testing::env;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -41,12 +35,6 @@ fn shots() -> PathBuf {
     } else {
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
     }
-}
-
-async fn produce(topic: &str, payload: &[u8]) {
-    let p: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", env("RTCX_KAFKA_BROKERS")).create().expect("producer");
-    p.send(FutureRecord::<(), [u8]>::to(topic).payload(payload), Duration::from_secs(10)).await.expect("produce");
 }
 
 /// A day of feedback: three channels, segments, journey stages, NPS and CSAT answers.
@@ -82,38 +70,11 @@ fn raised(alert: &Value) -> AlertEvent {
     AlertEvent {
         id: field(alert, "id").parse().expect("id"),
         alert_type: AlertType::ChannelPerformance,
-        severity: AlertSeverity::High,
-        title: field(alert, "title").into(),
-        description: String::new(),
-        dimension: [("channel".to_string(), "email".to_string())].into(),
         window_start: at("window_start"),
         window_end: at("window_end"),
         metric: field(alert, "metric").into(),
-        observed: 0.0,
-        baseline: 0.0,
-        evidence: json!({}),
         created_at: at("created_at"),
-        change: AlertChange::Raised,
-        rule: None,
-        score: None,
-        backfill: false,
-        silenced: false,
-        workflow: None,
-    }
-}
-
-fn enriched(text: &str) -> EnrichedFeedback {
-    let sub: FeedbackSubmission = serde_json::from_value(json!({"channel": "chat", "text": text})).expect("submission");
-    EnrichedFeedback {
-        feedback: FeedbackEvent::from_submission(sub, "test", Utc::now(), false),
-        sentiment: Sentiment { label: SentimentLabel::Negative, score: -0.7, confidence: 0.9 },
-        emotions: EmotionScores::default(),
-        dominant_emotion: rtcx_schemas::Emotion::Anger,
-        key_phrases: vec!["refund".into()],
-        topic_ids: vec![],
-        language: "en".into(),
-        model: ModelInfo { name: "test".into(), version: "0".into() },
-        processed_at: Utc::now(),
+        ..events::alert(AlertSeverity::High, field(alert, "title"))
     }
 }
 
@@ -217,7 +178,7 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let title = format!("Console test alert {}", Uuid::now_v7().simple());
     let alert = new_alert(&api, &admin, &title).await;
     let id = field(&alert, "id").to_owned();
-    produce(&args.alerts_topic, &serde_json::to_vec(&raised(&alert)).expect("json")).await;
+    events::produce(&events::producer(), &args.alerts_topic, &serde_json::to_vec(&raised(&alert)).expect("json")).await;
     let link = b.wait_for(&format!("[data-table=alerts] a[href='#/alerts/{id}']")).await;
     assert_eq!(b.js("return window.__same_page === true;").await, json!(true), "the list changed without a reload");
     assert_eq!(link.text().await.expect("text"), title);
@@ -255,7 +216,11 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     b.until("the live connection", "document.getElementById('live-state').dataset.state === 'live'").await;
     tokio::time::sleep(Duration::from_millis(500)).await; // the rooms are joined after the welcome
     let text = format!("Still waiting for my refund {}", Uuid::now_v7().simple());
-    produce(&args.enriched_topic, &serde_json::to_vec(&enriched(&text)).expect("json")).await;
+    let feedback = EnrichedFeedback {
+        key_phrases: vec!["refund".into()],
+        ..events::enriched("chat", SentimentLabel::Negative, &[], &text)
+    };
+    events::produce(&events::producer(), &args.enriched_topic, &serde_json::to_vec(&feedback).expect("json")).await;
     let item = b.text("[data-feed=feedback] .item .text").await;
     assert_eq!(item, text);
     b.screenshot("live").await;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
