@@ -27,6 +27,15 @@ async fn login_refresh_rotation_reuse_detection_and_logout() {
     let (status, me) = api.get("/v1/auth/me", &access).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["email"], email.as_str());
+    assert_eq!(me["permissions"].as_array().map(Vec::len), Some(9), "an admin may do everything: {me}");
+    // Each role is told what the matrix lets it do (the console offers only that).
+    for (role, expected) in [
+        (Role::Agent, json!(["manage_own_account", "read_analytics", "handle_alerts"])),
+        (Role::ApiUser, json!(["manage_own_account", "read_analytics"])),
+    ] {
+        let (_, token) = api.logged_in(role).await;
+        assert_eq!(api.get("/v1/auth/me", &token).await.1["permissions"], expected, "{role:?}");
+    }
 
     // Refresh rotates: a new refresh token, the old one is spent.
     let (status, body) = api.post("/v1/auth/refresh", None, json!({"refresh_token": refresh1})).await;
