@@ -5,7 +5,7 @@
 
 import { api, can, get, user } from "./api.js";
 import { alertWindow } from "./charts.js";
-import { fill, h, note, table } from "./dom.js";
+import { fill, h, note, showError, table } from "./dom.js";
 import { ago, label, num, num2, when } from "./format.js";
 import * as live from "./live.js";
 
@@ -106,8 +106,7 @@ function actions(a, redraw, users) {
       await api(method, path, body);
       await redraw();
     } catch (e) {
-      message.className = "note error";
-      message.textContent = e.message;
+      showError(message, e.message);
     }
   };
   const out = [];
@@ -135,6 +134,7 @@ function actions(a, redraw, users) {
 }
 
 export function renderOne(ctx, id) {
+  const back = () => h("p", {}, h("a", { href: "#/alerts" }, "← all alerts"));
   let chart = null;
   async function draw() {
     try {
@@ -143,7 +143,7 @@ export function renderOne(ctx, id) {
       const chartBox = h("div", { class: "chart", "data-chart": "alert-window" });
       fill(
         ctx.view,
-        h("p", {}, h("a", { href: "#/alerts" }, "← all alerts")),
+        back(),
         h("h1", {}, a.title),
         h("p", { class: "meta", "data-alert-state": a.status }, sev(a.severity), " ", status(a.status), ` · ${label(a.alert_type)} · raised ${when(a.created_at)} · assignee: `, h("span", { "data-field": "assignee" }, a.assignee_id ? (who ? who.display_name : a.assignee_id === user().id ? user().display_name : a.assignee_id) : "nobody")),
         h("p", {}, a.description),
@@ -165,7 +165,7 @@ export function renderOne(ctx, id) {
       if (chart) chart.destroy();
       chart = trend.length ? alertWindow(chartBox, trend, a.window_start, a.window_end) : null;
     } catch (e) {
-      fill(ctx.view, h("p", {}, h("a", { href: "#/alerts" }, "← all alerts")), note(e.status === 404 ? "No such alert." : `Could not load the alert: ${e.message}`, "error"));
+      fill(ctx.view, back(), note(e.status === 404 ? "No such alert." : `Could not load the alert: ${e.message}`, "error"));
     }
   }
   draw();

@@ -55,6 +55,12 @@ export function table(columns, rows, attrs = {}) {
   );
 }
 
+/** Shows `text` as an error in a status line made with `note` (or any element). */
+export function showError(el, text) {
+  el.className = "note error";
+  el.textContent = text;
+}
+
 /** A status line for errors and empty states. */
 export function note(text, kind = "info") {
   return h("p", { class: `note ${kind}`, role: kind === "error" ? "alert" : "status" }, text);

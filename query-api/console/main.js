@@ -32,10 +32,15 @@ const ROUTES = [
   [/^#\/feedback\/([0-9a-f-]{36})$/, (m) => feedback.renderOne(ctx, m[1])],
 ];
 
-function route() {
-  if (!api.user()) return;
+/** Ends the shown view's subscriptions and timers. */
+function leaveView() {
   if (typeof cleanup === "function") cleanup();
   cleanup = null;
+}
+
+function route() {
+  if (!api.user()) return;
+  leaveView();
   const hash = location.hash || "#/overview";
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", hash.startsWith(a.getAttribute("href")) ? "page" : "false");
   for (const [re, show] of ROUTES) {
@@ -96,8 +101,7 @@ $("signin-form").addEventListener("submit", async (e) => {
 });
 
 $("signout").addEventListener("click", async () => {
-  if (typeof cleanup === "function") cleanup();
-  cleanup = null;
+  leaveView();
   live.stop();
   fill(ctx.view);
   await api.logout();

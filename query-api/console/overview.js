@@ -20,17 +20,25 @@ export function rangeParams(f) {
   return { from: iso(f.from), to: iso(f.to) };
 }
 
-/** The range and channel controls; `change` gets the new filter. */
+/** The range and channel controls, drawn once (a redraw would take the keyboard focus away);
+ * `change` gets the one field that changed, e.g. {channel: "email"}. */
 export function filterBar(f, change, extra = []) {
-  const set = (k) => (e) => change({ ...f, [k]: e.target.value });
+  const set = (k) => (e) => change({ [k]: e.target.value });
+  const custom = h(
+    "span",
+    { class: "filters", hidden: f.range !== "custom" },
+    h("label", {}, "From ", h("input", { type: "datetime-local", name: "from", value: f.from || "", onchange: set("from") })),
+    h("label", {}, "To ", h("input", { type: "datetime-local", name: "to", value: f.to || "", onchange: set("to") })),
+  );
+  const range = (e) => {
+    custom.hidden = e.target.value !== "custom";
+    set("range")(e);
+  };
   return h(
     "form",
     { class: "filters", onsubmit: (e) => e.preventDefault() },
-    h("label", {}, "Range ", h("select", { name: "range", onchange: set("range") }, RANGES.map(([v, l]) => h("option", { value: v, selected: v === f.range }, l)))),
-    f.range === "custom" && [
-      h("label", {}, "From ", h("input", { type: "datetime-local", name: "from", value: f.from || "", onchange: set("from") })),
-      h("label", {}, "To ", h("input", { type: "datetime-local", name: "to", value: f.to || "", onchange: set("to") })),
-    ],
+    h("label", {}, "Range ", h("select", { name: "range", onchange: range }, RANGES.map(([v, l]) => h("option", { value: v, selected: v === f.range }, l)))),
+    custom,
     h(
       "label",
       {},
@@ -43,19 +51,14 @@ export function filterBar(f, change, extra = []) {
 
 function tiles(o) {
   const c = o.current;
-  const fig = (name, value, text) => ({ "data-figure": name, "data-value": value === null ? "" : String(value), text });
-  const t = (title, f, sub) => {
-    const el = tile(title, f.text, sub);
-    el.dataset.figure = f["data-figure"];
-    el.dataset.value = f["data-value"];
-    return el;
-  };
+  // The raw figure rides along in data-value (the browser tests compare it with the API's).
+  const t = (title, name, value, text, sub) => tile(title, text, sub, { "data-figure": name, "data-value": value === null ? "" : String(value) });
   return [
-    t("Feedback", fig("volume", c.volume, num(c.volume)), o.volume_change_pct === null ? "no previous period" : delta(o.volume_change_pct, " %")),
-    t("Average sentiment", fig("average_sentiment", c.average_sentiment, num2(c.average_sentiment)), delta(o.average_sentiment_change)),
-    t("NPS", fig("nps", c.nps, num(c.nps)), delta(o.nps_change)),
-    t("CSAT", fig("csat", c.csat, c.csat === null ? "–" : `${num(c.csat)} %`), delta(o.csat_change, " pts")),
-    t("Open alerts", fig("open_alerts", o.open_alerts, num(o.open_alerts)), h("a", { href: "#/alerts" }, "see alerts")),
+    t("Feedback", "volume", c.volume, num(c.volume), o.volume_change_pct === null ? "no previous period" : delta(o.volume_change_pct, " %")),
+    t("Average sentiment", "average_sentiment", c.average_sentiment, num2(c.average_sentiment), delta(o.average_sentiment_change)),
+    t("NPS", "nps", c.nps, num(c.nps), delta(o.nps_change)),
+    t("CSAT", "csat", c.csat, c.csat === null ? "–" : `${num(c.csat)} %`, delta(o.csat_change, " pts")),
+    t("Open alerts", "open_alerts", o.open_alerts, num(o.open_alerts), h("a", { href: "#/alerts" }, "see alerts")),
   ];
 }
 
@@ -87,10 +90,16 @@ export function render(ctx) {
   root.append(controls, headline, mixEl, body);
   let off = null;
   let seq = 0;
+  const change = (part) => {
+    f = { ...f, ...part };
+    ctx.setFilter(f);
+    load();
+  };
+  const interval = h("select", { name: "interval", onchange: (e) => change({ interval: e.target.value }) }, INTERVALS.map(([v, l]) => h("option", { value: v, selected: v === f.interval }, l)));
+  fill(controls, filterBar(f, change, h("label", {}, "Trend ", interval)));
 
   async function load() {
     const mine = ++seq;
-    fill(controls, filterBar(f, (nf) => ((f = nf), ctx.setFilter(nf), load()), h("label", {}, "Trend ", h("select", { name: "interval", onchange: (e) => ((f = { ...f, interval: e.target.value }), ctx.setFilter(f), load()) }, INTERVALS.map(([v, l]) => h("option", { value: v, selected: v === f.interval }, l))))));
     const p = { ...rangeParams(f), channel: f.channel || undefined };
     fill(body, note("Loading…"));
     try {

@@ -2,7 +2,7 @@
 // suggestions the processors make from unassigned feedback (accept or reject).
 
 import { api, can, get } from "./api.js";
-import { fill, h, note, table } from "./dom.js";
+import { fill, h, note, showError, table } from "./dom.js";
 import { ago, num } from "./format.js";
 
 const words = (s) => s.split(",").map((w) => w.trim()).filter(Boolean);
@@ -31,8 +31,7 @@ function topicForm(topic, done) {
           else await api("POST", "/v1/topics", body);
           done();
         } catch (err) {
-          msg.className = "note error";
-          msg.textContent = err.message;
+          showError(msg, err.message);
         }
       },
     },
