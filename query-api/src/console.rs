@@ -2,8 +2,9 @@
 //! under [`PATH`] (docs/console.md). It talks to the same `/v1` API and live socket as any
 //! other client; nothing here reads a database.
 //!
-//! Assets are answered with a strong `ETag` (sha256 of the bytes) and `Cache-Control:
-//! no-cache`, so a browser revalidates (304) and an upgraded binary is picked up at once. The
+//! Assets are answered gzipped to browsers that accept it (each compressed once), with a strong
+//! `ETag` per representation (sha256 of the bytes) and `Cache-Control: no-cache`, so a browser
+//! revalidates (304) and an upgraded binary is picked up at once. The
 //! page's Content-Security-Policy allows only its own scripts, styles and connections: no
 //! inline script, no third-party origin.
 
@@ -91,11 +92,6 @@ static PREPARED: LazyLock<Vec<Prepared>> = LazyLock::new(|| {
         })
         .collect()
 });
-
-/// The names and sizes of the embedded files (for docs and tests).
-pub fn files() -> impl Iterator<Item = (&'static str, usize)> {
-    ASSETS.iter().map(|a| (a.name, a.bytes.len()))
-}
 
 /// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, not with `q=0`).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -187,7 +183,7 @@ mod tests {
 
     #[test]
     fn every_script_the_page_imports_is_embedded() {
-        let names: Vec<&str> = files().map(|(n, _)| n).collect();
+        let names: Vec<&str> = ASSETS.iter().map(|a| a.name).collect();
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js") && !a.name.starts_with("vendor/")) {
             let text = std::str::from_utf8(a.bytes).expect("utf-8");
             for line in text.lines().filter(|l| l.starts_with("import ")) {

@@ -63,11 +63,7 @@ impl Browser {
     pub async fn wait_for(&self, css: &str) -> Element {
         match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
             Ok(el) => el,
-            Err(e) => {
-                self.screenshot("failure").await;
-                let page = self.js("return location.href + '\\n' + document.body.innerHTML.slice(0, 3000);").await;
-                panic!("{css} did not appear: {e}\n{}", page.as_str().unwrap_or_default())
-            }
+            Err(e) => self.fail(&format!("{css} did not appear: {e}")).await,
         }
     }
 
@@ -107,8 +103,15 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        self.fail(&format!("{what}: not true within {limit:?}: {script}")).await
+    }
+
+    /// Ends a failed wait: a screenshot (`failure.png`), then a panic with `why`, the page's
+    /// address and the start of its markup.
+    async fn fail(&self, why: &str) -> ! {
         self.screenshot("failure").await;
-        panic!("{what}: not true within {limit:?}: {script}");
+        let page = self.js("return location.href + '\\n' + document.body.innerHTML.slice(0, 3000);").await;
+        panic!("{why}\n{}", page.as_str().unwrap_or_default())
     }
 
     /// Writes `<shots>/<name>.png`.
