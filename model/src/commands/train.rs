@@ -60,6 +60,14 @@ pub struct TrainArgs {
     /// encoder's, which topic matching relies on.
     #[arg(long, default_value_t = 0.5)]
     pub keep_similarity: f64,
+    /// Checkpoint fine-tuning into this directory and resume from it: a stopped run started
+    /// again with the same data and settings goes on from its last checkpoint (one with other
+    /// data or settings is refused). Default: no checkpoints.
+    #[arg(long)]
+    pub tune_checkpoint: Option<PathBuf>,
+    /// Minutes between fine-tuning checkpoints (one is also written after every epoch).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_minutes)]
+    pub checkpoint_minutes: f64,
     /// Train on at most this many rows per source and class (chosen by a hash of the text;
     /// held-out parts unchanged): for quick, comparable experiments. Default: all.
     #[arg(long)]
@@ -114,6 +122,8 @@ pub fn run(t: TrainArgs) -> anyhow::Result<()> {
             weight_decay: 1e-4,
             keep_similarity: t.keep_similarity,
             seed: t.seed,
+            checkpoint: t.tune_checkpoint,
+            checkpoint_minutes: t.checkpoint_minutes,
         },
         batch_size: t.batch_size,
         train_cap: t.train_cap,
@@ -125,4 +135,11 @@ pub fn run(t: TrainArgs) -> anyhow::Result<()> {
     }
     println!("wrote {}", t.out.display());
     Ok(())
+}
+
+fn positive_minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err(format!("expected a positive number of minutes, got {s:?}")),
+    }
 }

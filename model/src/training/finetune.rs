@@ -18,13 +18,14 @@
 use std::collections::HashMap;
 
 use candle_core::{D, DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
+use crate::training::checkpoint::{AdamW, Checkpoint, Progress, fingerprint};
 use crate::training::fit::trainable_head;
 use rtcx_inference::InferenceError;
 use rtcx_inference::encoder::{mean_pool, unit_rows};
@@ -48,6 +49,12 @@ pub struct TuneParams {
     /// Weight of `mean(1 − cos(tuned embedding, base embedding))` in the loss.
     pub keep_similarity: f64,
     pub seed: u64,
+    /// Where the run is checkpointed and resumed from (`None`: not checkpointed).
+    #[serde(skip)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Minutes between checkpoints (one is also written at the end of every epoch).
+    #[serde(skip)]
+    pub checkpoint_minutes: f64,
 }
 
 /// The frozen part's output for a set of texts: each text's real-token hidden states at the
@@ -261,14 +268,35 @@ pub fn finetune(
         ProgressStyle::with_template("fine-tuning {wide_bar} {pos}/{len} steps {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let params_json = serde_json::to_string(p).map_err(|e| InferenceError::Model(e.to_string()))?;
+    let run_id = fingerprint(&params_json, &batches);
+    let checkpoint = p.checkpoint.as_deref().map(Checkpoint::new);
+    let mut progress =
+        Progress { fingerprint: run_id.clone(), step: 0, loss_sum: 0.0, cos_sum: 0.0, batches: 0, texts: 0 };
+    if let Some(cp) = &checkpoint
+        && let Some(saved) = cp.load(&run_id, &mut [("encoder", &mut enc_opt), ("heads", &mut head_opt)])?
+    {
+        eprintln!("resuming fine-tuning at step {} of {total}", saved.step);
+        progress = saved;
+    }
     let mut rng = StdRng::seed_from_u64(p.seed);
     let mut visit: Vec<usize> = (0..batches.len()).collect();
     let started = std::time::Instant::now();
-    let (mut step, mut seen) = (0usize, 0usize);
+    let mut saved_at = started;
+    let resumed_at = progress.step;
+    bar.set_position(resumed_at as u64);
     for epoch in 0..p.epochs {
+        // Every epoch's shuffle is drawn, also those a resumed run skips, so that it visits
+        // the batches in the same order as a run that never stopped.
         visit.shuffle(&mut rng);
-        let (mut loss_sum, mut cos_sum, mut n) = (0f64, 0f64, 0usize);
-        for &bi in &visit {
+        let done_before = epoch * batches.len();
+        if progress.step >= done_before + batches.len() {
+            continue;
+        }
+        if progress.step <= done_before {
+            (progress.loss_sum, progress.cos_sum, progress.batches) = (0.0, 0.0, 0);
+        }
+        for &bi in &visit[progress.step - done_before.min(progress.step)..] {
             let ex: Vec<&TuneExample> = batches[bi].iter().map(|&i| &examples[i]).collect();
             let rows: Vec<usize> = ex.iter().map(|e| e.row).collect();
             let bt = batch_of(states, &rows)?;
@@ -290,34 +318,44 @@ pub fn finetune(
             if let Some(l) = head_loss(&emo.logits(&emb)?, &e_targets)? {
                 loss = (loss + l)?;
             }
-            let factor = schedule(step, total);
+            let factor = schedule(progress.step, total);
             enc_opt.set_learning_rate(p.encoder_lr * factor);
             head_opt.set_learning_rate(p.head_lr * factor);
             let grads = loss.backward()?;
             enc_opt.step(&grads)?;
             head_opt.step(&grads)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            cos_sum += f64::from(cos.mean_all()?.to_scalar::<f32>()?);
-            n += 1;
-            step += 1;
-            seen += bt.b;
+            progress.loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            progress.cos_sum += f64::from(cos.mean_all()?.to_scalar::<f32>()?);
+            progress.batches += 1;
+            progress.step += 1;
+            progress.texts += bt.b;
             bar.inc(1);
-            if step % 20 == 0 {
+            let rate = |p: &Progress| (p.step - resumed_at) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            if progress.step.is_multiple_of(20) {
                 bar.set_message(format!(
-                    "epoch {} loss {:.4} cos {:.3} {:.0} texts/s",
+                    "epoch {} loss {:.4} cos {:.3} {:.2} steps/s",
                     epoch + 1,
-                    loss_sum / n as f64,
-                    cos_sum / n as f64,
-                    seen as f64 / started.elapsed().as_secs_f64()
+                    progress.loss_sum / progress.batches as f64,
+                    progress.cos_sum / progress.batches as f64,
+                    rate(&progress)
                 ));
+            }
+            let epoch_done = progress.step == done_before + batches.len();
+            if let Some(cp) = &checkpoint
+                && (epoch_done || saved_at.elapsed().as_secs_f64() >= p.checkpoint_minutes * 60.0)
+            {
+                cp.save(&progress, &[("encoder", &enc_opt), ("heads", &head_opt)])?;
+                saved_at = std::time::Instant::now();
+                if bar.is_hidden() {
+                    eprintln!("checkpoint at step {} of {total} ({:.2} steps/s)", progress.step, rate(&progress));
+                }
             }
         }
         let line = format!(
-            "epoch {}: mean loss {:.4}, mean cos(tuned, base) {:.4}, {:.0} texts/s",
+            "epoch {}: mean loss {:.4}, mean cos(tuned, base) {:.4}",
             epoch + 1,
-            loss_sum / n.max(1) as f64,
-            cos_sum / n.max(1) as f64,
-            seen as f64 / started.elapsed().as_secs_f64()
+            progress.loss_sum / progress.batches.max(1) as f64,
+            progress.cos_sum / progress.batches.max(1) as f64,
         );
         // Without a terminal the bar is hidden (and so would be its println): log plainly.
         if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
@@ -446,6 +484,66 @@ mod tests {
         apply_overrides(&mut t, &stored)?;
         let diff = (&t[name] - &new)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "{diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_finished_checkpoint_resumes_to_the_same_weights() -> TestResult {
+        let base = tiny_checkpoint()?;
+        let dev = &Device::Cpu;
+        let states = TokenStates {
+            hidden: 8,
+            states: (0..6)
+                .map(|i| Tensor::randn(0f32, 1.0, 8 * (2 + i % 3), dev)?.to_vec1())
+                .collect::<Result<_, _>>()?,
+            base: vec![vec![0.5f32.sqrt(); 2].into_iter().chain(vec![0.0; 6]).collect(); 6],
+        };
+        let head = |name: &str, k: usize| -> TestResult<Head> {
+            Ok(Head {
+                name: name.into(),
+                labels: (0..k).map(|i| i.to_string()).collect(),
+                layers: vec![(Tensor::randn(0f32, 0.3, (k, 8), dev)?, Tensor::zeros(k, DType::F32, dev)?)],
+            })
+        };
+        let (sent, emo) = (head("sentiment", 3)?, head("emotion", 7)?);
+        let examples: Vec<TuneExample> = (0..6)
+            .map(|row| TuneExample {
+                row,
+                sentiment: Some((vec![(row % 3 == 0) as u8 as f32, 0.0, (row % 3 != 0) as u8 as f32], 1.0)),
+                emotion: None,
+            })
+            .collect();
+        let dir = std::env::temp_dir().join(format!("rtcx-finetune-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = TuneParams {
+            layers: 1,
+            epochs: 2,
+            batch_size: 2,
+            encoder_lr: 1e-2,
+            head_lr: 1e-2,
+            weight_decay: 1e-4,
+            keep_similarity: 0.5,
+            seed: 3,
+            checkpoint: Some(dir.clone()),
+            checkpoint_minutes: 10.0,
+        };
+        let first = finetune(&base, 1, 2, 1e-12, &states, &examples, (&sent, &emo), &p)?;
+        // Started again, the run finds its last checkpoint (end of epoch 2) and trains no
+        // further: the result is the checkpoint's weights, which are the first run's.
+        let again = finetune(&base, 1, 2, 1e-12, &states, &examples, (&sent, &emo), &p)?;
+        for (name, t) in &first.tensors {
+            let diff = (t.to_dtype(DType::F32)? - again.tensors[name].to_dtype(DType::F32)?)?.abs()?.max_all()?;
+            assert!(diff.to_scalar::<f32>()? < 1e-6, "{name} differs");
+        }
+        let moved = (&first.sentiment.layers[0].0 - &sent.layers[0].0)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(moved > 1e-4, "the run trained the head");
+        let (w1, w2) = (&first.sentiment.layers[0].0, &again.sentiment.layers[0].0);
+        assert!((w1 - w2)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-6);
+        // Other settings: refused, not continued.
+        let other = TuneParams { encoder_lr: 2e-2, ..p.clone() };
+        let err = finetune(&base, 1, 2, 1e-12, &states, &examples, (&sent, &emo), &other).err().ok_or("refused")?;
+        assert!(err.to_string().contains("another run"), "{err}");
+        std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 

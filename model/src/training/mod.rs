@@ -2,6 +2,7 @@
 //! and adapting them to a deployment's rated feedback (`adapt`).
 
 pub mod adapt;
+pub mod checkpoint;
 pub mod datasets;
 pub mod finetune;
 pub mod fit;
