@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use rtcx_model::commands::{adapt, analyze, bench, eval, train};
+use rtcx_model::commands::{adapt, analyze, bench, eval, eval_topics, train};
 
 /// As the processors: inference allocates and frees large activation buffers, which mimalloc
 /// reuses (docs/benchmarks.md); `bench` measures what the service runs.
@@ -28,6 +28,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Score a labelled file: accuracy, macro-F1, per-class F1, confusion matrix.
     Eval(eval::EvalArgs),
+    /// Measure topic assignment on labelled sets with hand-written catalogues, with 0, 5, 20,
+    /// 100 example messages per topic (macro-F1, precision of "no topic").
+    EvalTopics(eval_topics::EvalTopicsArgs),
     /// Adapt the sentiment head to this deployment's rated feedback (ratings, CSAT, NPS as
     /// weak labels); writes a new model version only if it is better on that feedback and
     /// no worse elsewhere. Exit status 0: accepted, 3: refused.
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(t) => train::run(t),
         Command::Analyze(a) => analyze::run(a),
         Command::Eval(e) => eval::run(e),
+        Command::EvalTopics(e) => eval_topics::run(e),
         Command::Adapt(a) => adapt::run(a),
         Command::Bench(b) => bench::run(b),
     }

@@ -5,4 +5,5 @@ pub mod adapt;
 pub mod analyze;
 pub mod bench;
 pub mod eval;
+pub mod eval_topics;
 pub mod train;
