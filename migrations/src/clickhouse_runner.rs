@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_feedback_stored_at", "feedback_stored_at"),
     migration!(6, "0006_feedback_topic_daily", "feedback_topic_daily"),
     migration!(7, "0007_detector_rollups", "detector_rollups"),
+    migration!(8, "0008_feedback_topic_reasons", "feedback_topic_reasons"),
 ];
 
 /// Errors of the ClickHouse migration runner.

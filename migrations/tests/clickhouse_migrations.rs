@@ -46,6 +46,7 @@ fn enriched(channel: Channel, label: SentimentLabel, score: f32, nps: Option<u8>
         dominant_emotion: rtcx_schemas::Emotion::Anger,
         key_phrases: vec!["late parcel".into()],
         topic_ids: vec![uuid::Uuid::now_v7()],
+        topic_reasons: Vec::new(),
         language: "en".into(),
         model: ModelInfo { name: "test-model".into(), version: "1".into() },
         processed_at: Utc::now(),

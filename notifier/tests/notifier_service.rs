@@ -180,6 +180,7 @@ async fn negative_messages_of_the_enriched_topic_reach_feedback_webhooks() {
             dominant_emotion: rtcx_schemas::Emotion::Neutral,
             key_phrases: vec![],
             topic_ids: vec![],
+            topic_reasons: Vec::new(),
             language: "en".into(),
             model: rtcx_schemas::ModelInfo { name: "test".into(), version: "0".into() },
             processed_at: chrono::Utc::now(),

@@ -275,6 +275,7 @@ async fn negative_feedback_reaches_the_endpoints_that_take_it() {
         dominant_emotion: rtcx_schemas::Emotion::Anger,
         key_phrases: vec!["app logs".into()],
         topic_ids: vec![],
+        topic_reasons: Vec::new(),
         language: "en".into(),
         model: rtcx_schemas::ModelInfo { name: "test".into(), version: "0".into() },
         processed_at: chrono::Utc::now(),

@@ -87,8 +87,10 @@ pub struct PipelineArgs {
     /// Seconds between checks of the topic catalogue for changes.
     #[arg(long, env = "RTCX_TOPIC_REFRESH_SECS", default_value_t = 30)]
     pub topic_refresh_secs: u64,
-    /// Cosine similarity between a text and a topic's description needed to assign it.
-    #[arg(long, env = "RTCX_TOPIC_THRESHOLD", default_value_t = 0.5)]
+    /// Score a text needs to be assigned a topic that has fewer than four example messages
+    /// (its cosine with the topic's description, name or a keyword); topics with more have
+    /// their own threshold, calibrated from their examples (docs/models.md).
+    #[arg(long, env = "RTCX_TOPIC_THRESHOLD", default_value_t = rtcx_topics::matcher::Settings::default().threshold)]
     pub topic_threshold: f32,
     /// Fault injection for tests: abort after this many ClickHouse inserts, before their
     /// offsets are committed (only with the `fault-injection` feature).
@@ -98,6 +100,11 @@ pub struct PipelineArgs {
 }
 
 impl PipelineArgs {
+    /// How the topic matcher turns scores into assignments.
+    pub fn topic_settings(&self) -> rtcx_topics::matcher::Settings {
+        rtcx_topics::matcher::Settings { threshold: self.topic_threshold, ..Default::default() }
+    }
+
     /// Checks the settings; the message names the offending flag.
     pub fn validate(&self) -> Result<(), String> {
         let checks: [(bool, &str); 9] = [

@@ -39,7 +39,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             None
         }
     };
-    let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_threshold)));
+    let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_settings())));
     let watermarks = pg.clone().map(|pg| {
         crate::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
     });

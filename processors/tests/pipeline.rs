@@ -87,7 +87,7 @@ async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() 
 
     let url = env("RTCX_POSTGRES_URL");
     // Keyword rules only here (similarity off), so the expected assignments are exact; the
-    // similarity rule is covered by topics::matcher's tests.
+    // similarity rule is covered by rtcx-topics' tests and tests/topic_examples.rs.
     let mut p = t.spawn_processor(
         "model",
         false,
@@ -129,6 +129,20 @@ async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() 
 
     // Topic assignment by keyword: every "parcel" text (1 in 8) and only those.
     assert_eq!(rows_with_topic(&t, parcel).await, (25, 25));
+    // Each assignment records why: here the keyword, at the topic's place in topic_ids.
+    let reasons: Vec<String> = t
+        .clickhouse()
+        .query("SELECT topic_reasons[indexOf(topic_ids, toUUID(?))] FROM feedback WHERE has(topic_ids, toUUID(?))")
+        .bind(parcel.to_string())
+        .bind(parcel.to_string())
+        .fetch_all()
+        .await
+        .expect("reasons");
+    assert_eq!(reasons.len(), 25);
+    for r in reasons {
+        let r: serde_json::Value = serde_json::from_str(&r).expect("a JSON reason");
+        assert_eq!(r, serde_json::json!({"by": "keyword", "keyword": "parcel"}));
+    }
 
     // The catalogue is reloaded without a restart.
     let refund = add_topic(&pg, "refund").await;

@@ -51,6 +51,24 @@ pub struct ModelInfo {
     pub version: String,
 }
 
+/// Why a topic was assigned to a feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum TopicReason {
+    /// One of the topic's keywords occurs in the text.
+    Keyword { keyword: String },
+    /// The text is close in meaning to the topic: its score, the topic's threshold, and the
+    /// topic's nearest example message with its cosine (none when the topic has no examples).
+    Similarity {
+        score: f32,
+        threshold: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        example_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        example_cosine: Option<f32>,
+    },
+}
+
 /// A feedback event with everything the processors learned about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EnrichedFeedback {
@@ -66,6 +84,10 @@ pub struct EnrichedFeedback {
     pub key_phrases: Vec<String>,
     /// Ids of the catalogue topics the feedback was assigned to.
     pub topic_ids: Vec<Uuid>,
+    /// Why each topic was assigned, in the order of `topic_ids` (empty in events enriched
+    /// before reasons were recorded).
+    #[serde(default)]
+    pub topic_reasons: Vec<TopicReason>,
     /// Detected language (BCP 47), or the hint when detection was not confident.
     pub language: String,
     /// Model that produced sentiment and emotion.

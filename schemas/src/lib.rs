@@ -38,6 +38,6 @@ pub use alert::{AlertChange, AlertEvent, AlertSeverity, AlertStatus, AlertType, 
 pub use channel::Channel;
 pub use dead_letter::{DeadLetter, DeadLetterReason, SourceCoordinates};
 pub use emotion::{Emotion, EmotionScores};
-pub use enriched::{EnrichedFeedback, ModelInfo, Sentiment, SentimentLabel};
+pub use enriched::{EnrichedFeedback, ModelInfo, Sentiment, SentimentLabel, TopicReason};
 pub use feedback::{FeedbackEvent, FeedbackSubmission, Metadata};
 pub use validation::{ValidationError, ValidationErrors};

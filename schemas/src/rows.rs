@@ -50,6 +50,9 @@ pub struct FeedbackRow {
     pub key_phrases: Vec<String>,
     #[serde(with = "clickhouse::serde::uuid_vec")]
     pub topic_ids: Vec<Uuid>,
+    /// Why each topic was assigned, one JSON object per entry of `topic_ids`
+    /// ([`crate::TopicReason`]).
+    pub topic_reasons: Vec<String>,
     pub model_name: String,
     pub model_version: String,
     /// Partition of the raw topic the event was read from; -1 when not read from Kafka.
@@ -94,6 +97,7 @@ impl FeedbackRow {
             dominant_emotion: "neutral".into(),
             key_phrases: Vec::new(),
             topic_ids: Vec::new(),
+            topic_reasons: Vec::new(),
             model_name: "synthetic".into(),
             model_version: "0".into(),
             kafka_partition: -1,
@@ -137,6 +141,7 @@ impl From<&EnrichedFeedback> for FeedbackRow {
             dominant_emotion: e.dominant_emotion.as_str().to_owned(),
             key_phrases: e.key_phrases.clone(),
             topic_ids: e.topic_ids.clone(),
+            topic_reasons: e.topic_reasons.iter().filter_map(|r| serde_json::to_string(r).ok()).collect(),
             model_name: e.model.name.clone(),
             model_version: e.model.version.clone(),
             kafka_partition: -1,

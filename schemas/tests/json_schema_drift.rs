@@ -60,6 +60,7 @@ fn messages_validate_against_their_schemas() {
         dominant_emotion: rtcx_schemas::Emotion::Joy,
         key_phrases: vec!["agent".into()],
         topic_ids: vec![uuid::Uuid::now_v7()],
+        topic_reasons: Vec::new(),
         language: "en".into(),
         model: ModelInfo { name: "test".into(), version: "0".into() },
         processed_at: Utc::now(),

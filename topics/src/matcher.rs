@@ -116,6 +116,20 @@ pub struct TopicThreshold {
     pub calibration: Calibration,
 }
 
+/// How well a topic's examples define it (see [`Matcher::quality`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TopicQuality {
+    pub topic: Uuid,
+    pub examples: usize,
+    pub negatives: usize,
+    pub threshold: f32,
+    pub calibration: Calibration,
+    /// The topic its examples score higher for, most often, than for their own topic (each
+    /// example left out of its own), and the share of its examples that do.
+    pub confused_with: Option<Uuid>,
+    pub confusion: f32,
+}
+
 /// The catalogue as messages are matched against it.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
@@ -151,17 +165,22 @@ impl Compiled {
 
     /// The score of `x`, as if example `leave_out` were not one of the topic's.
     fn score(&self, x: &[f32], leave_out: Option<usize>, s: &Settings) -> Score {
-        let mut sims: Vec<(usize, f32)> = self
-            .def
-            .examples
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != leave_out)
-            .map(|(i, e)| (i, cosine(x, &e.embedding)))
-            .collect();
-        if sims.is_empty() {
-            let value =
-                self.def.phrasings.iter().map(|p| cosine(x, p)).fold(cosine(x, &self.def.description), f32::max);
+        let k = s.neighbours.max(1);
+        // The k highest cosines, kept sorted (k is small: no sort of all of them).
+        let mut top: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+        for (i, e) in self.def.examples.iter().enumerate() {
+            if Some(i) == leave_out {
+                continue;
+            }
+            let c = cosine(x, &e.embedding);
+            if top.len() < k || c > top[top.len() - 1].1 {
+                let at = top.iter().position(|(_, t)| c > *t).unwrap_or(top.len());
+                top.insert(at, (i, c));
+                top.truncate(k);
+            }
+        }
+        if top.is_empty() {
+            let value = self.def.phrasings.iter().map(|p| cosine(x, p)).fold(cosine(x, &self.def.description), f32::max);
             return Score { value, nearest: None };
         }
         let prototype = match leave_out {
@@ -172,11 +191,9 @@ impl Compiled {
             }
             None => cosine(x, &self.prototype),
         };
-        sims.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let k = s.neighbours.clamp(1, sims.len());
-        let knn = sims[..k].iter().map(|(_, c)| c).sum::<f32>() / k as f32;
+        let knn = top.iter().map(|(_, c)| c).sum::<f32>() / top.len() as f32;
         let w = s.prototype_weight;
-        Score { value: w * prototype + (1.0 - w) * knn, nearest: sims.first().copied() }
+        Score { value: w * prototype + (1.0 - w) * knn, nearest: top.first().copied() }
     }
 
     /// True when the message is closer to one of the topic's counter-examples than to what
@@ -202,9 +219,13 @@ impl Matcher {
                 .iter()
                 .enumerate()
                 .flat_map(|(t, c)| {
+                    // At most `ps.max_examples_per_topic`, spread over all of them: training
+                    // costs examples × topics × dimensions per iteration.
+                    let stride = c.def.examples.len().div_ceil(ps.max_examples_per_topic.max(1)).max(1);
                     c.def
                         .examples
                         .iter()
+                        .step_by(stride)
                         .map(move |e| (t, e.embedding.as_slice()))
                         .chain((!c.def.description.is_empty()).then_some((t, c.def.description.as_slice())))
                         .chain(c.def.phrasings.iter().map(move |p| (t, p.as_slice())))
@@ -232,6 +253,45 @@ impl Matcher {
         self.topics
             .iter()
             .map(|c| TopicThreshold { topic: c.def.id, threshold: c.threshold, calibration: c.calibration })
+            .collect()
+    }
+
+    /// Per topic: its examples, threshold and calibration estimates, and which other topic
+    /// its examples are mistaken for (an example counts when another topic scores it higher
+    /// than its own topic does without it).
+    pub fn quality(&self) -> Vec<TopicQuality> {
+        self.topics
+            .iter()
+            .enumerate()
+            .map(|(t, c)| {
+                let mut confused = vec![0usize; self.topics.len()];
+                for (i, e) in c.def.examples.iter().enumerate() {
+                    let own = c.score(&e.embedding, Some(i), &self.settings).value;
+                    let rival = self
+                        .topics
+                        .iter()
+                        .enumerate()
+                        .filter(|(u, o)| *u != t && !o.sum.is_empty())
+                        .map(|(u, o)| (u, o.score(&e.embedding, None, &self.settings).value))
+                        .max_by(|a, b| a.1.total_cmp(&b.1));
+                    if let Some((u, score)) = rival
+                        && score > own
+                    {
+                        confused[u] += 1;
+                    }
+                }
+                let worst = confused.iter().enumerate().max_by_key(|(_, n)| **n).filter(|(_, n)| **n > 0);
+                let n = c.def.examples.len();
+                TopicQuality {
+                    topic: c.def.id,
+                    examples: n,
+                    negatives: c.def.negatives.len(),
+                    threshold: c.threshold,
+                    calibration: c.calibration,
+                    confused_with: worst.map(|(u, _)| self.topics[u].def.id),
+                    confusion: if n == 0 { 0.0 } else { confused.iter().sum::<usize>() as f32 / n as f32 },
+                }
+            })
             .collect()
     }
 
@@ -418,6 +478,21 @@ mod tests {
         let both = ids(&m.assign("x", &v(1.0, 0.25, 0.0)));
         assert_eq!(both.len(), 2, "right between them the classifier hesitates: both, {both:?}");
         assert!(m.assign("x", &v(0.0, 0.0, 1.0)).is_empty(), "about neither: no threshold is met");
+    }
+
+    #[test]
+    fn quality_names_the_topic_examples_are_mistaken_for() {
+        // Topic 1's last example sits among topic 2's.
+        let mut a: Vec<Vec<f32>> = (0..4).map(|i| v(1.0, 0.05 * i as f32, 0.0)).collect();
+        a.push(v(0.0, 1.0, 0.02));
+        let b: Vec<Vec<f32>> = (0..4).map(|i| v(0.05 * i as f32, 1.0, 0.0)).collect();
+        let m = Matcher::new(vec![topic(1, &[], vec![], a), topic(2, &[], vec![], b)], Settings::default());
+        let q = m.quality();
+        assert_eq!(q[0].examples, 5);
+        assert_eq!(q[0].confused_with, Some(Uuid::from_u128(2)));
+        assert!((q[0].confusion - 0.2).abs() < 1e-6, "{q:?}");
+        assert_eq!(q[1].confused_with, None);
+        assert_eq!(q[1].confusion, 0.0);
     }
 
     #[test]

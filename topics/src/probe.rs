@@ -9,16 +9,27 @@
 pub struct ProbeSettings {
     pub iterations: usize,
     pub learning_rate: f32,
+    /// Heavy-ball momentum of the gradient descent.
+    pub momentum: f32,
     /// L2 penalty on the weights.
     pub l2: f32,
     /// Embeddings are unit vectors whose cosines differ by little: inputs are scaled by this
     /// much so that the weights need not grow large.
     pub input_scale: f32,
+    /// Examples of one topic it is trained on at most (a spread over all of them).
+    pub max_examples_per_topic: usize,
 }
 
 impl Default for ProbeSettings {
     fn default() -> Self {
-        Self { iterations: 400, learning_rate: 0.1, l2: 1e-3, input_scale: 8.0 }
+        Self {
+            iterations: 120,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            l2: 1e-3,
+            input_scale: 8.0,
+            max_examples_per_topic: 100,
+        }
     }
 }
 
@@ -62,6 +73,7 @@ impl Probe {
         let mut p = Self { weights: vec![0.0; classes * dim], bias: vec![0.0; classes], dim, scale: s.input_scale };
         let mut grad_w = vec![0.0f32; classes * dim];
         let mut grad_b = vec![0.0f32; classes];
+        let (mut vel_w, mut vel_b) = (vec![0.0f32; classes * dim], vec![0.0f32; classes]);
         let mut probs = vec![0.0f32; classes];
         for _ in 0..s.iterations {
             grad_w.fill(0.0);
@@ -77,11 +89,13 @@ impl Probe {
                     row.iter_mut().zip(x.iter()).for_each(|(r, xi)| *r += g * xi * p.scale);
                 }
             }
-            for (wv, g) in p.weights.iter_mut().zip(&grad_w) {
-                *wv -= s.learning_rate * (g + s.l2 * *wv);
+            for ((wv, v), g) in p.weights.iter_mut().zip(&mut vel_w).zip(&grad_w) {
+                *v = s.momentum * *v - s.learning_rate * (g + s.l2 * *wv);
+                *wv += *v;
             }
-            for (b, g) in p.bias.iter_mut().zip(&grad_b) {
-                *b -= s.learning_rate * g;
+            for ((b, v), g) in p.bias.iter_mut().zip(&mut vel_b).zip(&grad_b) {
+                *v = s.momentum * *v - s.learning_rate * g;
+                *b += *v;
             }
         }
         Some(p)
@@ -90,7 +104,7 @@ impl Probe {
     fn logits_into(&self, x: &[f32], out: &mut [f32]) {
         for (k, o) in out.iter_mut().enumerate() {
             let row = &self.weights[k * self.dim..(k + 1) * self.dim];
-            *o = self.bias[k] + self.scale * row.iter().zip(x).map(|(w, xi)| w * xi).sum::<f32>();
+            *o = self.bias[k] + self.scale * crate::dot(row, x);
         }
     }
 

@@ -2,7 +2,8 @@
 //! added here (cheap, per text), sentiment and emotions come from the inference engine.
 
 use chrono::{DateTime, Utc};
-use rtcx_schemas::{EnrichedFeedback, FeedbackEvent, ModelInfo};
+use rtcx_schemas::{EnrichedFeedback, FeedbackEvent, ModelInfo, TopicReason};
+use rtcx_topics::matcher::Reason;
 
 use crate::inference::Analysis;
 use crate::text::{key_phrases, language};
@@ -10,6 +11,16 @@ use crate::topics::TopicMatcher;
 
 /// Key phrases kept per feedback.
 pub const MAX_KEY_PHRASES: usize = 5;
+
+/// The matcher's reason as the enriched event carries it.
+fn reason(r: Reason) -> TopicReason {
+    match r {
+        Reason::Keyword { keyword } => TopicReason::Keyword { keyword },
+        Reason::Similarity { score, threshold, nearest_example, nearest_cosine } => {
+            TopicReason::Similarity { score, threshold, example_id: nearest_example, example_cosine: nearest_cosine }
+        }
+    }
+}
 
 /// Builds the enriched event.
 pub fn enrich(
@@ -21,13 +32,16 @@ pub fn enrich(
 ) -> EnrichedFeedback {
     let key_phrases = key_phrases::extract(&feedback.text, MAX_KEY_PHRASES);
     let language = language::detect(&feedback.text, feedback.language.as_deref());
-    let topic_ids = topics.assign(&feedback.text, &analysis.embedding);
+    let assigned = topics.assign(&feedback.text, &analysis.embedding);
+    let topic_ids = assigned.iter().map(|a| a.topic).collect();
+    let topic_reasons = assigned.into_iter().map(|a| reason(a.reason)).collect();
     EnrichedFeedback {
         sentiment: analysis.sentiment,
         emotions: analysis.emotions,
         dominant_emotion: analysis.emotions.dominant(),
         key_phrases,
         topic_ids,
+        topic_reasons,
         language,
         model: model.clone(),
         processed_at,

@@ -3,8 +3,8 @@
 
 pub mod catalogue;
 pub mod command;
-pub mod matcher;
 pub mod suggest;
 
 pub use catalogue::{CatalogueError, TopicCatalogue};
-pub use matcher::{TopicMatcher, TopicProfile, cosine};
+pub use rtcx_topics::cosine;
+pub use rtcx_topics::matcher::Matcher as TopicMatcher;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::matcher::cosine;
+use rtcx_topics::cosine;
 
 /// One piece of unassigned feedback.
 #[derive(Debug, Clone)]

@@ -60,6 +60,7 @@ pub fn enriched(channel: &str, label: SentimentLabel, topics: &[Uuid], text: &st
         dominant_emotion: rtcx_schemas::Emotion::Anger,
         key_phrases: vec![],
         topic_ids: topics.to_vec(),
+        topic_reasons: Vec::new(),
         language: "en".into(),
         model: ModelInfo { name: "test".into(), version: "0".into() },
         processed_at: chrono::Utc::now(),
