@@ -18,7 +18,8 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
 use crate::{
-    alerts, api_keys, dashboard, feedback, live, notification_preferences, saved_dashboards, topics, users, webhooks,
+    alerts, api_keys, dashboard, feedback, live, notification_preferences, saved_dashboards, topic_examples, topics,
+    users, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -96,6 +97,10 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(topics::reject))
         .routes(routes!(topics::get, topics::update, topics::delete))
         .routes(routes!(topics::stats))
+        .routes(routes!(topic_examples::list, topic_examples::add))
+        .routes(routes!(topic_examples::remove))
+        .routes(routes!(topic_examples::quality))
+        .routes(routes!(topic_examples::correct))
         .routes(routes!(saved_dashboards::list, saved_dashboards::create))
         .routes(routes!(saved_dashboards::get, saved_dashboards::replace, saved_dashboards::delete))
         .routes(routes!(feedback::search))

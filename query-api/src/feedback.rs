@@ -58,7 +58,7 @@ pub struct SearchQuery {
 
 /// One feedback as listed.
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row, utoipa::ToSchema)]
-#[schema(example = json!({"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}))]
+#[schema(example = json!({"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "topic_reasons": [{"by": "keyword", "keyword": "courier"}], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}))]
 pub struct FeedbackItem {
     #[serde(with = "clickhouse::serde::uuid")]
     pub id: Uuid,
@@ -72,6 +72,13 @@ pub struct FeedbackItem {
     pub key_phrases: Vec<String>,
     #[serde(with = "clickhouse::serde::uuid_vec")]
     pub topic_ids: Vec<Uuid>,
+    /// Why each topic of `topic_ids` was assigned, in the same order: `{"by": "keyword",
+    /// "keyword": …}` or `{"by": "similarity", "score", "threshold", "example_id",
+    /// "example_cosine"}` (the topic's nearest example message). Empty for feedback stored
+    /// before reasons were recorded.
+    #[serde(serialize_with = "reasons_as_objects")]
+    #[schema(value_type = Vec<Object>)]
+    pub topic_reasons: Vec<String>,
     pub segment: String,
     pub journey_stage: String,
     pub customer_id: String,
@@ -81,12 +88,23 @@ pub struct FeedbackItem {
     pub csat: Option<u8>,
 }
 
+/// Stored as JSON text (ClickHouse `Array(String)`), served as JSON objects.
+fn reasons_as_objects<S: serde::Serializer>(reasons: &[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(reasons.len()))?;
+    for r in reasons {
+        let value: serde_json::Value = serde_json::from_str(r).unwrap_or_else(|_| serde_json::Value::String(r.clone()));
+        seq.serialize_element(&value)?;
+    }
+    seq.end()
+}
+
 const COLUMNS: &str = "id, occurred_at, channel, text, sentiment_label, sentiment_score, dominant_emotion, key_phrases, \
-     topic_ids, segment, journey_stage, customer_id, language, rating, nps, csat";
+     topic_ids, topic_reasons, segment, journey_stage, customer_id, language, rating, nps, csat";
 
 /// A page and the cursor of the next one.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"items": [{"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}], "next_cursor": "MTc2NDQwOTkyMTEyMHwwMTkwZjVjNS0yYjNjLTdkNGUtOWY1MC02MTcyODM5NGE1YjY"}))]
+#[schema(example = json!({"items": [{"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"], "topic_reasons": [{"by": "keyword", "keyword": "courier"}], "segment": "premium", "journey_stage": "delivery", "customer_id": "C-20931", "language": "en", "rating": 2, "nps": null, "csat": 1}], "next_cursor": "MTc2NDQwOTkyMTEyMHwwMTkwZjVjNS0yYjNjLTdkNGUtOWY1MC02MTcyODM5NGE1YjY"}))]
 pub struct FeedbackPage {
     pub items: Vec<FeedbackItem>,
     /// Pass as `cursor` for the next page; null on the last page.

@@ -23,6 +23,7 @@ pub mod saved_dashboards;
 pub mod seed;
 pub mod sql;
 pub mod text_input;
+pub mod topic_examples;
 pub mod topic_rollup;
 pub mod topics;
 pub mod users;

@@ -155,6 +155,7 @@ pub const NAME_FIELDS: &[(&str, &str, usize)] = &[
     ("NewSilence", "comment", crate::alerts::silences::COMMENT_MAX),
     ("NewWebhook", "name", crate::webhooks::NAME_MAX),
     ("WebhookPatch", "name", crate::webhooks::NAME_MAX),
+    ("NewExample", "text", crate::topic_examples::EXAMPLE_MAX),
 ];
 /// Optional free text: at most this many characters. `(schema, property, max characters)`.
 pub const TEXT_FIELDS: &[(&str, &str, usize)] = &[
@@ -167,8 +168,13 @@ pub const TEXT_FIELDS: &[(&str, &str, usize)] = &[
 pub const EMAIL_FIELDS: &[(&str, &str)] = &[("RegisterRequest", "email"), ("CreateUser", "email")];
 
 /// Keyword lists of topics: `(schema, property)`.
-pub const KEYWORD_FIELDS: &[(&str, &str)] =
-    &[("NewTopic", "keywords"), ("TopicPatch", "keywords"), ("Accept", "keywords")];
+pub const KEYWORD_FIELDS: &[(&str, &str)] = &[
+    ("NewTopic", "keywords"),
+    ("TopicPatch", "keywords"),
+    ("Accept", "keywords"),
+    ("NewTopic", "excluded_keywords"),
+    ("TopicPatch", "excluded_keywords"),
+];
 
 /// States in the document the field rules the validation enforces, from the same constants:
 /// every string without a format, enum or pattern of its own gets the character rule of
@@ -269,6 +275,10 @@ fn state_field_rules(doc: Document) -> Document {
     }
     if let Some(map) = schemas.as_object_mut() {
         map.insert("JsonData".into(), data);
+    }
+    if let Some(p) = schema_property(schemas, "NewExamples", "examples") {
+        p.insert("minItems".into(), json!(1));
+        p.insert("maxItems".into(), json!(crate::topic_examples::EXAMPLES_PER_REQUEST));
     }
     for schema in ["NewTopic", "TopicPatch"] {
         if let Some(p) = schema_property(schemas, schema, "description") {

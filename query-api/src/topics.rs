@@ -2,7 +2,8 @@
 //! and per-topic analytics read from the ClickHouse rollup `feedback_topic_hourly`.
 //!
 //! Every change bumps `updated_at`, which the processors' catalogue fingerprint notices, so
-//! assignment follows the catalogue without a restart.
+//! assignment follows the catalogue without a restart. Example messages, counter-examples,
+//! corrections and the per-topic quality report are in [`crate::topic_examples`].
 
 use std::sync::Arc;
 
@@ -22,19 +23,21 @@ use crate::sql::contains_pattern;
 
 /// A catalogue topic.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(example = json!({"id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "name": "Delivery delays", "category": "logistics", "keywords": ["late delivery", "parcel", "courier"], "description": "Orders arriving after the promised date", "archived": false, "created_at": "2026-10-01T08:00:00Z", "updated_at": "2026-11-12T16:20:00Z"}))]
+#[schema(example = json!({"id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "name": "Delivery delays", "category": "logistics", "keywords": ["late delivery", "parcel", "courier"], "excluded_keywords": ["delivery options"], "description": "Orders arriving after the promised date", "archived": false, "created_at": "2026-10-01T08:00:00Z", "updated_at": "2026-11-12T16:20:00Z"}))]
 pub struct Topic {
     pub id: Uuid,
     pub name: String,
     pub category: String,
     pub keywords: Vec<String>,
+    /// Words and phrases that keep the topic off a feedback whatever its score.
+    pub excluded_keywords: Vec<String>,
     pub description: String,
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, category, keywords, description, archived, created_at, updated_at";
+const COLUMNS: &str = "id, name, category, keywords, excluded_keywords, description, archived, created_at, updated_at";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -57,6 +60,9 @@ pub struct NewTopic {
     pub category: String,
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Words and phrases that keep the topic off a feedback whatever its score.
+    #[serde(default)]
+    pub excluded_keywords: Vec<String>,
     #[serde(default)]
     pub description: String,
 }
@@ -72,6 +78,7 @@ pub struct TopicPatch {
     pub name: Option<String>,
     pub category: Option<String>,
     pub keywords: Option<Vec<String>>,
+    pub excluded_keywords: Option<Vec<String>>,
     pub description: Option<String>,
     pub archived: Option<bool>,
 }
@@ -84,12 +91,16 @@ pub const KEYWORD_MAX: usize = 80;
 pub const KEYWORDS_MAX: usize = 50;
 pub const DESCRIPTION_MAX: usize = 2000;
 
-fn check(
-    name: Option<&str>,
-    category: Option<&str>,
-    keywords: Option<&[String]>,
-    description: Option<&str>,
-) -> Result<(), ApiError> {
+struct Fields<'a> {
+    name: Option<&'a str>,
+    category: Option<&'a str>,
+    keywords: Option<&'a [String]>,
+    excluded_keywords: Option<&'a [String]>,
+    description: Option<&'a str>,
+}
+
+fn check(f: Fields<'_>) -> Result<(), ApiError> {
+    let Fields { name, category, keywords, excluded_keywords, description } = f;
     let mut errors = Vec::new();
     use crate::text_input::name_ok;
     if name.is_some_and(|n| !name_ok(n, NAME_MAX)) {
@@ -98,13 +109,15 @@ fn check(
     if category.is_some_and(|c| !name_ok(c, CATEGORY_MAX)) {
         errors.push(("category".to_owned(), format!("must have 1..={CATEGORY_MAX} characters, something visible")));
     }
-    if let Some(k) = keywords
-        && (k.len() > KEYWORDS_MAX || k.iter().any(|w| !name_ok(w, KEYWORD_MAX)))
-    {
-        errors.push((
-            "keywords".to_owned(),
-            format!("at most {KEYWORDS_MAX} keywords of 1..={KEYWORD_MAX} characters, something visible"),
-        ));
+    for (field, list) in [("keywords", keywords), ("excluded_keywords", excluded_keywords)] {
+        if let Some(k) = list
+            && (k.len() > KEYWORDS_MAX || k.iter().any(|w| !name_ok(w, KEYWORD_MAX)))
+        {
+            errors.push((
+                field.to_owned(),
+                format!("at most {KEYWORDS_MAX} keywords of 1..={KEYWORD_MAX} characters, something visible"),
+            ));
+        }
     }
     if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
         errors.push(("description".to_owned(), format!("at most {DESCRIPTION_MAX} characters")));
@@ -194,15 +207,23 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Topic>), ApiError> {
     user.require(Permission::ManageTopics)?;
     let Json(t) = body?;
-    check(Some(&t.name), Some(&t.category), Some(&t.keywords), Some(&t.description))?;
+    check(Fields {
+        name: Some(&t.name),
+        category: Some(&t.category),
+        keywords: Some(&t.keywords),
+        excluded_keywords: Some(&t.excluded_keywords),
+        description: Some(&t.description),
+    })?;
     let topic = sqlx::query_as(&format!(
-        "INSERT INTO topics (name, category, keywords, description, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO topics (name, category, keywords, description, created_by, excluded_keywords) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
     .bind(t.name.trim())
     .bind(t.category.trim())
     .bind(clean_keywords(&t.keywords))
     .bind(t.description.trim())
     .bind(user.id)
+    .bind(clean_keywords(&t.excluded_keywords))
     .fetch_one(&app.pg)
     .await
     .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
@@ -228,11 +249,18 @@ pub async fn update(
 ) -> Result<Json<Topic>, ApiError> {
     user.require(Permission::ManageTopics)?;
     let Json(p) = body?;
-    check(p.name.as_deref(), p.category.as_deref(), p.keywords.as_deref(), p.description.as_deref())?;
+    check(Fields {
+        name: p.name.as_deref(),
+        category: p.category.as_deref(),
+        keywords: p.keywords.as_deref(),
+        excluded_keywords: p.excluded_keywords.as_deref(),
+        description: p.description.as_deref(),
+    })?;
     let topic: Option<Topic> = sqlx::query_as(&format!(
         "UPDATE topics SET name = COALESCE($2, name), category = COALESCE($3, category), \
          keywords = COALESCE($4, keywords), description = COALESCE($5, description), \
-         archived = COALESCE($6, archived), updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         archived = COALESCE($6, archived), excluded_keywords = COALESCE($7, excluded_keywords), updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(p.name.map(|n| n.trim().to_owned()))
@@ -240,6 +268,7 @@ pub async fn update(
     .bind(p.keywords.map(|k| clean_keywords(&k)))
     .bind(p.description.map(|d| d.trim().to_owned()))
     .bind(p.archived)
+    .bind(p.excluded_keywords.map(|k| clean_keywords(&k)))
     .fetch_optional(&app.pg)
     .await
     .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
@@ -534,7 +563,13 @@ pub async fn accept(
     let name = a.name.unwrap_or(label);
     let category = a.category.unwrap_or_else(general);
     let keywords = clean_keywords(&a.keywords.unwrap_or(phrases));
-    check(Some(&name), Some(&category), Some(&keywords), None)?;
+    check(Fields {
+        name: Some(&name),
+        category: Some(&category),
+        keywords: Some(&keywords),
+        excluded_keywords: None,
+        description: None,
+    })?;
     let topic: Topic = sqlx::query_as(&format!(
         "INSERT INTO topics (name, category, keywords, created_by) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     ))
@@ -547,6 +582,20 @@ pub async fn accept(
     .map_err(ApiError::on_unique_violation("a topic with this name exists"))?;
     sqlx::query(
         "UPDATE topic_suggestions SET status = 'ACCEPTED', topic_id = $2, decided_by = $3, decided_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(topic.id)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    // The suggestion's example messages become the new topic's first examples.
+    sqlx::query(
+        "INSERT INTO topic_examples (topic_id, text, positive, source, feedback_id, created_by) \
+         SELECT $2, left(e->>'text', 2000), true, 'SUGGESTION', \
+         CASE WHEN e->>'id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (e->>'id')::uuid END, $3 \
+         FROM topic_suggestions s, jsonb_array_elements(s.examples) e \
+         WHERE s.id = $1 AND length(coalesce(e->>'text', '')) > 0 \
+         ON CONFLICT (topic_id, md5(text)) DO NOTHING",
     )
     .bind(id)
     .bind(topic.id)

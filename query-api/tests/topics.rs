@@ -191,3 +191,153 @@ async fn topics_crud_analytics_deletion_guard_and_suggestions() {
 
     common::drop_clickhouse(&database).await;
 }
+
+#[tokio::test]
+async fn topics_by_example_corrections_reasons_and_quality() {
+    let (api, _database) = start_with_clickhouse().await;
+    let (_, manager) = api.logged_in(Role::Manager).await;
+    let (_, agent) = api.logged_in(Role::Agent).await;
+
+    // Excluded keywords are part of the definition, cleaned like keywords.
+    let (status, t) = api
+        .send(
+            Method::POST,
+            "/v1/topics",
+            &manager,
+            Some(json!({"name": unique("delivery"), "keywords": ["parcel"], "excluded_keywords": [" Newsletter ", "newsletter"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(t["excluded_keywords"], json!(["newsletter"]));
+    let id: Uuid = field(&t, "id").parse().expect("uuid");
+    let (status, patched) = api
+        .send(Method::PATCH, &format!("/v1/topics/{id}"), &manager, Some(json!({"excluded_keywords": ["promo code"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["excluded_keywords"], json!(["promo code"]));
+
+    // Examples and counter-examples; the same text again updates its row.
+    let examples = format!("/v1/topics/{id}/examples");
+    let body = json!({"examples": [
+        {"text": "Tracking has said out for delivery for three days."},
+        {"text": "The courier left my parcel in the rain."},
+        {"text": "How long does delivery to Ireland take?", "positive": false},
+    ]});
+    let (status, added) = api.send(Method::POST, &examples, &manager, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added.as_array().map(Vec::len), Some(3));
+    assert_eq!(added[0]["source"], "USER");
+    assert_eq!(added[2]["positive"], false);
+    let again = json!({"examples": [{"text": "The courier left my parcel in the rain.", "positive": false}]});
+    let (status, updated) = api.send(Method::POST, &examples, &manager, Some(again)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(updated[0]["id"], added[1]["id"], "same topic and text: the same example");
+    let (status, listed) = api.send(Method::GET, &examples, &agent, None).await;
+    assert_eq!(status, StatusCode::OK, "agents may read examples");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    assert_eq!(listed.as_array().into_iter().flatten().filter(|e| e["positive"] == false).count(), 2);
+
+    // Refused: no examples, an invisible text, an agent, an unknown topic.
+    for bad in [json!({"examples": []}), json!({"examples": [{"text": "   "}]}), json!({"examples": [{"txt": "x"}]})] {
+        let (status, b) = api.send(Method::POST, &examples, &manager, Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {b}");
+    }
+    let one = json!({"examples": [{"text": "Where is my parcel?"}]});
+    let (status, _) = api.send(Method::POST, &examples, &agent, Some(one.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) =
+        api.send(Method::POST, &format!("/v1/topics/{}/examples", Uuid::now_v7()), &manager, Some(one)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A stored feedback with its reasons: served as objects, in the order of its topics.
+    let feedback = FeedbackRow {
+        text: "Parcel stuck at the depot since Monday".into(),
+        topic_ids: vec![id],
+        topic_reasons: vec![r#"{"by":"keyword","keyword":"parcel"}"#.into()],
+        ..FeedbackRow::blank(Utc::now() - Duration::minutes(5))
+    };
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    insert.write(&feedback).await.expect("write");
+    insert.end().await.expect("end");
+    let (status, item) = api.send(Method::GET, &format!("/v1/feedback/{}", feedback.id), &agent, None).await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(item["topic_reasons"], json!([{"by": "keyword", "keyword": "parcel"}]));
+
+    // A correction makes the feedback's text an example (or counter-example) of the topic.
+    let correct = format!("/v1/feedback/{}/topics", feedback.id);
+    let (status, c) = api.send(Method::POST, &correct, &manager, Some(json!({"topic_id": id, "about": true}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!((c["source"].as_str(), c["positive"].as_bool()), (Some("CORRECTION"), Some(true)));
+    assert_eq!(c["feedback_id"], json!(feedback.id));
+    assert_eq!(c["text"], json!(feedback.text));
+    let (status, c2) = api.send(Method::POST, &correct, &manager, Some(json!({"topic_id": id, "about": false}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (c2["id"].clone(), c2["positive"].as_bool()),
+        (c["id"].clone(), Some(false)),
+        "replaces the earlier one"
+    );
+    let (status, _) = api.send(Method::POST, &correct, &agent, Some(json!({"topic_id": id, "about": true}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let unknown = format!("/v1/feedback/{}/topics", Uuid::now_v7());
+    let (status, _) = api.send(Method::POST, &unknown, &manager, Some(json!({"topic_id": id, "about": true}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Quality: counts from Postgres, volume from the rollup, the processors' figures once
+    // they have measured the topic, and advice.
+    let quality = format!("/v1/topics/{id}/quality");
+    let (status, q) = api.send(Method::GET, &quality, &agent, None).await;
+    assert_eq!(status, StatusCode::OK, "{q}");
+    assert_eq!(
+        (q["examples"].as_i64(), q["counter_examples"].as_i64(), q["corrections"].as_i64()),
+        (Some(1), Some(3), Some(1))
+    );
+    assert_eq!(q["feedback_last_30_days"], 1);
+    assert!(q["threshold"].is_null(), "not measured yet");
+    assert!(q["advice"][0].as_str().is_some_and(|a| a.contains("own threshold")), "{q}");
+    sqlx::query(
+        "INSERT INTO topic_quality (topic_id, examples, negatives, threshold, calibration, recall, precision, confusion, model_version) \
+         VALUES ($1, 24, 3, 0.41, 'LEAVE_ONE_OUT', 0.6, 0.8, 0.25, 'test')",
+    )
+    .bind(id)
+    .execute(&api.state.pg)
+    .await
+    .expect("as the processors record it");
+    let (_, q) = api.send(Method::GET, &quality, &agent, None).await;
+    assert_eq!(q["calibration"], "LEAVE_ONE_OUT");
+    assert!((q["threshold"].as_f64().unwrap_or_default() - 0.41).abs() < 1e-6);
+    let advice = q["advice"].to_string();
+    assert!(advice.contains("splitting") && advice.contains("another topic"), "{advice}");
+
+    // Removing an example; an accepted suggestion's examples become the topic's.
+    let example_id = field(&added[0], "id");
+    let (status, _) = api.send(Method::DELETE, &format!("{examples}/{example_id}"), &manager, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.send(Method::DELETE, &format!("{examples}/{example_id}"), &manager, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let suggestion: Uuid = sqlx::query_scalar(
+        "INSERT INTO topic_suggestions (label, key_phrases, size, examples) VALUES ($1, '{refund}', 5, $2) RETURNING id",
+    )
+    .bind(unique("refund suggestion"))
+    .bind(json!([{"id": Uuid::now_v7(), "text": "Still no refund after a month"}, {"id": "not-a-uuid", "text": "Refund please"}]))
+    .fetch_one(&api.state.pg)
+    .await
+    .expect("a suggestion");
+    let (status, accepted) =
+        api.send(Method::POST, &format!("/v1/topics/suggestions/{suggestion}/accept"), &manager, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
+    let (_, from_suggestion) =
+        api.send(Method::GET, &format!("/v1/topics/{}/examples", field(&accepted, "id")), &agent, None).await;
+    let mut sources: Vec<(&str, bool)> = from_suggestion
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["source"].as_str().unwrap_or_default(), e["feedback_id"].is_null()))
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(sources, vec![("SUGGESTION", false), ("SUGGESTION", true)], "{from_suggestion}");
+
+    for archive in [id, field(&accepted, "id").parse().expect("uuid")] {
+        api.send(Method::PATCH, &format!("/v1/topics/{archive}"), &manager, Some(json!({"archived": true}))).await;
+    }
+}
