@@ -180,7 +180,8 @@ impl Compiled {
             }
         }
         if top.is_empty() {
-            let value = self.def.phrasings.iter().map(|p| cosine(x, p)).fold(cosine(x, &self.def.description), f32::max);
+            let value =
+                self.def.phrasings.iter().map(|p| cosine(x, p)).fold(cosine(x, &self.def.description), f32::max);
             return Score { value, nearest: None };
         }
         let prototype = match leave_out {
