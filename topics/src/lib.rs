@@ -48,16 +48,3 @@ pub fn unit(mut v: Vec<f32>) -> Vec<f32> {
     }
     v
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dot_matches_the_plain_sum_on_every_length() {
-        for n in 0..40 {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((super::dot(&a, &b) - plain).abs() < 1e-5, "length {n}");
-        }
-    }
-}

@@ -497,6 +497,16 @@ mod tests {
     }
 
     #[test]
+    fn dot_matches_the_plain_sum_on_every_length() {
+        for n in 0..40 {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((crate::dot(&a, &b) - plain).abs() < 1e-5, "length {n}");
+        }
+    }
+
+    #[test]
     fn a_closer_counter_example_keeps_the_topic_off() {
         let mut t = topic(1, &[], v(1.0, 0.0, 0.0), vec![v(1.0, 0.1, 0.0), v(1.0, -0.1, 0.0)]);
         t.negatives = vec![Embedded { id: Uuid::from_u128(9), embedding: v(1.0, 0.0, 0.6) }];
