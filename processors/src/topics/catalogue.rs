@@ -139,6 +139,11 @@ impl TopicCatalogue {
         let all: Vec<String> =
             profiles.iter().chain(phrasings.iter().flatten()).chain(example_texts.iter()).cloned().collect();
         let vectors = if all.is_empty() { Vec::new() } else { self.embed(pool, &all).await? };
+        // Keep only what the catalogue still uses: edits must not grow the cache forever.
+        {
+            let keep: std::collections::HashSet<&str> = all.iter().map(String::as_str).collect();
+            self.embedded.lock().unwrap_or_else(PoisonError::into_inner).retain(|t, _| keep.contains(t.as_str()));
+        }
         let vector: HashMap<&str, &Vec<f32>> = all.iter().map(String::as_str).zip(vectors.iter()).collect();
         let get = |t: &str| vector.get(t).map(|v| (*v).clone()).unwrap_or_default();
         let mut by_topic: HashMap<Uuid, (Vec<Embedded>, Vec<Embedded>)> = HashMap::new();
