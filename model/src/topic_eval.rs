@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rtcx_topics::definition::{Embedded, TopicDefinition};
+use rtcx_topics::definition::{Embedded, TopicDefinition, phrasing_texts, profile_text};
 use rtcx_topics::evaluate::{Report, evaluate};
 use rtcx_topics::matcher::{Matcher, Settings};
 use serde::{Deserialize, Serialize};
@@ -64,23 +64,6 @@ pub struct TopicSpec {
     pub description: String,
     #[serde(default)]
     pub keywords: Vec<String>,
-}
-
-impl TopicSpec {
-    /// The text the topic's description embedding is computed from (as the pipeline's
-    /// catalogue does it: name, description, keywords).
-    pub fn profile_text(&self) -> String {
-        let mut s = self.name.clone();
-        if !self.description.is_empty() {
-            s.push_str(". ");
-            s.push_str(&self.description);
-        }
-        if !self.keywords.is_empty() {
-            s.push_str(". ");
-            s.push_str(&self.keywords.join(", "));
-        }
-        s
-    }
 }
 
 /// A labelled message: its topic index (`None`: out of scope), whether it is scored, and
@@ -217,11 +200,13 @@ pub fn run_set(
     let texts: Vec<&str> = wanted.iter().map(|&i| rows[i].text.as_str()).collect();
     let vectors = embed.embed(&texts)?;
     let emb: HashMap<usize, Vec<f32>> = wanted.into_iter().zip(vectors).collect();
-    let profiles: Vec<String> = spec.topics.iter().map(TopicSpec::profile_text).collect();
+    let profiles: Vec<String> =
+        spec.topics.iter().map(|t| profile_text(&t.name, &t.description, &t.keywords)).collect();
     let descriptions = embed.embed(&profiles.iter().map(String::as_str).collect::<Vec<_>>())?;
     let mut phrasings = Vec::new();
     for t in &spec.topics {
-        let texts: Vec<&str> = std::iter::once(t.name.as_str()).chain(t.keywords.iter().map(String::as_str)).collect();
+        let texts = phrasing_texts(&t.name, &t.keywords);
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         phrasings.push(if use_phrasings { embed.embed(&texts)? } else { Vec::new() });
     }
 

@@ -36,6 +36,26 @@ pub struct TopicDefinition {
     pub negatives: Vec<Embedded>,
 }
 
+/// The text a topic's description embedding is computed from: its name, description and
+/// keywords. The pipeline's catalogue and the evaluation both embed exactly this.
+pub fn profile_text(name: &str, description: &str, keywords: &[String]) -> String {
+    let mut s = name.to_owned();
+    if !description.is_empty() {
+        s.push_str(". ");
+        s.push_str(description);
+    }
+    if !keywords.is_empty() {
+        s.push_str(". ");
+        s.push_str(&keywords.join(", "));
+    }
+    s
+}
+
+/// The texts of a topic's [`TopicDefinition::phrasings`]: its name, then each keyword.
+pub fn phrasing_texts(name: &str, keywords: &[String]) -> Vec<String> {
+    std::iter::once(name.to_owned()).chain(keywords.iter().cloned()).collect()
+}
+
 /// Lower-cased, trimmed, non-empty phrases.
 pub(crate) fn normalise_phrases(phrases: &[String]) -> Vec<String> {
     phrases.iter().map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty()).collect()

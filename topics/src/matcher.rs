@@ -71,16 +71,9 @@ impl Default for Settings {
     }
 }
 
-/// Why a topic was assigned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "by")]
-pub enum Reason {
-    /// One of the topic's keywords occurs in the text.
-    Keyword { keyword: String },
-    /// The message is close enough in meaning: its score, the topic's threshold, and the
-    /// nearest example with its cosine (none when the topic has no examples).
-    Similarity { score: f32, threshold: f32, nearest_example: Option<Uuid>, nearest_cosine: Option<f32> },
-}
+/// Why a topic was assigned: the contract's type, which the enriched event and the stored
+/// row carry as it is.
+pub use rtcx_schemas::TopicReason as Reason;
 
 /// One topic given to a message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -296,11 +289,6 @@ impl Matcher {
             .collect()
     }
 
-    /// Every topic's score for `x`, in catalogue order.
-    pub fn scores(&self, x: &[f32]) -> Vec<Score> {
-        self.topics.iter().map(|c| c.score(x, None, &self.settings)).collect()
-    }
-
     /// The topics of `text`, whose unit-length embedding is `x` (possibly empty: then only
     /// keywords match): keyword assignments first, then by descending score.
     pub fn assign(&self, text: &str, x: &[f32]) -> Vec<Assignment> {
@@ -309,6 +297,8 @@ impl Matcher {
         }
         let lower = text.to_lowercase();
         let mut out = Vec::new();
+        // Per topic, its score when neither a keyword nor an excluded keyword decided it.
+        let mut open: Vec<Option<Score>> = vec![None; self.topics.len()];
         let mut candidates: Vec<(usize, Score)> = Vec::new();
         for (i, c) in self.topics.iter().enumerate() {
             if c.def.excluded_keywords.iter().any(|k| contains_words(&lower, k)) {
@@ -318,11 +308,12 @@ impl Matcher {
                 out.push(Assignment { topic: c.def.id, reason: Reason::Keyword { keyword: k.clone() } });
                 continue;
             }
-            if x.is_empty() || c.sum.is_empty() {
+            if x.is_empty() {
                 continue;
             }
             let score = c.score(x, None, &self.settings);
-            if score.value >= c.threshold && !c.vetoed(x, &score) {
+            open[i] = Some(score);
+            if !c.sum.is_empty() && score.value >= c.threshold && !c.vetoed(x, &score) {
                 candidates.push((i, score));
             }
         }
@@ -333,18 +324,14 @@ impl Matcher {
         if let Some(probe) = &self.probe {
             let p = probe.probabilities(x);
             let best = p.iter().copied().fold(0.0f32, f32::max);
-            let mut chosen: Vec<(usize, f32)> = (0..self.topics.len())
-                .filter(|&i| p.get(i).is_some_and(|&q| best - q <= self.settings.probe_margin))
-                .filter(|&i| !out.iter().any(|a| a.topic == self.topics[i].def.id))
-                .filter(|&i| !self.topics[i].def.excluded_keywords.iter().any(|k| contains_words(&lower, k)))
-                .map(|i| (i, p[i]))
+            let mut chosen: Vec<(usize, f32, Score)> = open
+                .iter()
+                .enumerate()
+                .filter_map(|(i, score)| Some((i, *p.get(i)?, (*score)?)))
+                .filter(|(_, q, _)| best - q <= self.settings.probe_margin)
                 .collect();
             chosen.sort_by(|a, b| b.1.total_cmp(&a.1));
-            for (i, _) in chosen {
-                let c = &self.topics[i];
-                let score = c.score(x, None, &self.settings);
-                out.push(self.similarity(c, score));
-            }
+            out.extend(chosen.into_iter().map(|(i, _, score)| self.similarity(&self.topics[i], score)));
             return out;
         }
         candidates.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
@@ -363,8 +350,8 @@ impl Matcher {
             reason: Reason::Similarity {
                 score: score.value,
                 threshold: c.threshold,
-                nearest_example: score.nearest.map(|(e, _)| c.def.examples[e].id),
-                nearest_cosine: score.nearest.map(|(_, cos)| cos),
+                example_id: score.nearest.map(|(e, _)| c.def.examples[e].id),
+                example_cosine: score.nearest.map(|(_, cos)| cos),
             },
         }
     }
@@ -459,12 +446,11 @@ mod tests {
         let s = Settings { min_calibration_examples: 10, ..Settings::default() };
         let m = Matcher::new(vec![t], s);
         let a = m.assign("x", &v(0.05, 1.0, 0.1));
-        let Some(Assignment { reason: Reason::Similarity { nearest_example, nearest_cosine, .. }, .. }) = a.first()
-        else {
+        let Some(Assignment { reason: Reason::Similarity { example_id, example_cosine, .. }, .. }) = a.first() else {
             panic!("expected a similarity assignment, got {a:?}");
         };
-        assert_eq!(*nearest_example, Some(Uuid::from_u128(1000)));
-        assert!(nearest_cosine.is_some_and(|c| c > 0.99));
+        assert_eq!(*example_id, Some(Uuid::from_u128(1000)));
+        assert!(example_cosine.is_some_and(|c| c > 0.99));
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! added here (cheap, per text), sentiment and emotions come from the inference engine.
 
 use chrono::{DateTime, Utc};
-use rtcx_schemas::{EnrichedFeedback, FeedbackEvent, ModelInfo, TopicReason};
-use rtcx_topics::matcher::Reason;
+use rtcx_schemas::{EnrichedFeedback, FeedbackEvent, ModelInfo};
 
 use crate::inference::Analysis;
 use crate::text::{key_phrases, language};
@@ -11,16 +10,6 @@ use crate::topics::TopicMatcher;
 
 /// Key phrases kept per feedback.
 pub const MAX_KEY_PHRASES: usize = 5;
-
-/// The matcher's reason as the enriched event carries it.
-fn reason(r: Reason) -> TopicReason {
-    match r {
-        Reason::Keyword { keyword } => TopicReason::Keyword { keyword },
-        Reason::Similarity { score, threshold, nearest_example, nearest_cosine } => {
-            TopicReason::Similarity { score, threshold, example_id: nearest_example, example_cosine: nearest_cosine }
-        }
-    }
-}
 
 /// Builds the enriched event.
 pub fn enrich(
@@ -34,7 +23,7 @@ pub fn enrich(
     let language = language::detect(&feedback.text, feedback.language.as_deref());
     let assigned = topics.assign(&feedback.text, &analysis.embedding);
     let topic_ids = assigned.iter().map(|a| a.topic).collect();
-    let topic_reasons = assigned.into_iter().map(|a| reason(a.reason)).collect();
+    let topic_reasons = assigned.into_iter().map(|a| a.reason).collect();
     EnrichedFeedback {
         sentiment: analysis.sentiment,
         emotions: analysis.emotions,

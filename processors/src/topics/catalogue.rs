@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rtcx_topics::calibrate::Calibration;
-use rtcx_topics::definition::{Embedded, TopicDefinition};
+use rtcx_topics::definition::{Embedded, TopicDefinition, phrasing_texts, profile_text};
 use rtcx_topics::matcher::{Matcher, Settings};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -51,20 +51,6 @@ pub struct TopicCatalogue {
     /// Embeddings of texts already embedded (profiles, phrasings, examples), so that a reload
     /// embeds only what changed.
     embedded: Mutex<HashMap<String, Vec<f32>>>,
-}
-
-/// The text a topic's description embedding is computed from.
-fn profile_text(t: &TopicRecord) -> String {
-    let mut s = t.name.clone();
-    if !t.description.is_empty() {
-        s.push_str(". ");
-        s.push_str(&t.description);
-    }
-    if !t.keywords.is_empty() {
-        s.push_str(". ");
-        s.push_str(&t.keywords.join(", "));
-    }
-    s
 }
 
 /// The catalogue's state in one cheap query: changes to a topic move its `updated_at`, and
@@ -130,11 +116,9 @@ impl TopicCatalogue {
         )
         .fetch_all(&self.pg)
         .await?;
-        let profiles: Vec<String> = records.iter().map(profile_text).collect();
-        let phrasings: Vec<Vec<String>> = records
-            .iter()
-            .map(|r| std::iter::once(r.name.clone()).chain(r.keywords.iter().cloned()).collect())
-            .collect();
+        let profiles: Vec<String> =
+            records.iter().map(|r| profile_text(&r.name, &r.description, &r.keywords)).collect();
+        let phrasings: Vec<Vec<String>> = records.iter().map(|r| phrasing_texts(&r.name, &r.keywords)).collect();
         let example_texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
         let all: Vec<String> =
             profiles.iter().chain(phrasings.iter().flatten()).chain(example_texts.iter()).cloned().collect();
