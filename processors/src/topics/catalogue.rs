@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rtcx_topics::calibrate::Calibration;
 use rtcx_topics::definition::{Embedded, TopicDefinition, phrasing_texts, profile_text};
-use rtcx_topics::matcher::{Matcher, Settings};
+use rtcx_topics::matcher::{Matcher, Settings, TopicQuality};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -155,15 +155,19 @@ impl TopicCatalogue {
             .collect();
         let (topics, with_examples) =
             (definitions.len(), definitions.iter().filter(|d| !d.examples.is_empty()).count());
-        // Calibration and the classifier's training are CPU work (seconds for a large
-        // catalogue): off the async threads.
+        // Calibration, the classifier's training and the quality figures are CPU work
+        // (seconds for a large catalogue): off the async threads.
         let settings = self.settings;
-        let matcher = tokio::task::spawn_blocking(move || Matcher::new(definitions, settings))
-            .await
-            .map_err(|e| CatalogueError::Build(e.to_string()))?;
+        let (matcher, quality) = tokio::task::spawn_blocking(move || {
+            let matcher = Matcher::new(definitions, settings);
+            let quality = matcher.quality();
+            (matcher, quality)
+        })
+        .await
+        .map_err(|e| CatalogueError::Build(e.to_string()))?;
         // The figures are for people reading them; a failure to write them (a topic deleted
         // meanwhile) must not keep the new catalogue from the pipeline.
-        if let Err(e) = self.record_quality(&matcher, &pool.model().version).await {
+        if let Err(e) = self.record_quality(&quality, &pool.model().version).await {
             tracing::warn!(error = %e, "recording topic quality failed");
         }
         tracing::info!(topics, with_examples, examples = examples.len(), "topic catalogue loaded");
@@ -175,8 +179,7 @@ impl TopicCatalogue {
     }
 
     /// Writes what the load measured of each topic to `topic_quality` (one statement).
-    async fn record_quality(&self, matcher: &Matcher, model_version: &str) -> Result<(), CatalogueError> {
-        let quality = matcher.quality();
+    async fn record_quality(&self, quality: &[TopicQuality], model_version: &str) -> Result<(), CatalogueError> {
         if quality.is_empty() {
             return Ok(());
         }
@@ -185,7 +188,7 @@ impl TopicCatalogue {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut recalls, mut precisions, mut confused, mut confusion) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for q in &quality {
+        for q in quality {
             ids.push(q.topic);
             examples.push(i32::try_from(q.examples).unwrap_or(i32::MAX));
             negatives.push(i32::try_from(q.negatives).unwrap_or(i32::MAX));
