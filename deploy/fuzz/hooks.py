@@ -18,13 +18,33 @@ one). Each rule is stated in the operation's description and tested in Rust:
 invalid items that was answered 202/503 with those items listed in `rejected` (a batch is not
 a transaction, ingest's documented semantics: invalid items are refused one by one); and a
 400 naming nothing but `cursor` (an opaque token: only one a previous page returned is valid).
+
+`ast.parse` is serialised. CPython 3.11 keeps the AST converter's recursion depth in state
+shared by all threads. Schemathesis runs two worker threads, and Hypothesis parses source
+when it describes a lambda, so two parses at once can fail with "AST constructor recursion
+depth mismatch". That is a Runtime Error of the tool, never an answer of the API. It stopped
+campaigns twice here, once in CI, so a lock keeps it from happening at all (deploy/fuzz.sh
+still reruns a campaign once if nothing but that error stopped it).
 """
 
+import ast
 import json
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
+
+_AST_LOCK = threading.Lock()
+_AST_PARSE = ast.parse
+
+
+def _serialised_parse(*args, **kwargs):
+    with _AST_LOCK:
+        return _AST_PARSE(*args, **kwargs)
+
+
+ast.parse = _serialised_parse
 
 NOW_SKEW = timedelta(minutes=4)
 MAX_RANGE = timedelta(days=400)
