@@ -38,6 +38,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_feedback_topic_daily", "feedback_topic_daily"),
     migration!(7, "0007_detector_rollups", "detector_rollups"),
     migration!(8, "0008_feedback_topic_reasons", "feedback_topic_reasons"),
+    migration!(9, "0009_feedback_embedding", "feedback_embedding"),
+    migration!(10, "0010_topic_corrections", "topic_corrections"),
 ];
 
 /// Errors of the ClickHouse migration runner.
@@ -93,15 +95,22 @@ impl Migration {
     }
 }
 
-/// How long the raw feedback text is kept (a column TTL on `feedback.text`); rows, scores and
-/// every rollup stay. `None` keeps text forever.
-pub fn text_retention_statement(days: Option<u32>) -> String {
-    match days {
-        Some(d) => {
-            format!("ALTER TABLE feedback MODIFY COLUMN text String TTL toDateTime(occurred_at) + INTERVAL {d} DAY")
-        }
-        None => "ALTER TABLE feedback MODIFY COLUMN text REMOVE TTL".to_owned(),
-    }
+/// The columns that hold what the customer wrote, with their full definition: the text, and
+/// its sentence embedding (which carries its meaning, so it goes with it).
+const TEXT_COLUMNS: [(&str, &str); 2] = [("text", "String"), ("embedding", "Array(Int8) DEFAULT [] CODEC(ZSTD(3))")];
+
+/// How long the raw feedback text and its embedding are kept (column TTLs on `feedback.text`
+/// and `feedback.embedding`); rows, scores and every rollup stay. `None` keeps them forever.
+pub fn text_retention_statements(days: Option<u32>) -> Vec<String> {
+    TEXT_COLUMNS
+        .iter()
+        .map(|(column, definition)| match days {
+            Some(d) => format!(
+                "ALTER TABLE feedback MODIFY COLUMN {column} {definition} TTL toDateTime(occurred_at) + INTERVAL {d} DAY"
+            ),
+            None => format!("ALTER TABLE feedback MODIFY COLUMN {column} REMOVE TTL"),
+        })
+        .collect()
 }
 
 /// Splits a migration file into statements: a statement ends with `;` at the end of a line.
@@ -213,16 +222,21 @@ impl ClickHouseMigrator {
         Ok(report)
     }
 
-    /// Applies the raw-text retention (see [`text_retention_statement`]); run after [`Self::run`].
+    /// Applies the raw-text retention (see [`text_retention_statements`]); run after
+    /// [`Self::run`].
     pub async fn set_text_retention(&self, days: Option<u32>) -> Result<(), MigrationError> {
         let client = self.client.clone().with_database(&self.database);
-        let stmt = text_retention_statement(days);
-        match client.query(&stmt).execute().await {
-            Ok(()) => Ok(()),
-            // REMOVE TTL on a column without one is an error in ClickHouse; nothing to do.
-            Err(e) if days.is_none() && e.to_string().contains("BAD_ARGUMENTS") => Ok(()),
-            Err(e) => Err(MigrationError::ClickHouse { context: "setting the text retention".into(), source: e }),
+        for stmt in text_retention_statements(days) {
+            match client.query(&stmt).execute().await {
+                Ok(()) => {}
+                // REMOVE TTL on a column without one is an error in ClickHouse; nothing to do.
+                Err(e) if days.is_none() && e.to_string().contains("BAD_ARGUMENTS") => {}
+                Err(e) => {
+                    return Err(MigrationError::ClickHouse { context: "setting the text retention".into(), source: e });
+                }
+            }
         }
+        Ok(())
     }
 }
 

@@ -55,8 +55,8 @@ enum Target {
 
 #[derive(Debug, clap::Args)]
 struct RetentionArgs {
-    /// Days to keep the raw feedback text in ClickHouse (a column TTL: rows, scores and
-    /// rollups stay); 0 keeps it forever.
+    /// Days to keep the raw feedback text and its embedding in ClickHouse (column TTLs: rows,
+    /// scores and rollups stay); 0 keeps them forever.
     #[arg(long, env = "RTCX_TEXT_RETENTION_DAYS", default_value_t = 0)]
     text_retention_days: u32,
 }

@@ -83,6 +83,8 @@ async fn migrations_apply_twice_idempotently() {
         "feedback_journey_daily",
         "feedback_minute",
         "feedback_topic_minute",
+        "feedback_topic_corrections",
+        "feedback_topic_corrections_minute_mv",
         "rtcx_schema_migrations",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing: {tables:?}");
@@ -110,6 +112,13 @@ async fn the_text_retention_is_a_column_ttl_that_can_be_removed() {
     migrator.set_text_retention(Some(90)).await.expect("set retention");
     let with = ddl().await;
     assert!(with.contains("trimmed' TTL toDateTime(occurred_at) + toIntervalDay(90)"), "{with}");
+    // The embedding carries the text's meaning: it goes with it, keeping its codec.
+    assert!(
+        with.contains(
+            "empty when the engine gives none' CODEC(ZSTD(3)) TTL toDateTime(occurred_at) + toIntervalDay(90)"
+        ),
+        "{with}"
+    );
     migrator.set_text_retention(None).await.expect("remove retention");
     assert!(!ddl().await.contains("TTL toDateTime(occurred_at)"), "TTL removed");
     migrator.set_text_retention(None).await.expect("removing twice is fine");

@@ -28,9 +28,40 @@ pub struct Config {
     #[command(flatten)]
     pub alerts: AlertArgs,
     #[command(flatten)]
+    pub reassign: ReassignArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
+}
+
+/// Retroactive topic assignment (docs/models.md "Retroactive assignment"): the jobs asked for
+/// through `POST /v1/topic-reassignments`, run by one processor at a time.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReassignArgs {
+    /// Run reassignment jobs in this processor (every processor may; one runs each job).
+    #[arg(long, env = "RTCX_REASSIGN_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reassign_enabled: bool,
+    /// Changed feedback per batch: one correction insert and one update of `feedback` each.
+    #[arg(long, env = "RTCX_REASSIGN_BATCH_ROWS", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub reassign_batch_rows: u32,
+    /// How often an idle processor looks for a job, in seconds.
+    #[arg(long, env = "RTCX_REASSIGN_POLL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reassign_poll_secs: u64,
+    /// A running job whose processor has not reported for this many seconds is taken over.
+    #[arg(long, env = "RTCX_REASSIGN_STALE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub reassign_stale_secs: u64,
+}
+
+impl ReassignArgs {
+    /// The run settings, with this processor's name.
+    pub fn settings(&self, worker: String) -> crate::topics::reassign::ReassignSettings {
+        crate::topics::reassign::ReassignSettings {
+            batch_rows: self.reassign_batch_rows as usize,
+            stale_after: Duration::from_secs(self.reassign_stale_secs),
+            worker,
+        }
+    }
 }
 
 /// Settings of the stream pipeline (`rtcx-processors run`).

@@ -40,6 +40,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let catalogue = pg.clone().map(|pg| Arc::new(TopicCatalogue::new(pg, cfg.pipeline.topic_settings())));
+    let pool = Arc::new(pool);
+    let reassigner = match (&pg, &catalogue) {
+        (Some(pg), Some(catalogue)) if cfg.reassign.reassign_enabled => {
+            let worker = format!("{}/{}", hostname(), std::process::id());
+            Some(crate::topics::reassign::Reassigner::new(
+                pg.clone(),
+                ch.clone(),
+                Arc::clone(catalogue),
+                Arc::clone(&pool),
+                cfg.reassign.settings(worker),
+            ))
+        }
+        _ => None,
+    };
     let watermarks = pg.clone().map(|pg| {
         crate::pipeline::watermarks::WatermarkStore::new(pg, &cfg.pipeline.group_id, &cfg.pipeline.raw_topic)
     });
@@ -62,7 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let pipeline = Pipeline::new(
         cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
-        Arc::new(pool),
+        pool,
         FeedbackStore::new(ch.clone()),
         catalogue,
         watermarks,
@@ -90,8 +104,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tokio::spawn(relay.run(std::time::Duration::from_millis(250), stop_rx.clone()));
         tokio::spawn(e.run(stop_rx.clone()));
     }
+    if let Some(r) = reassigner {
+        tokio::spawn(r.run(std::time::Duration::from_secs(cfg.reassign.reassign_poll_secs), stop_rx.clone()));
+    }
     tracing::info!(brokers = %cfg.kafka_brokers, clickhouse = %cfg.clickhouse.clickhouse_url, "rtcx-processors starting");
     pipeline.run(stop_rx).await?;
     ops.abort();
     Ok(())
+}
+
+/// This machine's name (for `topic_reassignments.worker`), or "processor".
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "processor".into())
 }

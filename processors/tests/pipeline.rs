@@ -45,8 +45,8 @@ async fn rows_with_topic(t: &TestEnv, topic: uuid::Uuid) -> (u64, u64) {
         .clickhouse()
         .query(
             "SELECT assumeNotNull((SELECT count() FROM feedback WHERE has(topic_ids, toUUID(?)))), \
-             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?))), \
-             assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_daily WHERE topic_id = toUUID(?)))",
+             toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)))), \
+             toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_daily WHERE topic_id = toUUID(?))))",
         )
         .bind(topic.to_string())
         .bind(topic.to_string())
@@ -102,6 +102,18 @@ async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() 
     let models: Vec<String> =
         t.clickhouse().query("SELECT DISTINCT model_name FROM feedback").fetch_all().await.expect("model names");
     assert_eq!(models, vec!["rtcx-minilm-l6-heads".to_owned()]);
+    // Each row keeps the model's sentence embedding in its stored int8 form (MiniLM: 384
+    // values, the largest ±127; query-api/tests/similar.rs searches them).
+    let (with_embedding, full_scale): (u64, u64) = t
+        .clickhouse()
+        .query(
+            "SELECT countIf(length(embedding) = 384), \
+             countIf(arrayMax(arrayMap(x -> abs(toInt16(x)), embedding)) = 127) FROM feedback",
+        )
+        .fetch_one()
+        .await
+        .expect("embeddings");
+    assert_eq!((with_embedding, full_scale), (200, 200));
 
     // Dead letters: the four bad messages with their reasons and original bytes.
     let letters = t.read_topic(&t.dlq, 4, Duration::from_secs(30)).await;

@@ -18,8 +18,8 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenService;
 use crate::openapi::{self, ApiDoc};
 use crate::{
-    alerts, api_keys, dashboard, feedback, live, notification_preferences, saved_dashboards, topic_examples, topics,
-    users, webhooks,
+    alerts, api_keys, dashboard, feedback, live, notification_preferences, saved_dashboards, similar, topic_examples,
+    topic_reassignments, topics, users, webhooks,
 };
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -45,6 +45,8 @@ pub struct AppState {
     pub live: Arc<crate::live::Hub>,
     /// Ping, idle, auth and write timings of live connections.
     pub live_timings: crate::live::Timings,
+    /// The model that embeds the `text` of similar-feedback search (none: search by id only).
+    pub embedder: Option<Arc<crate::embedder::Embedder>>,
 }
 
 /// Headers every answer carries: no sniffing, no framing, no referrer, no caching of API data.
@@ -105,6 +107,10 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(saved_dashboards::get, saved_dashboards::replace, saved_dashboards::delete))
         .routes(routes!(feedback::search))
         .routes(routes!(feedback::export))
+        .routes(routes!(similar::similar))
+        .routes(routes!(topic_reassignments::create, topic_reassignments::list))
+        .routes(routes!(topic_reassignments::get))
+        .routes(routes!(topic_reassignments::cancel))
         .routes(routes!(feedback::get))
         .routes(routes!(dashboard::overview))
         .routes(routes!(dashboard::sentiment_trend))

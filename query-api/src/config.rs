@@ -32,6 +32,8 @@ pub struct Config {
     #[command(flatten)]
     pub live: crate::live::LiveArgs,
     #[command(flatten)]
+    pub embedder: crate::embedder::EmbedderArgs,
+    #[command(flatten)]
     pub log: rtcx_service_kit::LogArgs,
 }
 

@@ -582,7 +582,7 @@ pub async fn drivers(
             "SELECT toUUID('00000000-0000-0000-0000-000000000000') AS topic_id, sum(feedback_count) AS volume, \
              sum(sentiment_score_sum) AS score_sum FROM feedback_hourly WHERE {HOURLY} AND (? = '' OR channel = ?) \
              UNION ALL \
-             SELECT topic_id, sum(feedback_count) AS volume, sum(sentiment_score_sum) AS score_sum \
+             SELECT topic_id, toUInt64(sum(feedback_count)) AS volume, sum(sentiment_score_sum) AS score_sum \
              FROM ({SPAN_ROWS}) WHERE (? = '' OR channel = ?) GROUP BY topic_id"
         );
         let rollup = async {

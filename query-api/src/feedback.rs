@@ -99,7 +99,7 @@ fn reasons_as_objects<S: serde::Serializer>(reasons: &[String], s: S) -> Result<
     seq.end()
 }
 
-const COLUMNS: &str = "id, occurred_at, channel, text, sentiment_label, sentiment_score, dominant_emotion, key_phrases, \
+pub(crate) const COLUMNS: &str = "id, occurred_at, channel, text, sentiment_label, sentiment_score, dominant_emotion, key_phrases, \
      topic_ids, topic_reasons, segment, journey_stage, customer_id, language, rating, nps, csat";
 
 /// A page and the cursor of the next one.
@@ -168,7 +168,7 @@ pub async fn search(
 pub const PAGE_MAX: u64 = 200;
 
 /// Checks the filters; returns the page size.
-fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, ApiError> {
+pub(crate) fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, ApiError> {
     let limit = q.limit.unwrap_or(default_limit);
     let mut errors = Vec::new();
     if !(1..=max_limit).contains(&limit) {
@@ -197,6 +197,65 @@ fn validate(q: &SearchQuery, default_limit: u64, max_limit: u64) -> Result<u64, 
     Ok(limit)
 }
 
+/// The filters of a [`SearchQuery`] after the time range, as SQL with `?` placeholders, and
+/// their values in placeholder order (bound, never spliced). The search, the export and the
+/// similar-feedback search read the same filters through this.
+pub struct Filters {
+    sql: String,
+    strings: Vec<String>,
+    scores: Vec<f32>,
+}
+
+impl Filters {
+    pub fn of(q: &SearchQuery) -> Self {
+        let mut sql = String::new();
+        let mut strings = Vec::new();
+        let mut push = |fragment: &'static str, value: Option<String>| {
+            if let Some(v) = value {
+                sql.push_str(fragment);
+                strings.push(v);
+            }
+        };
+        push(" AND channel = ?", q.channel.clone());
+        push(" AND sentiment_label = ?", q.sentiment.clone());
+        push(" AND dominant_emotion = ?", q.emotion.clone());
+        push(" AND has(topic_ids, toUUID(?))", q.topic.map(|t| t.to_string()));
+        push(" AND segment = ?", q.segment.clone());
+        push(" AND journey_stage = ?", q.journey_stage.clone());
+        push(" AND customer_id = ?", q.customer_id.clone());
+        push(" AND language = ?", q.language.clone());
+        push(" AND positionCaseInsensitiveUTF8(text, ?) > 0", q.q.clone());
+        let mut scores = Vec::new();
+        // Bound as f32, the column's type: a checked f64 such as 2.2e-311 (subnormal) made
+        // ClickHouse fail to read the parameter (a 500, found by the fuzzing campaign).
+        if let Some(v) = q.min_score {
+            sql.push_str(" AND sentiment_score >= ?");
+            scores.push(v as f32);
+        }
+        if let Some(v) = q.max_score {
+            sql.push_str(" AND sentiment_score <= ?");
+            scores.push(v as f32);
+        }
+        Self { sql, strings, scores }
+    }
+
+    /// The conditions, each starting with ` AND`.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Binds the values, in the order of [`Filters::sql`]'s placeholders.
+    pub fn bind(self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
+        for v in self.strings {
+            query = query.bind(v);
+        }
+        for v in self.scores {
+            query = query.bind(v);
+        }
+        query
+    }
+}
+
 /// The filtered, newest-first query (values bound, never spliced).
 fn filtered(
     app: &AppState,
@@ -205,49 +264,17 @@ fn filtered(
     cursor: Option<(i64, Uuid)>,
     limit: u64,
 ) -> clickhouse::query::Query {
+    let filters = Filters::of(q);
     let mut sql = format!(
-        "SELECT {COLUMNS} FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?)"
+        "SELECT {COLUMNS} FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?){}",
+        filters.sql()
     );
-    let mut conditions: Vec<(&str, String)> = Vec::new();
-    let mut push = |fragment: &'static str, value: Option<String>| {
-        if let Some(v) = value {
-            conditions.push((fragment, v));
-        }
-    };
-    push(" AND channel = ?", q.channel.clone());
-    push(" AND sentiment_label = ?", q.sentiment.clone());
-    push(" AND dominant_emotion = ?", q.emotion.clone());
-    push(" AND has(topic_ids, toUUID(?))", q.topic.map(|t| t.to_string()));
-    push(" AND segment = ?", q.segment.clone());
-    push(" AND journey_stage = ?", q.journey_stage.clone());
-    push(" AND customer_id = ?", q.customer_id.clone());
-    push(" AND language = ?", q.language.clone());
-    push(" AND positionCaseInsensitiveUTF8(text, ?) > 0", q.q.clone());
-    for (fragment, _) in &conditions {
-        sql.push_str(fragment);
-    }
-    if q.min_score.is_some() {
-        sql.push_str(" AND sentiment_score >= ?");
-    }
-    if q.max_score.is_some() {
-        sql.push_str(" AND sentiment_score <= ?");
-    }
     if cursor.is_some() {
         sql.push_str(" AND (occurred_at, id) < (fromUnixTimestamp64Milli(?), toUUID(?))");
     }
     sql.push_str(" ORDER BY occurred_at DESC, id DESC LIMIT ?");
-    let mut query = app.ch.query(&sql).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis());
-    for (_, v) in conditions {
-        query = query.bind(v);
-    }
-    // Bound as f32, the column's type: a checked f64 such as 2.2e-311 (subnormal) made
-    // ClickHouse fail to read the parameter (a 500, found by the fuzzing campaign).
-    if let Some(v) = q.min_score {
-        query = query.bind(v as f32);
-    }
-    if let Some(v) = q.max_score {
-        query = query.bind(v as f32);
-    }
+    let query = app.ch.query(&sql).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis());
+    let mut query = filters.bind(query);
     if let Some((ms, id)) = cursor {
         query = query.bind(ms).bind(id.to_string());
     }

@@ -118,7 +118,25 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
         webhook_allow_private_targets: cfg.webhook_allow_private_targets,
         live: rtcx_query_api::live::Hub::new(cfg.live.limits()),
         live_timings: cfg.live.timings(),
+        embedder: None,
     })
+}
+
+/// The model of similar-feedback search by text, when RTCX_MODEL_DIR is set (only `serve`
+/// loads it: the other commands never search).
+async fn load_embedder(cfg: &Config) -> anyhow::Result<Option<Arc<rtcx_query_api::embedder::Embedder>>> {
+    let args = cfg.embedder.clone();
+    let embedder = tokio::task::spawn_blocking(move || rtcx_query_api::embedder::Embedder::load(&args))
+        .await
+        .context("loading the embedding model")?
+        .context("RTCX_MODEL_DIR / RTCX_HEADS_DIR: the model that embeds similar-feedback searches")?;
+    match &embedder {
+        Some(e) => {
+            tracing::info!(model = %e.model().name, version = %e.model().version, "similar-feedback search by text ready")
+        }
+        None => tracing::warn!("no RTCX_MODEL_DIR: similar-feedback search takes `id` only"),
+    }
+    Ok(embedder.map(Arc::new))
 }
 
 #[tokio::main]
@@ -182,6 +200,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None | Some(Command::Serve) => {
+            let mut app = app;
+            app.embedder = load_embedder(&cfg).await?;
             let health = HealthRegistry::new()
                 .with_fn("postgres", checks::postgres(app.pg.clone()))
                 .with_fn("clickhouse", checks::clickhouse(app.ch.clone()));

@@ -357,7 +357,7 @@ pub async fn stats(
     let rows: Vec<StatRow> = app
         .ch
         .query(
-            "SELECT channel, sentiment_label, sum(feedback_count) AS n, sum(sentiment_score_sum) AS score \
+            "SELECT channel, sentiment_label, toUInt64(sum(feedback_count)) AS n, sum(sentiment_score_sum) AS score \
              FROM feedback_topic_hourly WHERE topic_id = toUUID(?) AND hour >= toStartOfHour(fromUnixTimestamp(?)) \
              AND hour < fromUnixTimestamp(?) GROUP BY channel, sentiment_label",
         )
@@ -443,8 +443,8 @@ async fn compute_trending(
     let rollup = async {
         app.ch
             .query(
-                "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS current, \
-                 sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
+                "SELECT topic_id, toUInt64(sumIf(feedback_count, hour >= fromUnixTimestamp(?))) AS current, \
+                 toUInt64(sumIf(feedback_count, hour < fromUnixTimestamp(?))) AS previous \
                  FROM feedback_topic_hourly WHERE hour >= toStartOfHour(fromUnixTimestamp(?)) AND hour < fromUnixTimestamp(?) \
                  GROUP BY topic_id HAVING current > 0",
             )

@@ -66,7 +66,7 @@ fn every_operation_is_documented_with_examples_and_error_answers() {
     let doc = doc();
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 78, "operations in the document");
+    assert_eq!(ops.len(), 83, "operations in the document");
     let mut ids = HashSet::new();
     // Every `$ref` anywhere in the document resolves.
     fn refs(doc: &Value, v: &Value) {
@@ -273,6 +273,7 @@ async fn answers_match_the_documented_schemas() {
             csat: (i % 3 == 0).then_some((i % 5 + 1) as u8),
             topic_ids: vec![topic_id],
             segment: "smb".into(),
+            embedding: vec![127, (i % 7) as i8, -(i as i8)],
             ..FeedbackRow::blank(now - Duration::hours(i * 3 + 1))
         };
         insert.write(&row).await.expect("write");
@@ -308,6 +309,11 @@ async fn answers_match_the_documented_schemas() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let hook_id = hook["id"].as_str().expect("a webhook id").to_owned();
+    let (status, job) = api
+        .send(Method::POST, "/v1/topic-reassignments", &token, Some(json!({"days": 1, "topic_ids": [topic_id]})))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job_id = job["id"].as_str().expect("a job id").to_owned();
 
     let mut checked = 0;
     for (path, method, op) in operations(&doc) {
@@ -322,12 +328,16 @@ async fn answers_match_the_documented_schemas() {
             p if p.starts_with("/v1/users/") => me["id"].as_str().expect("my id").to_owned(),
             p if p.starts_with("/v1/alerts/") => alert_id.clone(),
             p if p.starts_with("/v1/webhooks/") => hook_id.clone(),
+            p if p.starts_with("/v1/topic-reassignments/") => job_id.clone(),
             _ => String::new(),
         };
-        let query = if path.starts_with("/v1/dashboard/") || path.ends_with("/stats") || path.ends_with("/trending") {
-            "?range=7d"
+        let query = if path == "/v1/feedback/similar" {
+            // Found through the newest row's stored embedding (no model is loaded here).
+            format!("?id={feedback_id}&range=7d")
+        } else if path.starts_with("/v1/dashboard/") || path.ends_with("/stats") || path.ends_with("/trending") {
+            "?range=7d".to_owned()
         } else {
-            ""
+            String::new()
         };
         let url = format!("{}{query}", path.replace("{id}", &id).replace("{name}", "negative_share"));
         let (status, answer) = api.send(Method::GET, &url, &token, None).await;
@@ -336,7 +346,8 @@ async fn answers_match_the_documented_schemas() {
         validate(&doc, schema, &answer, &format!("GET {url}"));
         checked += 1;
     }
-    assert_eq!(checked, 34, "JSON reads checked");
+    assert_eq!(checked, 37, "JSON reads checked");
+    api.send(Method::POST, &format!("/v1/topic-reassignments/{job_id}/cancel"), &token, None).await;
 
     // A few error answers against the error schema, framework rejections included.
     let error_schema = json!({"$ref": "#/components/schemas/ErrorBody"});

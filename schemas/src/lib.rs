@@ -8,6 +8,7 @@
 //! * [`alert`]: alert events ([`AlertEvent`]);
 //! * [`credentials`]: access-token claims, role names and the stored hash of secrets;
 //! * [`dead_letter`]: the dead-letter envelope ([`DeadLetter`]);
+//! * [`embedding`]: the stored form of a message's sentence embedding (int8, no scale);
 //! * [`validation`]: the validation rules, used by ingest for HTTP input and by the
 //!   processors for messages produced straight to Kafka;
 //! * [`live`]: the live-updates protocol of query-api (WebSocket and Server-Sent Events);
@@ -22,6 +23,7 @@ pub mod alert;
 pub mod channel;
 pub mod credentials;
 pub mod dead_letter;
+pub mod embedding;
 pub mod emotion;
 pub mod enriched;
 pub mod feedback;

@@ -59,6 +59,9 @@ pub struct FeedbackRow {
     pub kafka_partition: i32,
     /// Offset of the event in that partition; -1 when not read from Kafka.
     pub kafka_offset: i64,
+    /// The sentence embedding in its stored form ([`crate::embedding::quantise`]); empty
+    /// when the engine gives none (the lexicon, the Hugging Face pair).
+    pub embedding: Vec<i8>,
 }
 
 impl FeedbackRow {
@@ -102,6 +105,7 @@ impl FeedbackRow {
             model_version: "0".into(),
             kafka_partition: -1,
             kafka_offset: -1,
+            embedding: Vec::new(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl From<&EnrichedFeedback> for FeedbackRow {
             model_version: e.model.version.clone(),
             kafka_partition: -1,
             kafka_offset: -1,
+            embedding: Vec::new(),
         }
     }
 }

@@ -222,9 +222,9 @@ pub async fn read(
     }
     let topics: Vec<TopicRow> = ch
         .query(
-            "SELECT topic_id, sumIf(feedback_count, hour >= fromUnixTimestamp(?)) AS feedback, \
-             sumIf(feedback_count, hour >= fromUnixTimestamp(?) AND sentiment_label = 'negative') AS negative, \
-             sumIf(feedback_count, hour < fromUnixTimestamp(?)) AS previous \
+            "SELECT topic_id, toUInt64(sumIf(feedback_count, hour >= fromUnixTimestamp(?))) AS feedback, \
+             toUInt64(sumIf(feedback_count, hour >= fromUnixTimestamp(?) AND sentiment_label = 'negative')) AS negative, \
+             toUInt64(sumIf(feedback_count, hour < fromUnixTimestamp(?))) AS previous \
              FROM feedback_topic_hourly WHERE hour >= fromUnixTimestamp(?) AND hour < fromUnixTimestamp(?) \
              GROUP BY topic_id HAVING feedback > 0 ORDER BY feedback DESC, topic_id LIMIT ?",
         )

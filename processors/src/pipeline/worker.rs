@@ -470,6 +470,7 @@ impl Pipeline {
                     let mut row = FeedbackRow::from(&e);
                     row.kafka_partition = p.partition;
                     row.kafka_offset = p.offset;
+                    row.embedding = rtcx_schemas::embedding::quantise(&a.embedding);
                     rows.push(row);
                     enriched.push(e);
                 }

@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod command;
+pub mod reassign;
 pub mod suggest;
 
 pub use catalogue::{CatalogueError, TopicCatalogue};

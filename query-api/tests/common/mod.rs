@@ -52,6 +52,25 @@ pub async fn start_with_clickhouse() -> (Api, String) {
     (start_on(false, 50, ch).await, database)
 }
 
+/// As [`start_with_clickhouse`], with the processors' model loaded for similar-feedback search
+/// by text (RTCX_MODEL_DIR, set by deploy/dev.sh; the heads from RTCX_HEADS_DIR or the repo).
+pub async fn start_with_model() -> (Api, String) {
+    let args = rtcx_query_api::embedder::EmbedderArgs {
+        model_dir: Some(env("RTCX_MODEL_DIR").into()),
+        heads_dir: std::env::var("RTCX_HEADS_DIR")
+            .map(Into::into)
+            .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads")),
+        precision: None,
+    };
+    let embedder = tokio::task::spawn_blocking(move || rtcx_query_api::embedder::Embedder::load(&args))
+        .await
+        .expect("join")
+        .expect("load the model")
+        .expect("a model folder was given");
+    let (ch, database) = migrated_clickhouse().await;
+    (start_with(false, 50, ch, None, Some(Arc::new(embedder))).await, database)
+}
+
 /// Test topics of their own, and live settings for them (short timeouts and intervals).
 pub async fn live_args() -> LiveArgs {
     let brokers = env("RTCX_KAFKA_BROKERS");
@@ -91,14 +110,14 @@ pub async fn drop_clickhouse(database: &str) {
 }
 
 async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::Client) -> Api {
-    start_with(self_registration, per_account, ch, None).await
+    start_with(self_registration, per_account, ch, None, None).await
 }
 
 /// The API with live updates from `live`'s topics (its Kafka consumer, dashboard ticker and
 /// session check running), on the shared ClickHouse database or on `ch`.
 pub async fn start_live(live: &LiveArgs, ch: Option<clickhouse::Client>) -> Api {
     let ch = ch.unwrap_or_else(|| clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")));
-    start_with(false, 50, ch, Some(live)).await
+    start_with(false, 50, ch, Some(live), None).await
 }
 
 async fn start_with(
@@ -106,6 +125,7 @@ async fn start_with(
     per_account: usize,
     ch: clickhouse::Client,
     live: Option<&LiveArgs>,
+    embedder: Option<Arc<rtcx_query_api::embedder::Embedder>>,
 ) -> Api {
     let defaults = LiveArgs::default();
     let live_args = live.unwrap_or(&defaults);
@@ -126,6 +146,7 @@ async fn start_with(
         webhook_allow_private_targets: false,
         live: rtcx_query_api::live::Hub::new(live_args.limits()),
         live_timings: live_args.timings(),
+        embedder,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(args) = live {

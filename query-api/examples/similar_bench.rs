@@ -1,0 +1,239 @@
+//! Similar-feedback search at scale (docs/benchmarks.md "Similar feedback"): what the int8
+//! `feedback.embedding` column costs per row, and how long `GET /v1/feedback/similar`'s query
+//! takes with one client, with its recall@10 against an exact search over the f32 vectors.
+//!
+//! Rows are real messages (Banking77's training texts, embedded by the processors' model),
+//! each stored many times with a small random change of its embedding (so that no two rows
+//! are equal), spread over `--days`; the queries are Banking77 test texts, embedded the same
+//! way, searched over the last `--range-days`. It writes to its own ClickHouse database
+//! (`rtcx_similar_bench`, dropped first).
+//!
+//! `source <(deploy/dev.sh env)`, then
+//! `cargo run --release -p rtcx-query-api --example similar_bench -- --rows 1000000 --days 90 --range-days 30`.
+
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use rtcx_query_api::embedder::{Embedder, EmbedderArgs};
+use rtcx_query_api::similar::nearest_sql;
+use rtcx_schemas::embedding::quantise;
+use rtcx_schemas::rows::FeedbackRow;
+use rtcx_service_kit::testing::env;
+use uuid::Uuid;
+
+const DATABASE: &str = "rtcx_similar_bench";
+const BASE_TEXTS: usize = 2_000;
+const CHANNELS: [&str; 7] = ["web", "mobile_app", "email", "chat", "social", "survey", "call_center"];
+
+struct Args {
+    rows: usize,
+    days: i64,
+    range_days: i64,
+    queries: usize,
+    recall: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { rows: 1_000_000, days: 90, range_days: 30, queries: 50, recall: true };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse::<i64>().ok()).unwrap_or_else(|| panic!("{flag} N"));
+        match flag.as_str() {
+            "--rows" => a.rows = value() as usize,
+            "--days" => a.days = value(),
+            "--range-days" => a.range_days = value(),
+            "--queries" => a.queries = value() as usize,
+            "--no-recall" => a.recall = false,
+            other => panic!("unknown argument {other} (--rows, --days, --range-days, --queries, --no-recall)"),
+        }
+    }
+    a
+}
+
+/// A reproducible generator (xorshift), and a normal draw from it (Box-Muller).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        (-2.0 * self.next().ln()).sqrt() * (std::f32::consts::TAU * self.next()).cos()
+    }
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn banking77() -> (Vec<String>, Vec<String>) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/topic-intents/banking77/data.csv");
+    let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for record in reader.records() {
+        let r = record.expect("a CSV record");
+        let text = r.get(0).expect("text").to_owned();
+        if r.get(3) == Some("test") { test.push(text) } else { train.push(text) }
+    }
+    (train, test)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let embedder = tokio::task::spawn_blocking(|| {
+        Embedder::load(&EmbedderArgs {
+            model_dir: Some(env("RTCX_MODEL_DIR").into()),
+            heads_dir: std::env::var("RTCX_HEADS_DIR")
+                .map(Into::into)
+                .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads")),
+            precision: None,
+        })
+    })
+    .await
+    .expect("join")
+    .expect("load the model")
+    .expect("RTCX_MODEL_DIR");
+    let (train, test) = banking77();
+    let started = Instant::now();
+    let mut base = Vec::new();
+    for t in train.iter().take(BASE_TEXTS) {
+        base.push(embedder.embed(t).await.expect("embed"));
+    }
+    eprintln!("embedded {} base texts in {:.1} s", base.len(), started.elapsed().as_secs_f64());
+
+    let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
+    server.query(&format!("DROP DATABASE IF EXISTS {DATABASE} SYNC")).execute().await.expect("drop");
+    rtcx_migrations::ClickHouseMigrator::new(server.clone(), DATABASE).expect("migrator").run().await.expect("migrate");
+    let ch = server.with_database(DATABASE);
+
+    // Rows: base text i % n, its embedding plus noise of norm ~0.35, spread over the days.
+    let now = Utc::now();
+    let span_ms = a.days * 86_400_000;
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let sigma = 0.35 / (base[0].len() as f32).sqrt();
+    let mut kept: Vec<(i64, Uuid, Vec<f32>)> = Vec::new();
+    let started = Instant::now();
+    let mut insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for i in 0..a.rows {
+        let b = i % base.len();
+        let v = unit(base[b].iter().map(|x| x + sigma * rng.normal()).collect());
+        let ago = (rng.next() as f64 * span_ms as f64) as i64;
+        let row = FeedbackRow {
+            text: train[b].clone(),
+            channel: CHANNELS[i % CHANNELS.len()].into(),
+            embedding: quantise(&v),
+            ..FeedbackRow::blank(now - Duration::milliseconds(ago))
+        };
+        if a.recall && ago < a.range_days * 86_400_000 {
+            kept.push((ago, row.id, v));
+        }
+        insert.write(&row).await.expect("write");
+        if (i + 1) % 200_000 == 0 {
+            insert.end().await.expect("end");
+            insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+        }
+    }
+    insert.end().await.expect("end");
+    eprintln!("inserted {} rows in {:.1} s", a.rows, started.elapsed().as_secs_f64());
+    ch.query("OPTIMIZE TABLE feedback FINAL").execute().await.expect("optimize");
+
+    let (compressed, uncompressed, rows): (u64, u64, u64) = ch
+        .query(
+            "SELECT sum(column_data_compressed_bytes), sum(column_data_uncompressed_bytes), sum(rows) \
+             FROM system.parts_columns WHERE database = currentDatabase() AND table = 'feedback' AND column = 'embedding' AND active",
+        )
+        .fetch_one()
+        .await
+        .expect("column sizes");
+    let (all_compressed, in_range): (u64, u64) = ch
+        .query(
+            "SELECT (SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = currentDatabase() AND table = 'feedback' AND active), \
+             countIf(occurred_at >= now64(3) - toIntervalDay(?)) FROM feedback",
+        )
+        .bind(a.range_days)
+        .fetch_one()
+        .await
+        .expect("table size");
+    println!(
+        "embedding column: {:.1} B/row compressed ({:.1} B/row before compression), {:.1} % of the table's {:.1} B/row",
+        compressed as f64 / rows as f64,
+        uncompressed as f64 / rows as f64,
+        100.0 * compressed as f64 / all_compressed as f64,
+        all_compressed as f64 / rows as f64
+    );
+
+    // Queries: one client, one at a time, over the last range_days.
+    let sql = nearest_sql("", false, false);
+    let (mut search_ms, mut embed_ms, mut recalls) = (Vec::new(), Vec::new(), Vec::new());
+    for text in test.iter().take(a.queries) {
+        let t0 = Instant::now();
+        let q = embedder.embed(text).await.expect("embed");
+        embed_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        let to = Utc::now();
+        let from = to - Duration::days(a.range_days);
+        let t1 = Instant::now();
+        let found: Vec<(uuid::Uuid, f32)> = ch
+            .query(&sql)
+            .bind(q.len() as u64)
+            .bind(quantise(&q))
+            .bind(from.timestamp_millis())
+            .bind(to.timestamp_millis())
+            .bind(q.len() as u64)
+            .bind(10u64)
+            .fetch_all::<Neighbour>()
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|n| (n.id, n.similarity))
+            .collect();
+        search_ms.push(t1.elapsed().as_secs_f64() * 1e3);
+        if a.recall {
+            let cutoff = (now - from).num_milliseconds();
+            let mut exact: Vec<(f32, Uuid)> = kept
+                .iter()
+                .filter(|(ago, _, _)| *ago < cutoff)
+                .map(|(_, id, v)| (q.iter().zip(v).map(|(x, y)| x * y).sum(), *id))
+                .collect();
+            exact.sort_by(|x, y| y.0.total_cmp(&x.0));
+            let truth: Vec<Uuid> = exact.iter().take(10).map(|e| e.1).collect();
+            recalls.push(found.iter().filter(|(id, _)| truth.contains(id)).count() as f64 / 10.0);
+        }
+    }
+    search_ms.sort_by(f64::total_cmp);
+    embed_ms.sort_by(f64::total_cmp);
+    println!(
+        "{} rows over {} days, {} in the last {} days: search p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; embedding the text p50 {:.1} ms",
+        a.rows,
+        a.days,
+        in_range,
+        a.range_days,
+        percentile(&search_ms, 0.5),
+        percentile(&search_ms, 0.95),
+        search_ms.last().copied().unwrap_or_default(),
+        percentile(&embed_ms, 0.5)
+    );
+    if a.recall {
+        println!(
+            "recall@10 of the int8 search against exact f32 search: {:.3} (mean of {} queries)",
+            recalls.iter().sum::<f64>() / recalls.len() as f64,
+            recalls.len()
+        );
+    }
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Neighbour {
+    #[serde(with = "clickhouse::serde::uuid")]
+    id: Uuid,
+    similarity: f32,
+}

@@ -1,0 +1,292 @@
+//! `GET /v1/feedback/similar?text=…|id=…`: the stored feedback nearest in meaning to a text or
+//! to one stored feedback, by the cosine of their sentence embeddings (`feedback.embedding`,
+//! int8, migration 0009), with the search's filters.
+//!
+//! The search is exact: ClickHouse compares the query with every row of the range that passes
+//! the filters (`cosineDistance`) and keeps the nearest. Partitions outside the range are
+//! never read, and the int8 column is what is read besides the filtered columns; what that
+//! costs as the table grows is measured in docs/benchmarks.md ("Similar feedback").
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use chrono::Utc;
+use rtcx_schemas::ModelInfo;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{AuthUser, Permission};
+use crate::embedder::EmbedError;
+use crate::error::ApiError;
+use crate::feedback::{COLUMNS, FeedbackItem, Filters, SearchQuery, validate};
+use crate::range::{RangeQuery, TimeRange};
+
+/// Most neighbours one search returns.
+pub const MAX_NEIGHBOURS: u64 = 50;
+/// Longest `text`, in characters.
+pub const MAX_TEXT_CHARS: usize = 2_000;
+
+/// What to find neighbours of: exactly one of `text` and `id`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SimilarQuery {
+    /// A text to search by meaning (1 to 2 000 characters, something visible).
+    #[param(min_length = 1, max_length = 2000)]
+    pub text: Option<String>,
+    /// A stored feedback whose neighbours to find (it is not among them).
+    pub id: Option<Uuid>,
+    /// Only neighbours at least this similar (cosine, −1..1).
+    pub min_similarity: Option<f64>,
+}
+
+/// One neighbour: the feedback as listed, and how close it is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SimilarFeedback {
+    #[serde(flatten)]
+    pub feedback: FeedbackItem,
+    /// Cosine of the two embeddings (1: same meaning; computed on the stored int8 form).
+    pub similarity: f32,
+}
+
+/// The nearest feedback, most similar first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"items": [{"id": "0190f5c5-2b3c-7d4e-9f50-61728394a5b6", "occurred_at": "2026-11-29T09:58:41.120Z", "channel": "chat", "text": "Courier left my parcel in the rain, again.", "sentiment_label": "negative", "sentiment_score": -0.83, "dominant_emotion": "anger", "key_phrases": ["courier", "parcel", "rain"], "topic_ids": [], "topic_reasons": [], "segment": "", "journey_stage": "", "customer_id": "", "language": "en", "rating": null, "nps": null, "csat": null, "similarity": 0.71}], "model": {"name": "rtcx-minilm-heads", "version": "3f2a9c0d1e4b"}}))]
+pub struct SimilarPage {
+    pub items: Vec<SimilarFeedback>,
+    /// The model that embedded `text` (null for a search by `id`: the stored embedding is used).
+    pub model: Option<EmbeddingModel>,
+}
+
+/// A model as the enriched rows name it (`model_name`, `model_version`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmbeddingModel {
+    pub name: String,
+    pub version: String,
+}
+
+impl From<&ModelInfo> for EmbeddingModel {
+    fn from(m: &ModelInfo) -> Self {
+        Self { name: m.name.clone(), version: m.version.clone() }
+    }
+}
+
+/// `GET /v1/feedback/similar`.
+#[utoipa::path(
+    get,
+    path = "/v1/feedback/similar",
+    tag = "feedback",
+    summary = "Find feedback by meaning",
+    description = "The stored feedback nearest in meaning to `text` (embedded by the processors' model) or to the stored feedback `id`, most similar first, by the cosine of their sentence embeddings. Takes the search filters (`cursor` excepted: one page of `limit` ≤ 50 neighbours, default 10); the range defaults to the last 30 days. Only feedback stored with an embedding (by rtcx's own model) is found. The search is exact (every row of the range passing the filters is compared). 503 also when `text` is given and no model is loaded (RTCX_MODEL_DIR) or 8 searches already wait for it.",
+    params(SimilarQuery, SearchQuery, RangeQuery),
+    responses(
+        (status = 200, description = "Most similar first", body = SimilarPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound)
+    ),
+    extensions(("x-rtcx-permission" = json!("read_analytics")))
+)]
+pub async fn similar(
+    State(app): State<Arc<AppState>>,
+    user: AuthUser,
+    what: Result<Query<SimilarQuery>, QueryRejection>,
+    filters: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<SimilarPage>, ApiError> {
+    user.require(Permission::ReadAnalytics)?;
+    let Query(what) = what?;
+    let Query(mut search) = filters?;
+    let (target, limit) = check(what.text, what.id, what.min_similarity, &search)?;
+    if search.range.range.is_none() && search.range.from.is_none() && search.range.to.is_none() {
+        search.range.range = Some("30d".into());
+    }
+    let r = TimeRange::resolve(&search.range, Utc::now())?;
+    let exclude = match target {
+        Target::Id(id) => Some(id),
+        Target::Text(_) => None,
+    };
+    let (query, model) = match target {
+        Target::Text(text) => {
+            let embedder = app.embedder.as_ref().ok_or(ApiError::Unavailable("the model that embeds text"))?;
+            let embedding = embedder.embed(text.trim()).await.map_err(|e| match e {
+                EmbedError::Busy => ApiError::Unavailable("the model that embeds text (busy)"),
+                EmbedError::NoEmbedding => ApiError::Unavailable("the model that embeds text (it gives none)"),
+                EmbedError::Model(e) => ApiError::Internal(e.to_string()),
+            })?;
+            (rtcx_schemas::embedding::quantise(&embedding), Some(EmbeddingModel::from(embedder.model())))
+        }
+        Target::Id(id) => (stored_embedding(&app, id).await?, None),
+    };
+    let neighbours = nearest(&app, &query, exclude, &search, r, what.min_similarity, limit).await?;
+    let items = with_items(&app, neighbours, r).await?;
+    Ok(Json(SimilarPage { items, model }))
+}
+
+/// What the neighbours are sought of.
+enum Target {
+    Text(String),
+    Id(Uuid),
+}
+
+/// Exactly one of `text` and `id`, a visible text of bounded length, a similarity in [−1, 1],
+/// no cursor and the usual filters; returns the target and the number of neighbours wanted.
+fn check(
+    text: Option<String>,
+    id: Option<Uuid>,
+    min_similarity: Option<f64>,
+    search: &SearchQuery,
+) -> Result<(Target, u64), ApiError> {
+    let mut errors = Vec::new();
+    let target = match (text, id) {
+        (Some(_), Some(_)) => {
+            errors.push(("text".to_owned(), "give text or id, not both".to_owned()));
+            None
+        }
+        (None, None) => {
+            errors.push(("text".to_owned(), "give text or id".to_owned()));
+            None
+        }
+        (Some(t), None) if !crate::text_input::name_ok(&t, MAX_TEXT_CHARS) => {
+            errors
+                .push(("text".to_owned(), format!("must hold something visible, at most {MAX_TEXT_CHARS} characters")));
+            None
+        }
+        (Some(t), None) => Some(Target::Text(t)),
+        (None, Some(id)) => Some(Target::Id(id)),
+    };
+    if min_similarity.is_some_and(|v| !(-1.0..=1.0).contains(&v)) {
+        errors.push(("min_similarity".to_owned(), "must be in [-1, 1]".to_owned()));
+    }
+    if search.cursor.is_some() {
+        errors.push(("cursor".to_owned(), "similar-feedback search has one page: raise limit instead".to_owned()));
+    }
+    let limit = match validate(search, 10, MAX_NEIGHBOURS) {
+        Ok(limit) => limit,
+        Err(ApiError::Validation(more)) => {
+            errors.extend(more);
+            0
+        }
+        Err(other) => return Err(other),
+    };
+    match target {
+        Some(target) if errors.is_empty() => Ok((target, limit)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// The stored embedding of feedback `id`: 404 when there is no such feedback, 400 when it was
+/// stored without one.
+async fn stored_embedding(app: &AppState, id: Uuid) -> Result<Vec<i8>, ApiError> {
+    let stored: Option<Vec<i8>> = app
+        .ch
+        .query("SELECT embedding FROM feedback WHERE id = toUUID(?) LIMIT 1")
+        .bind(id.to_string())
+        .fetch_optional()
+        .await
+        .map_err(ApiError::from)?;
+    let embedding = stored.ok_or(ApiError::NotFound("feedback"))?;
+    if embedding.is_empty() {
+        return Err(ApiError::invalid(
+            "id",
+            "this feedback was stored without an embedding (before migration 0009, or by the lexicon or the Hugging Face pair)",
+        ));
+    }
+    Ok(embedding)
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct Neighbour {
+    #[serde(with = "clickhouse::serde::uuid")]
+    id: Uuid,
+    similarity: f32,
+}
+
+/// The search's SQL. Placeholders: the query's length, the query embedding, the range (ms,
+/// ms), the query's length again, the filters, the excluded id (with `exclude`), the
+/// similarity floor (with `floor`), the row limit. Only embeddings of the query's length are
+/// compared (another model's are skipped). ClickHouse may compute the similarity of rows the
+/// filter then drops (it did for an empty embedding, and refused arrays of unequal sizes), so
+/// the stored array is brought to the query's length first (a no-op for those compared).
+/// Public for `examples/similar_bench.rs`, which measures exactly this query.
+pub fn nearest_sql(filters: &str, exclude: bool, floor: bool) -> String {
+    let mut sql = format!(
+        "SELECT id, toFloat32(1 - cosineDistance(arrayResize(embedding, ?), ?)) AS similarity \
+         FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?) \
+         AND length(embedding) = ?{filters}"
+    );
+    if exclude {
+        sql.push_str(" AND id != toUUID(?)");
+    }
+    if floor {
+        sql.push_str(" AND similarity >= ?");
+    }
+    sql.push_str(" ORDER BY similarity DESC, id LIMIT ?");
+    sql
+}
+
+/// The `limit` rows of the range nearest to `query` that pass the filters, most similar first.
+async fn nearest(
+    app: &AppState,
+    query: &[i8],
+    exclude: Option<Uuid>,
+    search: &SearchQuery,
+    r: TimeRange,
+    min_similarity: Option<f64>,
+    limit: u64,
+) -> Result<Vec<Neighbour>, ApiError> {
+    let filters = Filters::of(search);
+    let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some());
+    // A row stored twice (before the table merges) is dropped below: ask for a few more.
+    let dim = query.len() as u64;
+    let q = app
+        .ch
+        .query(&sql)
+        .bind(dim)
+        .bind(query)
+        .bind(r.from.timestamp_millis())
+        .bind(r.to.timestamp_millis())
+        .bind(dim);
+    let mut q = filters.bind(q);
+    if let Some(id) = exclude {
+        q = q.bind(id.to_string());
+    }
+    if let Some(m) = min_similarity {
+        q = q.bind(m as f32);
+    }
+    let mut rows: Vec<Neighbour> = q.bind(limit + 4).fetch_all().await.map_err(ApiError::from)?;
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|n| seen.insert(n.id));
+    rows.truncate(limit as usize);
+    Ok(rows)
+}
+
+/// The neighbours as listed by the search, in their order.
+async fn with_items(
+    app: &AppState,
+    neighbours: Vec<Neighbour>,
+    r: TimeRange,
+) -> Result<Vec<SimilarFeedback>, ApiError> {
+    if neighbours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = neighbours.iter().map(|n| n.id.to_string()).collect();
+    let items: Vec<FeedbackItem> = app
+        .ch
+        .query(&format!(
+            "SELECT {COLUMNS} FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) \
+             AND occurred_at < fromUnixTimestamp64Milli(?) AND id IN (SELECT arrayJoin(arrayMap(x -> toUUID(x), ?))) LIMIT 1 BY id"
+        ))
+        .bind(r.from.timestamp_millis())
+        .bind(r.to.timestamp_millis())
+        .bind(ids)
+        .fetch_all()
+        .await
+        .map_err(ApiError::from)?;
+    let mut by_id: HashMap<Uuid, FeedbackItem> = items.into_iter().map(|i| (i.id, i)).collect();
+    Ok(neighbours
+        .into_iter()
+        .filter_map(|n| by_id.remove(&n.id).map(|feedback| SimilarFeedback { feedback, similarity: n.similarity }))
+        .collect())
+}

@@ -1,0 +1,178 @@
+//! `GET /v1/feedback/similar` against the real ClickHouse, with the processors' model: the
+//! neighbours by meaning, in the order an exact search computed here gives, with the filters,
+//! and every refusal.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{drop_clickhouse, start_with_clickhouse, start_with_model};
+use reqwest::StatusCode;
+use rtcx_query_api::auth::Role;
+use rtcx_schemas::embedding::{dequantise, quantise};
+use rtcx_schemas::rows::FeedbackRow;
+use serde_json::Value;
+use uuid::Uuid;
+
+const DELIVERY: [&str; 4] = [
+    "My parcel never arrived and the tracking has not moved in a week.",
+    "The courier left the package at the wrong address again.",
+    "Order 2417 is still not delivered, it was promised for Monday.",
+    "Where is my delivery? It says out for delivery since yesterday.",
+];
+const BILLING: [&str; 4] = [
+    "I was charged twice for the same monthly subscription.",
+    "Why is there an extra fee on my invoice this month?",
+    "Refund the double payment taken from my card, please.",
+    "My bill went up without any notice from you.",
+];
+const APP: [&str; 4] = [
+    "The app crashes every time I open the settings page.",
+    "After the last update the mobile app will not log me in.",
+    "The login screen freezes on my phone since the new version.",
+    "Your app keeps closing on its own when I scroll the menu.",
+];
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn path(query: &str) -> String {
+    format!("/v1/feedback/similar?{query}")
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items in {body}"))
+        .iter()
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn neighbours_by_meaning_with_filters_match_an_exact_search() {
+    let (api, database) = start_with_model().await;
+    let (_, token) = api.logged_in(Role::Agent).await;
+    let embedder = Arc::clone(api.state.embedder.as_ref().expect("embedder"));
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for (g, (group, channel)) in [(DELIVERY, "chat"), (BILLING, "email"), (APP, "web")].into_iter().enumerate() {
+        for (i, text) in group.iter().enumerate() {
+            let embedding = embedder.embed(text).await.expect("embed");
+            rows.push(FeedbackRow {
+                text: (*text).into(),
+                channel: channel.into(),
+                sentiment_label: if i == 3 { "neutral" } else { "negative" }.into(),
+                embedding: quantise(&embedding),
+                ..FeedbackRow::blank(now - Duration::hours((g * 4 + i) as i64 + 1))
+            });
+        }
+    }
+    // Outside the default 30 days, and one stored without an embedding (the lexicon).
+    let old = FeedbackRow {
+        text: DELIVERY[0].into(),
+        channel: "chat".into(),
+        embedding: rows[0].embedding.clone(),
+        ..FeedbackRow::blank(now - Duration::days(40))
+    };
+    let bare = FeedbackRow { text: DELIVERY[1].into(), ..FeedbackRow::blank(now - Duration::hours(2)) };
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for r in rows.iter().chain([&old, &bare]) {
+        insert.write(r).await.expect("write");
+    }
+    insert.end().await.expect("end");
+
+    // By text: the delivery complaints first, in the order of an exact search over the stored
+    // (int8) embeddings, with their similarity.
+    let query = "Package has not been delivered yet";
+    let q = dequantise(&quantise(&embedder.embed(query).await.expect("embed")));
+    let mut exact: Vec<(f32, String)> =
+        rows.iter().map(|r| (cosine(&q, &dequantise(&r.embedding)), r.id.to_string())).collect();
+    exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (status, body) = api.get(&path("text=Package%20has%20not%20been%20delivered%20yet&limit=12"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let found = ids(&body);
+    assert_eq!(found, exact.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(), "exact order; {body}");
+    let delivery: Vec<String> = rows[..4].iter().map(|r| r.id.to_string()).collect();
+    for id in &found[..4] {
+        assert!(delivery.contains(id), "a delivery text among the first four: {body}");
+    }
+    for (item, (s, _)) in body["items"].as_array().expect("items").iter().zip(&exact) {
+        let got = item["similarity"].as_f64().expect("similarity") as f32;
+        assert!((got - s).abs() < 1e-3, "{got} vs {s}");
+        assert!(item["text"].is_string() && item["channel"].is_string());
+    }
+    assert_eq!(body["model"]["name"], "rtcx-minilm-l6-heads", "{body}");
+
+    // By id: the stored feedback itself is not among its neighbours; billing comes first.
+    let billing = rows[4].id.to_string();
+    let (status, body) = api.get(&path(&format!("id={billing}&limit=3")), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let found = ids(&body);
+    assert_eq!(found.len(), 3);
+    assert!(!found.contains(&billing));
+    let others: Vec<String> = rows[5..8].iter().map(|r| r.id.to_string()).collect();
+    assert!(others.contains(&found[0]), "another billing text first: {body}");
+    assert!(body["model"].is_null());
+
+    // Filters: channel, sentiment, a floor on similarity, the range.
+    let (_, body) = api.get(&path(&format!("id={billing}&channel=web")), &token).await;
+    let app: Vec<String> = rows[8..].iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids(&body).len(), 4);
+    assert!(ids(&body).iter().all(|id| app.contains(id)), "{body}");
+    let (_, body) = api.get(&path(&format!("id={billing}&sentiment=neutral")), &token).await;
+    assert_eq!(ids(&body).len(), 3, "one neutral text per group: {body}");
+    let (_, body) = api.get(&path(&format!("id={billing}&min_similarity=0.999")), &token).await;
+    assert!(ids(&body).is_empty(), "no near-copy of it: {body}");
+    let first = rows[0].id.to_string();
+    let (_, body) = api.get(&path(&format!("id={first}&range=90d&min_similarity=0.999")), &token).await;
+    assert_eq!(ids(&body), vec![old.id.to_string()], "the 40-day-old copy, only over 90 days: {body}");
+    let from = (now - Duration::minutes(150)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (_, body) = api.get(&path(&format!("id={first}&from={from}")), &token).await;
+    assert_eq!(ids(&body).len(), 1, "rows[1] only: {body}");
+
+    // Refusals, each naming its field.
+    for (query, field, status) in [
+        ("", "text", StatusCode::BAD_REQUEST),
+        (&format!("text=x&id={first}"), "text", StatusCode::BAD_REQUEST),
+        ("text=%20%20", "text", StatusCode::BAD_REQUEST),
+        ("text=x&min_similarity=1.5", "min_similarity", StatusCode::BAD_REQUEST),
+        ("text=x&limit=51", "limit", StatusCode::BAD_REQUEST),
+        ("text=x&cursor=abc", "cursor", StatusCode::BAD_REQUEST),
+        ("text=x&channel=fax", "channel", StatusCode::BAD_REQUEST),
+        (&format!("id={}", bare.id), "id", StatusCode::BAD_REQUEST),
+    ] {
+        let (got, body) = api.get(&path(query), &token).await;
+        assert_eq!(got, status, "{query}: {body}");
+        assert!(body.to_string().contains(field), "{query}: {body}");
+    }
+    let (got, body) = api.get(&path(&format!("id={}", Uuid::now_v7())), &token).await;
+    assert_eq!(got, StatusCode::NOT_FOUND, "{body}");
+    let long = "a".repeat(2_001);
+    let (got, _) = api.get(&path(&format!("text={long}")), &token).await;
+    assert_eq!(got, StatusCode::BAD_REQUEST);
+    drop_clickhouse(&database).await;
+}
+
+#[tokio::test]
+async fn without_a_model_text_is_unavailable_and_id_still_works() {
+    let (api, database) = start_with_clickhouse().await;
+    let (_, token) = api.logged_in(Role::ApiUser).await;
+    let row = FeedbackRow { embedding: vec![127, 0, -5], ..FeedbackRow::blank(Utc::now() - Duration::minutes(5)) };
+    let near = FeedbackRow { embedding: vec![120, 10, -5], ..FeedbackRow::blank(Utc::now() - Duration::minutes(4)) };
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    insert.write(&row).await.expect("write");
+    insert.write(&near).await.expect("write");
+    insert.end().await.expect("end");
+    let (status, body) = api.get(&path("text=late%20parcel"), &token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (status, body) = api.get(&path(&format!("id={}", row.id)), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body), vec![near.id.to_string()]);
+    let s = body["items"][0]["similarity"].as_f64().expect("similarity");
+    let expected = cosine(&dequantise(&row.embedding), &dequantise(&near.embedding)) as f64;
+    assert!((s - expected).abs() < 1e-4, "{s} vs {expected}");
+    drop_clickhouse(&database).await;
+}
