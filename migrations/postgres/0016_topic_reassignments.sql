@@ -38,7 +38,8 @@ CREATE TABLE topic_reassignment_batches (
     job_id     uuid NOT NULL REFERENCES topic_reassignments (id) ON DELETE CASCADE,
     seq        integer NOT NULL,
     day        timestamptz NOT NULL,
-    -- {"rows": [{"id", "occurred_at_ms", "topic_ids", "topic_reasons"}], "deltas": [...]}
+    -- {"rows": [{"id", "occurred_at_ms", "topic_ids", "topic_reasons"}], "corrections": [...]};
+    -- emptied ('{}') once applied
     plan       jsonb NOT NULL,
     applied    boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),

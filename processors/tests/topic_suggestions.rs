@@ -21,10 +21,15 @@ fn row(text: &str, phrase: &str) -> FeedbackRow {
 
 /// Runs `rtcx-processors suggest-topics` on the test database.
 fn suggest_topics(t: &common::TestEnv) -> std::process::Output {
+    suggest_topics_with_model(t, &env("RTCX_MODEL_DIR"))
+}
+
+fn suggest_topics_with_model(t: &common::TestEnv, model_dir: &str) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_rtcx-processors"))
         .arg("suggest-topics")
         .args(["--min-size", "4", "--threshold", "0.45"])
         .env("RTCX_CLICKHOUSE_DATABASE", &t.database)
+        .env("RTCX_MODEL_DIR", model_dir)
         .env("RTCX_HEADS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads"))
         .output()
         .expect("run suggest-topics")
@@ -98,5 +103,56 @@ async fn clusters_of_unassigned_feedback_become_pending_suggestions() {
         .await
         .expect("count");
     assert_eq!(n, 1);
+    t.cleanup().await;
+}
+
+/// Feedback stored with its embedding (as the processors store it) is clustered from
+/// ClickHouse alone: the command never loads the model (here it could not: its folder is
+/// missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_embeddings_are_clustered_without_the_model() {
+    use rtcx_processors::inference::pool::AnalyzerPool;
+    use rtcx_processors::inference::{Batching, ModelArgs};
+
+    let t = common::TestEnv::new(&env("RTCX_KAFKA_BROKERS"), &env("RTCX_CLICKHOUSE_URL"), 1).await;
+    let model = ModelArgs {
+        model_dir: env("RTCX_MODEL_DIR").into(),
+        heads_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads").into(),
+        max_len: 128,
+        lexicon: false,
+        precision: None,
+        int8_activations: Default::default(),
+        int8_kernel: Default::default(),
+        sentiment_model: None,
+        emotion_model: None,
+    };
+    let pool = AnalyzerPool::start(1, move || model.load(Batching::default())).expect("model");
+    let billing = unique("double charge");
+    let texts = [
+        "I was charged twice for one order.",
+        "Double charge on my card for the same purchase.",
+        "You billed me two times this month.",
+        "Charged twice, please refund one of the payments.",
+        "My card shows the same payment twice.",
+    ];
+    let analyses = pool.analyze(texts.iter().map(|t| (*t).to_owned()).collect()).await.expect("embed");
+    let ch = t.clickhouse();
+    let mut insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for (text, a) in texts.iter().zip(&analyses) {
+        let r = FeedbackRow { embedding: rtcx_schemas::embedding::quantise(&a.embedding), ..row(text, &billing) };
+        insert.write(&r).await.expect("write");
+    }
+    insert.end().await.expect("end");
+
+    let out = suggest_topics_with_model(&t, "/nonexistent/model");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    let pg = sqlx::postgres::PgPoolOptions::new().connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
+    let size: i32 = sqlx::query_scalar("SELECT size FROM topic_suggestions WHERE $1 = ANY(key_phrases)")
+        .bind(&billing)
+        .fetch_one(&pg)
+        .await
+        .expect("one suggestion from the stored embeddings");
+    assert_eq!(size, 5);
     t.cleanup().await;
 }

@@ -35,16 +35,22 @@ pub struct SuggestArgs {
     pub model: ModelArgs,
 }
 
-/// One run: load, embed, cluster, print and (unless `--dry-run`) store.
+/// One run: load (with the stored embeddings), embed what has none, cluster, print and
+/// (unless `--dry-run`) store.
 pub async fn run(a: SuggestArgs) -> anyhow::Result<()> {
     use crate::topics::suggest::{ClusterParams, load_unassigned, store_suggestions, suggest};
 
-    let engine = a.model.load(crate::inference::Batching::default()).context("loading the model")?;
     let mut items = load_unassigned(&a.clickhouse.client(), a.days, a.limit).await?;
-    let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
-    let analyses = tokio::task::block_in_place(|| engine.analyze(&texts))?;
-    for (item, an) in items.iter_mut().zip(analyses) {
-        item.embedding = an.embedding;
+    let missing: Vec<usize> = (0..items.len()).filter(|&i| items[i].embedding.is_empty()).collect();
+    tracing::info!(texts = items.len(), stored = items.len() - missing.len(), "embeddings read from ClickHouse");
+    if !missing.is_empty() {
+        // Only feedback stored without an embedding is run through the model again.
+        let engine = a.model.load(crate::inference::Batching::default()).context("loading the model")?;
+        let texts: Vec<&str> = missing.iter().map(|&i| items[i].text.as_str()).collect();
+        let analyses = tokio::task::block_in_place(|| engine.analyze(&texts))?;
+        for (&i, an) in missing.iter().zip(analyses) {
+            items[i].embedding = an.embedding;
+        }
     }
     anyhow::ensure!(
         items.iter().all(|i| !i.embedding.is_empty()) || items.is_empty(),

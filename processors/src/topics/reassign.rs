@@ -12,7 +12,8 @@
 //! 2. the corrections, into ClickHouse `feedback_topic_corrections`, whose views add them to
 //!    the three topic rollups; the insert carries the batch's deduplication token;
 //! 3. the new topics, with `ALTER TABLE feedback UPDATE` (it feeds no view), waited for;
-//! 4. the batch marked applied, and the job's progress, in one Postgres transaction.
+//! 4. the batch marked applied (its plan dropped), and the job's progress, in one Postgres
+//!    transaction.
 //!
 //! A crash anywhere is resumed by redoing the unapplied batches exactly as planned: step 2 is
 //! deduplicated by its token, step 3 sets the same values again. So the rollups change exactly
@@ -433,8 +434,10 @@ impl Reassigner {
         let added = plan.corrections.iter().filter(|c| c.sign > 0).count() as i64;
         let removed = plan.corrections.len() as i64 - added;
         let mut tx = self.pg.begin().await?;
+        // The plan is needed only until it is applied (ClickHouse's corrections keep the record).
         let r = sqlx::query(
-            "UPDATE topic_reassignment_batches SET applied = true WHERE job_id = $1 AND seq = $2 AND NOT applied",
+            "UPDATE topic_reassignment_batches SET applied = true, plan = '{}'::jsonb \
+             WHERE job_id = $1 AND seq = $2 AND NOT applied",
         )
         .bind(job)
         .bind(seq)

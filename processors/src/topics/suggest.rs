@@ -128,14 +128,16 @@ struct UnassignedRow {
     id: Uuid,
     text: String,
     key_phrases: Vec<String>,
+    embedding: Vec<i8>,
 }
 
-/// The most recent feedback of the last `days` days that has no topic (embeddings empty:
-/// the caller computes them).
+/// The most recent feedback of the last `days` days that has no topic, with its stored
+/// embedding (`feedback.embedding`, back to unit length); empty where none was stored (before
+/// migration 0009, erased by the text retention, or the lexicon): the caller computes those.
 pub async fn load_unassigned(ch: &clickhouse::Client, days: u32, limit: u64) -> Result<Vec<Unassigned>, SuggestError> {
     let rows: Vec<UnassignedRow> = ch
         .query(
-            "SELECT id, text, key_phrases FROM feedback \
+            "SELECT id, text, key_phrases, embedding FROM feedback \
              WHERE empty(topic_ids) AND text != '' AND occurred_at >= now64(3) - toIntervalDay(?) \
              ORDER BY occurred_at DESC LIMIT 1 BY id LIMIT ?",
         )
@@ -145,7 +147,12 @@ pub async fn load_unassigned(ch: &clickhouse::Client, days: u32, limit: u64) -> 
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| Unassigned { id: r.id, text: r.text, key_phrases: r.key_phrases, embedding: Vec::new() })
+        .map(|r| Unassigned {
+            id: r.id,
+            text: r.text,
+            key_phrases: r.key_phrases,
+            embedding: rtcx_schemas::embedding::dequantise(&r.embedding),
+        })
         .collect())
 }
 
