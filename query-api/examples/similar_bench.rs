@@ -157,7 +157,7 @@ async fn main() {
         .expect("column sizes");
     let (all_compressed, in_range): (u64, u64) = ch
         .query(
-            "SELECT (SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = currentDatabase() AND table = 'feedback' AND active), \
+            "SELECT assumeNotNull((SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = currentDatabase() AND table = 'feedback' AND active)), \
              countIf(occurred_at >= now64(3) - toIntervalDay(?)) FROM feedback",
         )
         .bind(a.range_days)
