@@ -11,6 +11,8 @@ one). Each rule is stated in the operation's description and tested in Rust:
 - query-api time ranges: `range` or `from`/`to`, not both; `from` before `to`, `to` only with
   `from`; at most 400 days, between 2000-01-01 and 2100-01-01; hourly trend buckets over at
   most 31 days;
+- query-api similar-feedback search: exactly one of `text` and `id`, no `cursor`, `limit` at
+  most 50;
 - query-api password policy: besides its length (in the document), at least three of
   lower-case, upper-case, digits and symbols.
 
@@ -152,6 +154,22 @@ def _adjust(case):
                 else:
                     del body["idempotency_key"]
     _fix_range(case.query)
+    if case.operation.path == "/v1/feedback/similar" and isinstance(case.query, dict):
+        _fix_similar(case.query)
+
+
+def _fix_similar(query):
+    """Similar-feedback search: exactly one of `text` and `id`, no `cursor` (one page), at most
+    50 neighbours (`limit` is the search's parameter, documented up to 200 there)."""
+    if "text" in query and "id" in query:
+        del query["id"]
+    text = query.get("text")
+    if ("text" not in query and "id" not in query) or (isinstance(text, str) and not text.strip()):
+        query["text"] = "late delivery"
+    query.pop("cursor", None)
+    limit = query.get("limit")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 50:
+        query["limit"] = 50
 
 
 @schemathesis.hook

@@ -30,6 +30,7 @@ pub const MAX_TOPICS: usize = 100;
 pub struct ReassignmentBody {
     /// The feedback of the last `days` days (by event time, up to now).
     #[schema(minimum = 1, maximum = 400)]
+    #[serde(deserialize_with = "crate::whole_number::whole")]
     pub days: u32,
     /// The topics to apply (active ones); absent or empty: every active topic. A feedback's
     /// other topics are left as they are.
