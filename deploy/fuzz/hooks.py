@@ -168,6 +168,8 @@ def _fix_similar(query):
         query["text"] = "late delivery"
     query.pop("cursor", None)
     limit = query.get("limit")
+    if isinstance(limit, str) and re.fullmatch(r"-?[0-9]+", limit):
+        limit = int(limit)
     if isinstance(limit, int) and not isinstance(limit, bool) and not 1 <= limit <= 50:
         query["limit"] = min(max(limit, 1), 50)
 
