@@ -11,8 +11,7 @@ one). Each rule is stated in the operation's description and tested in Rust:
 - query-api time ranges: `range` or `from`/`to`, not both; `from` before `to`, `to` only with
   `from`; at most 400 days, between 2000-01-01 and 2100-01-01; hourly trend buckets over at
   most 31 days;
-- query-api similar-feedback search: exactly one of `text` and `id`, no `cursor`, `limit` 1
-  to 50;
+- query-api similar-feedback search: exactly one of `text` and `id`, no `cursor`;
 - query-api password policy: besides its length (in the document), at least three of
   lower-case, upper-case, digits and symbols.
 
@@ -159,19 +158,14 @@ def _adjust(case):
 
 
 def _fix_similar(query):
-    """Similar-feedback search: exactly one of `text` and `id`, no `cursor` (one page), 1 to 50
-    neighbours (`limit` is the search's shared parameter; its bounds are the search's)."""
+    """Similar-feedback search: exactly one of `text` and `id`, and no `cursor` (one page); the
+    document states `limit`'s own bounds (1..=50) for this operation."""
     if "text" in query and "id" in query:
         del query["id"]
     text = query.get("text")
     if ("text" not in query and "id" not in query) or (isinstance(text, str) and not text.strip()):
         query["text"] = "late delivery"
     query.pop("cursor", None)
-    limit = query.get("limit")
-    if isinstance(limit, str) and re.fullmatch(r"-?[0-9]+", limit):
-        limit = int(limit)
-    if isinstance(limit, int) and not isinstance(limit, bool) and not 1 <= limit <= 50:
-        query["limit"] = min(max(limit, 1), 50)
 
 
 @schemathesis.hook

@@ -350,6 +350,10 @@ fn parameter_rule(path: &str, name: &str) -> Option<serde_json::Value> {
         "limit" if path == "/v1/alerts" => {
             Some(json!({"type": "integer", "minimum": 1, "maximum": crate::alerts::PAGE_MAX}))
         }
+        "limit" if path == "/v1/feedback/similar" => {
+            Some(json!({"type": "integer", "minimum": 1, "maximum": crate::similar::MAX_NEIGHBOURS}))
+        }
+        "min_similarity" => Some(json!({"type": "number", "minimum": -1, "maximum": 1})),
         "limit" if path == "/v1/feedback/export" => {
             Some(json!({"type": "integer", "minimum": 1, "maximum": crate::feedback::EXPORT_MAX_ROWS}))
         }
