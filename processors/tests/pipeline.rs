@@ -40,22 +40,32 @@ async fn add_topic(pg: &sqlx::PgPool, keyword: &str) -> uuid::Uuid {
 
 /// Rows carrying `topic`, counted in the raw table and in the hourly topic rollup; the daily
 /// topic rollup must agree with the hourly one.
+///
+/// An insert commits the raw table's part before the views' parts, so a reader that saw the
+/// last rows arrive can still miss their rollup rows for a moment: read again (up to 10 s)
+/// until the three counts agree, and return the last reading either way.
 async fn rows_with_topic(t: &TestEnv, topic: uuid::Uuid) -> (u64, u64) {
-    let (raw, hourly, daily) = t
-        .clickhouse()
-        .query(
-            "SELECT assumeNotNull((SELECT count() FROM feedback WHERE has(topic_ids, toUUID(?)))), \
-             toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)))), \
-             toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_daily WHERE topic_id = toUUID(?))))",
-        )
-        .bind(topic.to_string())
-        .bind(topic.to_string())
-        .bind(topic.to_string())
-        .fetch_one::<(u64, u64, u64)>()
-        .await
-        .expect("topic counts");
-    assert_eq!(hourly, daily, "daily and hourly topic rollups agree");
-    (raw, hourly)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (raw, hourly, daily) = t
+            .clickhouse()
+            .query(
+                "SELECT assumeNotNull((SELECT count() FROM feedback WHERE has(topic_ids, toUUID(?)))), \
+                 toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_hourly WHERE topic_id = toUUID(?)))), \
+                 toUInt64(assumeNotNull((SELECT sum(feedback_count) FROM feedback_topic_daily WHERE topic_id = toUUID(?))))",
+            )
+            .bind(topic.to_string())
+            .bind(topic.to_string())
+            .bind(topic.to_string())
+            .fetch_one::<(u64, u64, u64)>()
+            .await
+            .expect("topic counts");
+        if (raw == hourly && hourly == daily) || std::time::Instant::now() >= deadline {
+            assert_eq!(hourly, daily, "daily and hourly topic rollups agree");
+            return (raw, hourly);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

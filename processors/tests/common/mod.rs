@@ -118,12 +118,23 @@ impl TestEnv {
     }
 
     /// Waits until `feedback` holds `n` distinct ids (or panics after `timeout`).
+    ///
+    /// An insert commits the raw table's part before its views' parts, so once the ids are
+    /// there it reads again (up to 3 s more) until every rollup has caught up with the raw
+    /// rows; it returns the last reading either way, for the caller to assert on.
     pub async fn wait_for_rows(&self, n: u64, timeout: Duration) -> Counts {
         let deadline = Instant::now() + timeout;
+        let mut settled_by: Option<Instant> = None;
         loop {
             let c = self.counts().await;
             if c.ids >= n {
-                return c;
+                let rollups = [c.hourly, c.emotion, c.segment, c.journey];
+                let by = *settled_by.get_or_insert_with(|| Instant::now() + Duration::from_secs(3));
+                if rollups.iter().all(|&r| r == c.rows) || Instant::now() >= by {
+                    return c;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
             assert!(
                 Instant::now() < deadline,
