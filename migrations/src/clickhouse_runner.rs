@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_feedback_topic_reasons", "feedback_topic_reasons"),
     migration!(9, "0009_feedback_embedding", "feedback_embedding"),
     migration!(10, "0010_topic_corrections", "topic_corrections"),
+    migration!(11, "0011_feedback_embedding_lists", "feedback_embedding_lists"),
 ];
 
 /// Errors of the ClickHouse migration runner.

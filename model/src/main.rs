@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use rtcx_model::commands::{adapt, analyze, bench, eval, eval_topics, train};
+use rtcx_model::commands::{adapt, analyze, bench, embedding_lists, eval, eval_topics, train};
 
 /// As the processors: inference allocates and frees large activation buffers, which mimalloc
 /// reuses (docs/benchmarks.md); `bench` measures what the service runs.
@@ -37,6 +37,9 @@ enum Command {
     Adapt(adapt::AdaptArgs),
     /// Measure throughput and latency at several batch sizes.
     Bench(bench::BenchArgs),
+    /// Train the coarse quantiser (k-means lists) that similar-feedback search reads, and
+    /// write it beside the heads.
+    EmbeddingLists(embedding_lists::EmbeddingListsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::EvalTopics(e) => eval_topics::run(e),
         Command::Adapt(a) => adapt::run(a),
         Command::Bench(b) => bench::run(b),
+        Command::EmbeddingLists(e) => embedding_lists::run(e),
     }
 }

@@ -74,13 +74,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let lists = embedding_lists(&cfg.model)?;
     let pipeline = Pipeline::new(
         cfg.pipeline.pipeline_config(&cfg.kafka_brokers),
         pool,
         FeedbackStore::new(ch.clone()),
         catalogue,
         watermarks,
-    )?;
+    )?
+    .with_embedding_lists(lists);
     let status = pipeline.status();
     let health = HealthRegistry::new()
         .with_fn("kafka", checks::kafka(&cfg.kafka_brokers).map_err(anyhow::Error::msg)?)
@@ -120,4 +122,25 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "processor".into())
+}
+
+/// The coarse quantiser beside the default model's heads, which files each stored embedding
+/// for the search by meaning; none for the lexicon and the Hugging Face pair (they give no
+/// embedding) or when the heads folder has none (rows are stored unfiled, searched exactly).
+fn embedding_lists(
+    model: &rtcx_inference::ModelArgs,
+) -> anyhow::Result<Option<Arc<rtcx_schemas::embedding_lists::EmbeddingLists>>> {
+    if model.lexicon || model.sentiment_model.is_some() {
+        return Ok(None);
+    }
+    let lists = rtcx_schemas::embedding_lists::EmbeddingLists::read_beside(&model.heads_dir)
+        .context("the embedding lists beside the model's heads")?;
+    match &lists {
+        Some(l) => tracing::info!(lists = l.lists(), dim = l.dim(), "embeddings are filed into lists"),
+        None => tracing::warn!(
+            heads_dir = %model.heads_dir.display(),
+            "no embedding-lists.bin beside the heads: embeddings are stored unfiled (searched exactly)"
+        ),
+    }
+    Ok(lists.map(Arc::new))
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub live_timings: crate::live::Timings,
     /// The model that embeds the `text` of similar-feedback search (none: search by id only).
     pub embedder: Option<Arc<crate::embedder::Embedder>>,
+    /// The lists similar-feedback search reads (none: every search is exact).
+    pub similar: crate::similar::ListIndex,
 }
 
 /// Headers every answer carries: no sniffing, no framing, no referrer, no caching of API data.

@@ -26,6 +26,11 @@ pub struct EmbedderArgs {
     /// Precision of the encoder, as the processors run it (default int8).
     #[arg(long, env = "RTCX_PRECISION", value_enum)]
     pub precision: Option<Precision>,
+    /// Lists of the coarse quantiser (embedding-lists.bin beside the heads) a similar-feedback
+    /// search reads: more finds more of the true neighbours and reads more rows
+    /// (docs/benchmarks.md, "Similar feedback").
+    #[arg(long, env = "RTCX_SIMILAR_PROBES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub similar_probes: u16,
 }
 
 /// Searches that may wait for the model at once.
@@ -82,5 +87,14 @@ impl Embedder {
             Some(a) if !a.embedding.is_empty() => Ok(a.embedding),
             _ => Err(EmbedError::NoEmbedding),
         }
+    }
+}
+
+impl EmbedderArgs {
+    /// The lists similar-feedback search reads: the quantiser beside the heads (the one the
+    /// processors file embeddings with), none when the folder has none.
+    pub fn list_index(&self) -> Result<crate::similar::ListIndex, rtcx_schemas::embedding_lists::ListsError> {
+        let lists = rtcx_schemas::embedding_lists::EmbeddingLists::read_beside(&self.heads_dir)?;
+        Ok(crate::similar::ListIndex { lists: lists.map(Arc::new), probes: usize::from(self.similar_probes) })
     }
 }

@@ -119,6 +119,7 @@ async fn state(cfg: &Config) -> anyhow::Result<AppState> {
         live: rtcx_query_api::live::Hub::new(cfg.live.limits()),
         live_timings: cfg.live.timings(),
         embedder: None,
+        similar: rtcx_query_api::similar::ListIndex::default(),
     })
 }
 
@@ -202,6 +203,15 @@ async fn main() -> anyhow::Result<()> {
         None | Some(Command::Serve) => {
             let mut app = app;
             app.embedder = load_embedder(&cfg).await?;
+            app.similar = cfg.embedder.list_index().context("RTCX_HEADS_DIR: the embedding lists beside the heads")?;
+            match &app.similar.lists {
+                Some(l) => tracing::info!(
+                    lists = l.lists(),
+                    probes = app.similar.probes,
+                    "similar-feedback search reads lists"
+                ),
+                None => tracing::warn!("no embedding-lists.bin beside the heads: similar-feedback searches are exact"),
+            }
             let health = HealthRegistry::new()
                 .with_fn("postgres", checks::postgres(app.pg.clone()))
                 .with_fn("clickhouse", checks::clickhouse(app.ch.clone()));

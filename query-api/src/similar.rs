@@ -2,10 +2,15 @@
 //! to one stored feedback, by the cosine of their sentence embeddings (`feedback.embedding`,
 //! int8, migration 0009), with the search's filters.
 //!
-//! The search is exact: ClickHouse compares the query with every row of the range that passes
-//! the filters (`cosineDistance`) and keeps the nearest. Partitions outside the range are
-//! never read, and the int8 column is what is read besides the filtered columns; what that
-//! costs as the table grows is measured in docs/benchmarks.md ("Similar feedback").
+//! With the coarse quantiser beside the model's heads ([`rtcx_schemas::embedding_lists`]), the
+//! search compares the query only with the rows of its `RTCX_SIMILAR_PROBES` nearest lists
+//! (and the unfiled rows, list 0), which ClickHouse reads from a projection ordered by list
+//! (migration 0011): an inverted-file (IVF) search. It is exact (every row of the range that
+//! passes the filters) with `exact=true`, without a quantiser, and when a filter reads a column
+//! the projection does not hold (topic, segment, journey stage, customer, text): such filters
+//! narrow the rows themselves. Partitions outside the range are never read. What each costs,
+//! and the recall of the lists against the exact search, is in docs/benchmarks.md ("Similar
+//! feedback").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::Utc;
 use rtcx_schemas::ModelInfo;
+use rtcx_schemas::embedding_lists::{EmbeddingLists, UNFILED};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -41,6 +47,38 @@ pub struct SimilarQuery {
     pub id: Option<Uuid>,
     /// Only neighbours at least this similar (cosine, −1..1).
     pub min_similarity: Option<f64>,
+    /// Compare every row of the range instead of the nearest lists' (slower, finds all).
+    pub exact: Option<bool>,
+}
+
+/// The coarse quantiser the processors file embeddings with, and how many of its lists a
+/// search reads (`RTCX_SIMILAR_PROBES`); without one every search is exact.
+#[derive(Debug, Clone, Default)]
+pub struct ListIndex {
+    pub lists: Option<Arc<EmbeddingLists>>,
+    pub probes: usize,
+}
+
+impl ListIndex {
+    /// The lists to read for `query` (with the unfiled list 0), or `None` for an exact search:
+    /// asked for, no quantiser, an embedding of another length, or a filter outside the
+    /// projection's columns.
+    pub fn lists_for(&self, query: &[i8], search: &SearchQuery, exact: bool) -> Option<Vec<u16>> {
+        let outside_projection = search.topic.is_some()
+            || search.segment.is_some()
+            || search.journey_stage.is_some()
+            || search.customer_id.is_some()
+            || search.q.is_some();
+        if exact || outside_projection {
+            return None;
+        }
+        let mut probes = self.lists.as_ref()?.probes(query, self.probes.max(1));
+        if probes.is_empty() {
+            return None;
+        }
+        probes.insert(0, UNFILED);
+        Some(probes)
+    }
 }
 
 /// One neighbour: the feedback as listed, and how close it is.
@@ -80,7 +118,7 @@ impl From<&ModelInfo> for EmbeddingModel {
     path = "/v1/feedback/similar",
     tag = "feedback",
     summary = "Find feedback by meaning",
-    description = "The stored feedback nearest in meaning to `text` (embedded by the processors' model) or to the stored feedback `id`, most similar first, by the cosine of their sentence embeddings. Takes the search filters (`cursor` excepted: one page of `limit` ≤ 50 neighbours, default 10); the range defaults to the last 30 days. Only feedback stored with an embedding (by rtcx's own model) is found. The search is exact (every row of the range passing the filters is compared). 503 also when `text` is given and no model is loaded (RTCX_MODEL_DIR) or 8 searches already wait for it.",
+    description = "The stored feedback nearest in meaning to `text` (embedded by the processors' model) or to the stored feedback `id`, most similar first, by the cosine of their sentence embeddings. Takes the search filters (`cursor` excepted: one page of `limit` ≤ 50 neighbours, default 10); the range defaults to the last 30 days. Only feedback stored with an embedding (by rtcx's own model) is found. By default only the rows filed in the lists nearest the query are compared (an inverted-file index: fast, and it may miss a neighbour filed in a farther list); `exact=true`, and any filter on topic, segment, journey stage, customer or text, compare every row of the range that passes the filters. 503 also when `text` is given and no model is loaded (RTCX_MODEL_DIR) or 8 searches already wait for it.",
     params(SimilarQuery, SearchQuery, RangeQuery),
     responses(
         (status = 200, description = "Most similar first", body = SimilarPage),
@@ -119,7 +157,8 @@ pub async fn similar(
         }
         Target::Id(id) => (stored_embedding(&app, id).await?, None),
     };
-    let neighbours = nearest(&app, &query, exclude, &search, r, what.min_similarity, limit).await?;
+    let lists = app.similar.lists_for(&query, &search, what.exact.unwrap_or(false));
+    let neighbours = nearest(&app, &query, exclude, &search, r, what.min_similarity, lists.as_deref(), limit).await?;
     let items = with_items(&app, neighbours, r).await?;
     Ok(Json(SimilarPage { items, model }))
 }
@@ -205,17 +244,26 @@ struct Neighbour {
 
 /// The search's SQL. Placeholders: the query's length, the query embedding, the range (ms,
 /// ms), the query's length again, the filters, the excluded id (with `exclude`), the
-/// similarity floor (with `floor`), the row limit. Only embeddings of the query's length are
+/// similarity floor (with `floor`), the row limit. With `lists`, only rows filed in them are
+/// compared (their numbers are written into the SQL: they are computed here, never read from
+/// the request). Only embeddings of the query's length are
 /// compared (another model's are skipped). ClickHouse may compute the similarity of rows the
 /// filter then drops (it did for an empty embedding, and refused arrays of unequal sizes), so
 /// the stored array is brought to the query's length first (a no-op for those compared).
 /// Public for `examples/similar_bench.rs`, which measures exactly this query.
-pub fn nearest_sql(filters: &str, exclude: bool, floor: bool) -> String {
-    let mut sql = format!(
+pub fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> String {
+    let mut sql = String::from(
         "SELECT id, toFloat32(1 - cosineDistance(arrayResize(embedding, ?), ?)) AS similarity \
-         FROM feedback WHERE occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?) \
-         AND length(embedding) = ?{filters}"
+         FROM feedback WHERE ",
     );
+    if let Some(lists) = lists {
+        let numbers: Vec<String> = lists.iter().map(u16::to_string).collect();
+        sql.push_str(&format!("embedding_list IN ({}) AND ", numbers.join(", ")));
+    }
+    sql.push_str(&format!(
+        "occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?) \
+         AND length(embedding) = ?{filters}"
+    ));
     if exclude {
         sql.push_str(" AND id != toUUID(?)");
     }
@@ -234,10 +282,11 @@ async fn nearest(
     search: &SearchQuery,
     r: TimeRange,
     min_similarity: Option<f64>,
+    lists: Option<&[u16]>,
     limit: u64,
 ) -> Result<Vec<Neighbour>, ApiError> {
     let filters = Filters::of(search);
-    let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some());
+    let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
     // A row stored twice (before the table merges) is dropped below: ask for a few more.
     let dim = query.len() as u64;
     let q = app

@@ -1,13 +1,13 @@
 //! `GET /v1/feedback/similar` against the real ClickHouse, with the processors' model: the
 //! neighbours by meaning, in the order an exact search computed here gives, with the filters,
-//! and every refusal.
+//! and every refusal; and with a coarse quantiser, the rows of the nearest lists only.
 
 mod common;
 
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use common::{drop_clickhouse, start_with_clickhouse, start_with_model};
+use common::{drop_clickhouse, start_with_clickhouse, start_with_lists, start_with_model};
 use reqwest::StatusCode;
 use rtcx_query_api::auth::Role;
 use rtcx_schemas::embedding::{dequantise, quantise};
@@ -174,5 +174,84 @@ async fn without_a_model_text_is_unavailable_and_id_still_works() {
     let s = body["items"][0]["similarity"].as_f64().expect("similarity");
     let expected = cosine(&dequantise(&row.embedding), &dequantise(&near.embedding)) as f64;
     assert!((s - expected).abs() < 1e-4, "{s} vs {expected}");
+    drop_clickhouse(&database).await;
+}
+
+/// Eight values near axis `axis`, with a small reproducible wobble.
+fn near_axis(axis: usize, wobble: u64) -> Vec<f32> {
+    (0..8).map(|i| if i == axis { 1.0 } else { ((wobble * 7 + i as u64 * 3) % 11) as f32 / 40.0 }).collect()
+}
+
+#[tokio::test]
+async fn with_lists_a_search_reads_the_nearest_lists_and_the_unfiled_rows() {
+    use rtcx_schemas::embedding_lists::EmbeddingLists;
+    // Three lists, one per axis; a search reads the one nearest its query (and list 0).
+    let centroids: Vec<Vec<f32>> = (0..3).map(|a| near_axis(a, 0)).collect();
+    let lists = Arc::new(EmbeddingLists::from_centroids(&centroids).expect("lists"));
+    let (api, database) =
+        start_with_lists(rtcx_query_api::similar::ListIndex { lists: Some(Arc::clone(&lists)), probes: 1 }).await;
+    let (_, token) = api.logged_in(Role::Agent).await;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for axis in 0..3 {
+        for w in 1..=4u64 {
+            let embedding = quantise(&near_axis(axis, w));
+            rows.push(FeedbackRow {
+                embedding_list: lists.file(&embedding),
+                embedding,
+                segment: if w == 1 { "vip" } else { "" }.into(),
+                channel: if w == 2 { "chat" } else { "web" }.into(),
+                ..FeedbackRow::blank(now - Duration::minutes((axis * 10 + w as usize) as i64))
+            });
+        }
+    }
+    // Near axis 0, but unfiled (stored before the lists), and one filed in a far list (as a
+    // quantiser change would leave it).
+    let unfiled =
+        FeedbackRow { embedding: quantise(&near_axis(0, 5)), ..FeedbackRow::blank(now - Duration::minutes(50)) };
+    let misfiled = FeedbackRow {
+        embedding: quantise(&near_axis(0, 6)),
+        embedding_list: 3,
+        segment: "vip".into(),
+        ..FeedbackRow::blank(now - Duration::minutes(51))
+    };
+    assert_eq!(rows.iter().map(|r| r.embedding_list).collect::<Vec<_>>(), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    for r in rows.iter().chain([&unfiled, &misfiled]) {
+        insert.write(r).await.expect("write");
+    }
+    insert.end().await.expect("end");
+    let all: Vec<&FeedbackRow> = rows.iter().chain([&unfiled, &misfiled]).collect();
+    let target = &rows[0];
+    let ranked = |keep: &dyn Fn(&FeedbackRow) -> bool| -> Vec<String> {
+        let q = dequantise(&target.embedding);
+        let mut r: Vec<(f32, String)> = all
+            .iter()
+            .filter(|r| r.id != target.id && keep(r))
+            .map(|r| (cosine(&q, &dequantise(&r.embedding)), r.id.to_string()))
+            .collect();
+        r.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        r.into_iter().map(|(_, id)| id).collect()
+    };
+
+    // Lists 0 and 1 only: the three other rows of axis 0 and the unfiled one, not the misfiled.
+    let (status, body) = api.get(&path(&format!("id={}&limit=20", target.id)), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expected = ranked(&|r| r.embedding_list <= 1);
+    assert_eq!(expected.len(), 4);
+    assert_eq!(ids(&body), expected, "{body}");
+    // exact=true: every row of the range, the misfiled one too.
+    let (_, body) = api.get(&path(&format!("id={}&limit=20&exact=true", target.id)), &token).await;
+    assert_eq!(ids(&body), ranked(&|_| true), "{body}");
+    assert!(ids(&body).contains(&misfiled.id.to_string()));
+    // A filter outside the projection's columns (segment) makes the search exact within it.
+    let (_, body) = api.get(&path(&format!("id={}&segment=vip", target.id)), &token).await;
+    assert_eq!(ids(&body), ranked(&|r| r.segment == "vip"), "{body}");
+    assert!(ids(&body).contains(&misfiled.id.to_string()));
+    // A filter the projection holds keeps reading the lists.
+    let (_, body) = api.get(&path(&format!("id={}&channel=web", target.id)), &token).await;
+    assert_eq!(ids(&body), ranked(&|r| r.embedding_list <= 1 && r.channel == "web"), "{body}");
+    let (status, body) = api.get(&path(&format!("id={}&exact=maybe", target.id)), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     drop_clickhouse(&database).await;
 }

@@ -24,6 +24,7 @@ pub mod channel;
 pub mod credentials;
 pub mod dead_letter;
 pub mod embedding;
+pub mod embedding_lists;
 pub mod emotion;
 pub mod enriched;
 pub mod feedback;

@@ -62,6 +62,9 @@ pub struct FeedbackRow {
     /// The sentence embedding in its stored form ([`crate::embedding::quantise`]); empty
     /// when the engine gives none (the lexicon, the Hugging Face pair).
     pub embedding: Vec<i8>,
+    /// The list of the coarse quantiser the embedding is filed in
+    /// ([`crate::embedding_lists`]); 0 when unfiled.
+    pub embedding_list: u16,
 }
 
 impl FeedbackRow {
@@ -106,6 +109,7 @@ impl FeedbackRow {
             kafka_partition: -1,
             kafka_offset: -1,
             embedding: Vec::new(),
+            embedding_list: crate::embedding_lists::UNFILED,
         }
     }
 }
@@ -151,6 +155,7 @@ impl From<&EnrichedFeedback> for FeedbackRow {
             kafka_partition: -1,
             kafka_offset: -1,
             embedding: Vec::new(),
+            embedding_list: crate::embedding_lists::UNFILED,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod adapt;
 pub mod analyze;
 pub mod bench;
+pub mod embedding_lists;
 pub mod eval;
 pub mod eval_topics;
 pub mod train;

@@ -432,9 +432,13 @@ fn write_version(
     let json = serde_json::to_string_pretty(manifest).map_err(|e| AdaptError::Data(e.to_string()))?;
     let manifest_path = staging.join("manifest.json");
     std::fs::write(&manifest_path, json + "\n").map_err(io(&manifest_path))?;
-    let replay = cfg.heads_dir.join("replay.txt");
-    if replay.exists() {
-        std::fs::copy(&replay, staging.join("replay.txt")).map_err(io(&replay))?;
+    // The training texts, and the lists the stored embeddings are filed in (the encoder is
+    // the shipped one, so its embeddings stay in the same lists).
+    for file in ["replay.txt", rtcx_schemas::embedding_lists::FILE] {
+        let from = cfg.heads_dir.join(file);
+        if from.exists() {
+            std::fs::copy(&from, staging.join(file)).map_err(io(&from))?;
+        }
     }
     let dir = cfg.out_root.join(&version);
     if dir.exists() {

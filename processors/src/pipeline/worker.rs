@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rtcx_schemas::embedding_lists::{EmbeddingLists, UNFILED};
 use rtcx_schemas::rows::FeedbackRow;
 use rtcx_schemas::{DeadLetter, DeadLetterReason, EnrichedFeedback, FeedbackEvent, SourceCoordinates};
 use tokio::sync::watch;
@@ -202,6 +203,8 @@ pub struct Pipeline {
     inflight: Arc<InFlight>,
     budget: InferenceBudget,
     watermarks: Option<WatermarkStore>,
+    /// Files each stored embedding into its list (`feedback.embedding_list`); none: unfiled.
+    lists: Option<Arc<EmbeddingLists>>,
 }
 
 /// A batch ready to be written.
@@ -253,7 +256,13 @@ impl Pipeline {
         let publisher = Publisher::new(&cfg.brokers, &cfg.enriched_topic, &cfg.dlq_topic)?;
         let status = Arc::new(PipelineStatus { writes_ok: AtomicBool::new(true), batches: AtomicU64::new(0) });
         let budget = InferenceBudget::new(cfg.inference_budget);
-        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight, budget, watermarks })
+        Ok(Self { cfg, consumer, pool, store, publisher, catalogue, status, inflight, budget, watermarks, lists: None })
+    }
+
+    /// Files every stored embedding with `lists` (the coarse quantiser beside the model's heads).
+    pub fn with_embedding_lists(mut self, lists: Option<Arc<EmbeddingLists>>) -> Self {
+        self.lists = lists;
+        self
     }
 
     /// Shared status (health, tests).
@@ -471,6 +480,7 @@ impl Pipeline {
                     row.kafka_partition = p.partition;
                     row.kafka_offset = p.offset;
                     row.embedding = rtcx_schemas::embedding::quantise(&a.embedding);
+                    row.embedding_list = self.lists.as_ref().map_or(UNFILED, |l| l.file(&row.embedding));
                     rows.push(row);
                     enriched.push(e);
                 }

@@ -52,15 +52,28 @@ pub async fn start_with_clickhouse() -> (Api, String) {
     (start_on(false, 50, ch).await, database)
 }
 
+/// As [`start_with_clickhouse`], with similar-feedback search reading `similar`'s lists.
+pub async fn start_with_lists(similar: rtcx_query_api::similar::ListIndex) -> (Api, String) {
+    let (ch, database) = migrated_clickhouse().await;
+    (start_with(false, 50, ch, None, None, similar).await, database)
+}
+
 /// As [`start_with_clickhouse`], with the processors' model loaded for similar-feedback search
-/// by text (RTCX_MODEL_DIR, set by deploy/dev.sh; the heads from RTCX_HEADS_DIR or the repo).
+/// by text (RTCX_MODEL_DIR, set by deploy/dev.sh; the heads from RTCX_HEADS_DIR or the repo);
+/// every search is exact (no lists).
 pub async fn start_with_model() -> (Api, String) {
+    start_with_model_and_lists(rtcx_query_api::similar::ListIndex::default()).await
+}
+
+/// As [`start_with_model`], with similar-feedback search reading `similar`'s lists.
+pub async fn start_with_model_and_lists(similar: rtcx_query_api::similar::ListIndex) -> (Api, String) {
     let args = rtcx_query_api::embedder::EmbedderArgs {
         model_dir: Some(env("RTCX_MODEL_DIR").into()),
         heads_dir: std::env::var("RTCX_HEADS_DIR")
             .map(Into::into)
             .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads")),
         precision: None,
+        similar_probes: 16,
     };
     let embedder = tokio::task::spawn_blocking(move || rtcx_query_api::embedder::Embedder::load(&args))
         .await
@@ -68,7 +81,7 @@ pub async fn start_with_model() -> (Api, String) {
         .expect("load the model")
         .expect("a model folder was given");
     let (ch, database) = migrated_clickhouse().await;
-    (start_with(false, 50, ch, None, Some(Arc::new(embedder))).await, database)
+    (start_with(false, 50, ch, None, Some(Arc::new(embedder)), similar).await, database)
 }
 
 /// Test topics of their own, and live settings for them (short timeouts and intervals).
@@ -110,14 +123,14 @@ pub async fn drop_clickhouse(database: &str) {
 }
 
 async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::Client) -> Api {
-    start_with(self_registration, per_account, ch, None, None).await
+    start_with(self_registration, per_account, ch, None, None, Default::default()).await
 }
 
 /// The API with live updates from `live`'s topics (its Kafka consumer, dashboard ticker and
 /// session check running), on the shared ClickHouse database or on `ch`.
 pub async fn start_live(live: &LiveArgs, ch: Option<clickhouse::Client>) -> Api {
     let ch = ch.unwrap_or_else(|| clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")));
-    start_with(false, 50, ch, Some(live), None).await
+    start_with(false, 50, ch, Some(live), None, Default::default()).await
 }
 
 async fn start_with(
@@ -126,6 +139,7 @@ async fn start_with(
     ch: clickhouse::Client,
     live: Option<&LiveArgs>,
     embedder: Option<Arc<rtcx_query_api::embedder::Embedder>>,
+    similar: rtcx_query_api::similar::ListIndex,
 ) -> Api {
     let defaults = LiveArgs::default();
     let live_args = live.unwrap_or(&defaults);
@@ -147,6 +161,7 @@ async fn start_with(
         live: rtcx_query_api::live::Hub::new(live_args.limits()),
         live_timings: live_args.timings(),
         embedder,
+        similar,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let Some(args) = live {

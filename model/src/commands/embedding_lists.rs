@@ -1,0 +1,109 @@
+//! `rtcx-model embedding-lists`: trains the coarse quantiser that files stored embeddings into
+//! lists for the search by meaning ([`rtcx_schemas::embedding_lists`]): spherical k-means over
+//! the model's embeddings of customer messages, written beside the heads as
+//! `embedding-lists.bin` (docs/models.md, "Finding feedback by meaning").
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use rand::SeedableRng as _;
+use rand::seq::SliceRandom as _;
+use rtcx_inference::{Batching, ModelArgs};
+use rtcx_schemas::embedding_lists::{EmbeddingLists, train};
+
+#[derive(Debug, clap::Args)]
+pub struct EmbeddingListsArgs {
+    /// The shared data folder the corpus paths are relative to.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
+    /// CSV files (with a `text` column) to learn the lists from. Banking77 is left out on
+    /// purpose: the search benchmark stores and queries its messages.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "customer-reviews/amazon-alexa/reviews.csv,customer-reviews/pet-insurance-trustpilot/reviews.csv,customer-reviews/restaurant-app-reviews/reviews.csv,customer-reviews/womens-ecommerce-clothing/reviews.csv,topic-intents/bitext-customer-service/data.csv,topic-intents/cfpb-complaints-sample/data.csv"
+    )]
+    pub corpus: Vec<PathBuf>,
+    /// Texts drawn (at random, all files together) to learn from.
+    #[arg(long, default_value_t = 40_000)]
+    pub texts: usize,
+    /// Number of lists (k-means centroids).
+    #[arg(long, default_value_t = 256)]
+    pub lists: usize,
+    /// k-means rounds.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Seed of the draw and of the k-means seeding.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Where to write the quantiser (beside the heads it is used with).
+    #[arg(long, default_value = "models/rtcx-heads/embedding-lists.bin")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Reads the `text` column of every corpus file (non-empty texts only).
+fn corpus_texts(a: &EmbeddingListsArgs) -> anyhow::Result<Vec<String>> {
+    let mut texts = Vec::new();
+    for file in &a.corpus {
+        let path = a.data.join(file);
+        let mut reader = csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+        let column = reader
+            .headers()
+            .with_context(|| format!("{}: header", path.display()))?
+            .iter()
+            .position(|h| h == "text")
+            .with_context(|| format!("{}: no `text` column", path.display()))?;
+        let before = texts.len();
+        for record in reader.records() {
+            let record = record.with_context(|| format!("{}: a record", path.display()))?;
+            if let Some(t) = record.get(column).map(str::trim).filter(|t| !t.is_empty()) {
+                texts.push(t.to_owned());
+            }
+        }
+        eprintln!("{}: {} texts", path.display(), texts.len() - before);
+    }
+    Ok(texts)
+}
+
+/// Runs `embedding-lists`.
+pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
+    let mut texts = corpus_texts(&a)?;
+    texts.shuffle(&mut rand::rngs::StdRng::seed_from_u64(a.seed));
+    texts.truncate(a.texts);
+    anyhow::ensure!(texts.len() >= a.lists, "{} texts for {} lists", texts.len(), a.lists);
+    let engine = a.model.load(Batching::default()).context("loading the model")?;
+    let started = std::time::Instant::now();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(256) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let analyses = engine.analyze(&refs).context("embedding the corpus")?;
+        vectors.extend(analyses.into_iter().map(|a| a.embedding).filter(|e| !e.is_empty()));
+    }
+    anyhow::ensure!(!vectors.is_empty(), "the model gives no embeddings (the lexicon or the Hugging Face pair?)");
+    eprintln!("embedded {} texts in {:.1} s", vectors.len(), started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
+    let lists = train(&vectors, a.lists, a.iterations, a.seed).context("k-means")?;
+    let mut sizes = vec![0usize; lists.lists()];
+    for v in &vectors {
+        let l = lists.file(&rtcx_schemas::embedding::quantise(v));
+        if l > 0 {
+            sizes[usize::from(l) - 1] += 1;
+        }
+    }
+    sizes.sort_unstable();
+    eprintln!(
+        "{} lists in {:.1} s; texts per list: min {}, median {}, max {}",
+        lists.lists(),
+        started.elapsed().as_secs_f64(),
+        sizes[0],
+        sizes[sizes.len() / 2],
+        sizes[sizes.len() - 1]
+    );
+    std::fs::write(&a.out, lists.to_bytes()).with_context(|| format!("writing {}", a.out.display()))?;
+    let back = EmbeddingLists::from_bytes(&std::fs::read(&a.out)?).context("reading back")?;
+    anyhow::ensure!(back == lists, "the written file does not read back to the same lists");
+    println!("wrote {} ({} lists × {} values)", a.out.display(), lists.lists(), lists.dim());
+    Ok(())
+}
