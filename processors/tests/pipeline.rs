@@ -124,6 +124,20 @@ async fn events_land_enriched_exactly_once_and_bad_messages_are_dead_lettered() 
         .await
         .expect("embeddings");
     assert_eq!((with_embedding, full_scale), (200, 200));
+    // Each is filed in the list of its nearest centroid (the quantiser beside the heads).
+    let lists = rtcx_schemas::embedding_lists::EmbeddingLists::read_beside(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/rtcx-heads"
+    )))
+    .expect("read the lists")
+    .expect("embedding-lists.bin beside the heads");
+    let filed: Vec<(Vec<i8>, u16)> =
+        t.clickhouse().query("SELECT embedding, embedding_list FROM feedback").fetch_all().await.expect("lists");
+    assert_eq!(filed.len(), 200);
+    for (embedding, list) in &filed {
+        assert_eq!(*list, lists.file(embedding));
+        assert!((1..=256).contains(list), "{list}");
+    }
 
     // Dead letters: the four bad messages with their reasons and original bytes.
     let letters = t.read_topic(&t.dlq, 4, Duration::from_secs(30)).await;

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use rtcx_query_api::embedder::{Embedder, EmbedderArgs};
-use rtcx_query_api::similar::nearest_sql;
+use rtcx_query_api::similar::{nearest_sql, with_projection};
 use rtcx_schemas::embedding::quantise;
 use rtcx_schemas::embedding_lists::EmbeddingLists;
 use rtcx_schemas::rows::FeedbackRow;
@@ -36,11 +36,22 @@ struct Args {
     recall: bool,
     probes: Vec<usize>,
     exact: bool,
+    /// Learn the lists from this many of the generated rows (as `rtcx-model embedding-lists
+    /// --from-clickhouse` does from a deployment's stored feedback) instead of the shipped file.
+    own_lists: usize,
 }
 
 fn args() -> Args {
-    let mut a =
-        Args { rows: 1_000_000, days: 90, range_days: 30, queries: 50, recall: true, probes: vec![16], exact: true };
+    let mut a = Args {
+        rows: 1_000_000,
+        days: 90,
+        range_days: 30,
+        queries: 50,
+        recall: true,
+        probes: vec![16],
+        exact: true,
+        own_lists: 0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--probes" {
@@ -58,9 +69,10 @@ fn args() -> Args {
             "--days" => a.days = value(),
             "--range-days" => a.range_days = value(),
             "--queries" => a.queries = value() as usize,
+            "--own-lists" => a.own_lists = value() as usize,
             "--no-recall" => a.recall = false,
             other => panic!(
-                "unknown argument {other} (--rows, --days, --range-days, --queries, --probes, --no-recall, --no-exact)"
+                "unknown argument {other} (--rows, --days, --range-days, --queries, --probes, --own-lists, --no-recall, --no-exact)"
             ),
         }
     }
@@ -115,7 +127,7 @@ async fn main() {
         precision: None,
         similar_probes: 16,
     };
-    let lists: EmbeddingLists =
+    let mut lists: EmbeddingLists =
         args.list_index().expect("read the lists").lists.expect("embedding-lists.bin").as_ref().clone();
     let embedder = tokio::task::spawn_blocking(move || Embedder::load(&args))
         .await
@@ -138,8 +150,18 @@ async fn main() {
     // Rows: base text i % n, its embedding plus noise of norm ~0.35, spread over the days.
     let now = Utc::now();
     let span_ms = a.days * 86_400_000;
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let sigma = 0.35 / (base[0].len() as f32).sqrt();
+    if a.own_lists > 0 {
+        // A sample drawn like the rows (another seed), and lists learnt from it.
+        let mut rng = Rng(0x5EED_1234_ABCD_0002);
+        let sample: Vec<Vec<f32>> = (0..a.own_lists)
+            .map(|i| unit(base[i % base.len()].iter().map(|x| x + sigma * rng.normal()).collect()))
+            .collect();
+        let t = Instant::now();
+        lists = rtcx_schemas::embedding_lists::train(&sample, lists.lists(), 20, 7).expect("k-means");
+        eprintln!("learnt {} lists from {} rows in {:.1} s", lists.lists(), sample.len(), t.elapsed().as_secs_f64());
+    }
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut kept: Vec<(i64, Uuid, Vec<f32>)> = Vec::new();
     let started = Instant::now();
     let mut insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
@@ -184,6 +206,19 @@ async fn main() {
         .fetch_one()
         .await
         .expect("table size");
+    let (largest, median): (u64, f64) = ch
+        .query(
+            "SELECT max(c), median(c) FROM (SELECT embedding_list, count() AS c FROM feedback GROUP BY embedding_list)",
+        )
+        .fetch_one()
+        .await
+        .expect("list sizes");
+    println!(
+        "rows per list: largest {largest} ({:.1} % of the rows), median {median:.0} ({} lists, {})",
+        100.0 * largest as f64 / a.rows as f64,
+        lists.lists(),
+        if a.own_lists > 0 { "learnt from the stored rows" } else { "the shipped file" }
+    );
     let projection: u64 = ch
         .query(
             "SELECT sum(data_compressed_bytes) FROM system.projection_parts WHERE database = currentDatabase() \
@@ -216,8 +251,9 @@ async fn main() {
         let ch = ch.clone();
         async move {
             let t = Instant::now();
-            let found: Vec<Uuid> = ch
-                .query(&sql)
+            let query = ch.query(&sql);
+            let query = if sql.contains("embedding_list IN") { with_projection(query) } else { query };
+            let found: Vec<Uuid> = query
                 .bind(q.len() as u64)
                 .bind(q.clone())
                 .bind(from.timestamp_millis())

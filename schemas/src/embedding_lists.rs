@@ -85,6 +85,15 @@ impl EmbeddingLists {
         self.dim
     }
 
+    /// The unit centroid of list `list` (1-based); empty for a list it does not have.
+    pub fn centroid(&self, list: u16) -> &[f32] {
+        let i = usize::from(list);
+        if i == 0 || i > self.lists() {
+            return &[];
+        }
+        &self.unit[(i - 1) * self.dim..i * self.dim]
+    }
+
     /// The file's bytes: magic, dimension and list count (u32, little-endian), then the int8
     /// centroids one after the other.
     pub fn to_bytes(&self) -> Vec<u8> {

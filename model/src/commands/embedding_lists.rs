@@ -2,6 +2,10 @@
 //! lists for the search by meaning ([`rtcx_schemas::embedding_lists`]): spherical k-means over
 //! the model's embeddings of customer messages, written beside the heads as
 //! `embedding-lists.bin` (docs/models.md, "Finding feedback by meaning").
+//!
+//! From a corpus of texts (the shipped file), or with `--from-clickhouse` from a sample of the
+//! deployment's own stored embeddings, so that its lists hold similar numbers of its rows; with
+//! `--refile`, the stored rows are then filed again into the new lists (a mutation).
 
 use std::path::PathBuf;
 
@@ -9,6 +13,7 @@ use anyhow::Context as _;
 use rand::SeedableRng as _;
 use rand::seq::SliceRandom as _;
 use rtcx_inference::{Batching, ModelArgs};
+
 use rtcx_schemas::embedding_lists::{EmbeddingLists, train};
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +44,17 @@ pub struct EmbeddingListsArgs {
     /// Where to write the quantiser (beside the heads it is used with).
     #[arg(long, default_value = "models/rtcx-heads/embedding-lists.bin")]
     pub out: PathBuf,
+    /// Learn from `--texts` embeddings stored in ClickHouse's `feedback` (a reproducible sample)
+    /// instead of embedding the corpus: lists that fit this deployment's feedback.
+    #[arg(long)]
+    pub from_clickhouse: bool,
+    /// Then file every stored row of that embedding length into the new lists
+    /// (`ALTER TABLE feedback UPDATE embedding_list`, waited for). Restart the processors and
+    /// query-api with the new file first, so that new rows are filed alike.
+    #[arg(long, requires = "from_clickhouse")]
+    pub refile: bool,
+    #[command(flatten)]
+    pub clickhouse: rtcx_service_kit::ClickHouseArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -67,12 +83,11 @@ fn corpus_texts(a: &EmbeddingListsArgs) -> anyhow::Result<Vec<String>> {
     Ok(texts)
 }
 
-/// Runs `embedding-lists`.
-pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
-    let mut texts = corpus_texts(&a)?;
+/// The model's embeddings of a random draw of `--texts` corpus texts.
+fn corpus_vectors(a: &EmbeddingListsArgs) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut texts = corpus_texts(a)?;
     texts.shuffle(&mut rand::rngs::StdRng::seed_from_u64(a.seed));
     texts.truncate(a.texts);
-    anyhow::ensure!(texts.len() >= a.lists, "{} texts for {} lists", texts.len(), a.lists);
     let engine = a.model.load(Batching::default()).context("loading the model")?;
     let started = std::time::Instant::now();
     let mut vectors = Vec::with_capacity(texts.len());
@@ -83,6 +98,60 @@ pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!vectors.is_empty(), "the model gives no embeddings (the lexicon or the Hugging Face pair?)");
     eprintln!("embedded {} texts in {:.1} s", vectors.len(), started.elapsed().as_secs_f64());
+    Ok(vectors)
+}
+
+/// A reproducible sample (by a hash of the id) of `limit` stored embeddings of the most common
+/// length.
+async fn stored_vectors(ch: &clickhouse::Client, limit: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let dim: Option<u64> = ch
+        .query("SELECT length(embedding) AS d FROM feedback WHERE notEmpty(embedding) GROUP BY d ORDER BY count() DESC LIMIT 1")
+        .fetch_optional()
+        .await
+        .context("reading the stored embeddings' length")?;
+    let dim = dim.context("feedback holds no embeddings yet")?;
+    let stored: Vec<Vec<i8>> = ch
+        .query("SELECT embedding FROM feedback WHERE length(embedding) = ? ORDER BY cityHash64(id) LIMIT ?")
+        .bind(dim)
+        .bind(limit as u64)
+        .fetch_all()
+        .await
+        .context("sampling the stored embeddings")?;
+    Ok(stored.iter().map(|e| rtcx_schemas::embedding::dequantise(e)).collect())
+}
+
+/// The mutation that files every stored row of the lists' length into its nearest list, as
+/// [`EmbeddingLists::file`] does: the argmax of the cosine with the unit centroids, written
+/// into the statement (they are numbers computed here).
+pub fn refile_sql(lists: &EmbeddingLists) -> String {
+    let centroids: Vec<String> = (1..=lists.lists())
+        .map(|l| {
+            let c = lists.centroid(l as u16);
+            let values: Vec<String> = c.iter().map(f32::to_string).collect();
+            format!("[{}]", values.join(","))
+        })
+        .collect();
+    format!(
+        "ALTER TABLE feedback UPDATE embedding_list = toUInt16(arrayReduce('argMax', range(1, {n}), \
+         arrayMap(c -> dotProduct(c, CAST(embedding, 'Array(Float32)')), [{c}]))) WHERE length(embedding) = {dim}",
+        n = lists.lists() + 1,
+        c = centroids.join(","),
+        dim = lists.dim()
+    )
+}
+
+/// Runs `embedding-lists`.
+pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let ch = a.clickhouse.client();
+    let vectors = if a.from_clickhouse {
+        let v = runtime.block_on(stored_vectors(&ch, a.texts))?;
+        eprintln!("sampled {} stored embeddings", v.len());
+        v
+    } else {
+        corpus_vectors(&a)?
+    };
+    anyhow::ensure!(vectors.len() >= a.lists, "{} vectors for {} lists", vectors.len(), a.lists);
     let started = std::time::Instant::now();
     let lists = train(&vectors, a.lists, a.iterations, a.seed).context("k-means")?;
     let mut sizes = vec![0usize; lists.lists()];
@@ -105,5 +174,18 @@ pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
     let back = EmbeddingLists::from_bytes(&std::fs::read(&a.out)?).context("reading back")?;
     anyhow::ensure!(back == lists, "the written file does not read back to the same lists");
     println!("wrote {} ({} lists × {} values)", a.out.display(), lists.lists(), lists.dim());
+    if a.refile {
+        let started = std::time::Instant::now();
+        runtime
+            .block_on(
+                ch.with_setting("max_query_size", "67108864")
+                    .with_setting("mutations_sync", "1")
+                    .with_setting("max_execution_time", "0")
+                    .query(&refile_sql(&lists))
+                    .execute(),
+            )
+            .context("filing the stored rows into the new lists")?;
+        println!("filed the stored rows again in {:.1} s", started.elapsed().as_secs_f64());
+    }
     Ok(())
 }
