@@ -67,6 +67,23 @@ pub struct ModelArgs {
 pub const DEFAULT_PRECISION: Precision = Precision::Int8;
 
 impl ModelArgs {
+    /// rtcx's own model from `model_dir` (the base encoder) and `heads_dir`, with every other
+    /// setting at its default (int8, 128 tokens): what tests, benchmarks and query-api's
+    /// embedder load.
+    pub fn default_model(model_dir: PathBuf, heads_dir: PathBuf) -> Self {
+        Self {
+            model_dir,
+            heads_dir,
+            max_len: 128,
+            lexicon: false,
+            precision: None,
+            int8_activations: Activations::default(),
+            int8_kernel: KernelChoice::default(),
+            sentiment_model: None,
+            emotion_model: None,
+        }
+    }
+
     /// The configured engine: the Hugging Face pair, the default model, or the lexicon when
     /// asked for with `--lexicon`. A model that cannot be loaded is an error.
     pub fn load(&self, batching: Batching) -> Result<Engine, InferenceError> {

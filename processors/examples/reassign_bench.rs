@@ -70,17 +70,10 @@ async fn main() {
         }
     }
     let pg = sqlx::PgPool::connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
-    let model = ModelArgs {
-        model_dir: env("RTCX_MODEL_DIR").into(),
-        heads_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads"),
-        max_len: 128,
-        lexicon: false,
-        precision: None,
-        int8_activations: Default::default(),
-        int8_kernel: Default::default(),
-        sentiment_model: None,
-        emotion_model: None,
-    };
+    let model = ModelArgs::default_model(
+        env("RTCX_MODEL_DIR").into(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads"),
+    );
     let pool = Arc::new(AnalyzerPool::start(2, move || model.load(Batching::default())).expect("model"));
     let data = banking77();
     let base: Vec<&(String, String)> = data.iter().take(BASE_TEXTS).collect();

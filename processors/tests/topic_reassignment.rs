@@ -132,17 +132,10 @@ async fn past_feedback_gains_and_loses_topics_exactly_once_across_a_crash() {
     let pg = sqlx::PgPool::connect(&env("RTCX_POSTGRES_URL")).await.expect("postgres");
     let db = TempClickHouse::new("reassign").await;
     let ch = db.client();
-    let model = ModelArgs {
-        model_dir: env("RTCX_MODEL_DIR").into(),
-        heads_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads"),
-        max_len: 128,
-        lexicon: false,
-        precision: None,
-        int8_activations: Default::default(),
-        int8_kernel: Default::default(),
-        sentiment_model: None,
-        emotion_model: None,
-    };
+    let model = ModelArgs::default_model(
+        env("RTCX_MODEL_DIR").into(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/rtcx-heads"),
+    );
     let pool = Arc::new(AnalyzerPool::start(1, move || model.load(Batching::default())).expect("model"));
 
     let parcel = topic(&pg, "Parcels", &["parcel"], &[]).await;

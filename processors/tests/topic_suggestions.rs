@@ -115,17 +115,10 @@ async fn stored_embeddings_are_clustered_without_the_model() {
     use rtcx_processors::inference::{Batching, ModelArgs};
 
     let t = common::TestEnv::new(&env("RTCX_KAFKA_BROKERS"), &env("RTCX_CLICKHOUSE_URL"), 1).await;
-    let model = ModelArgs {
-        model_dir: env("RTCX_MODEL_DIR").into(),
-        heads_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads").into(),
-        max_len: 128,
-        lexicon: false,
-        precision: None,
-        int8_activations: Default::default(),
-        int8_kernel: Default::default(),
-        sentiment_model: None,
-        emotion_model: None,
-    };
+    let model = ModelArgs::default_model(
+        env("RTCX_MODEL_DIR").into(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../models/rtcx-heads").into(),
+    );
     let pool = AnalyzerPool::start(1, move || model.load(Batching::default())).expect("model");
     let billing = unique("double charge");
     let texts = [

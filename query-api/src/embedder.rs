@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtcx_inference::config::Precision;
-use rtcx_inference::int8::Activations;
 use rtcx_inference::pool::AnalyzerPool;
 use rtcx_inference::{Batching, InferenceError, ModelArgs};
 use rtcx_schemas::ModelInfo;
@@ -59,17 +58,8 @@ impl Embedder {
         let Some(model_dir) = args.model_dir.clone() else {
             return Ok(None);
         };
-        let model = ModelArgs {
-            model_dir,
-            heads_dir: args.heads_dir.clone(),
-            max_len: 128,
-            lexicon: false,
-            precision: args.precision,
-            int8_activations: Activations::default(),
-            int8_kernel: Default::default(),
-            sentiment_model: None,
-            emotion_model: None,
-        };
+        let model =
+            ModelArgs { precision: args.precision, ..ModelArgs::default_model(model_dir, args.heads_dir.clone()) };
         let pool = AnalyzerPool::start(1, move || model.load(Batching::default()))?;
         Ok(Some(Self { pool, waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING)) }))
     }
