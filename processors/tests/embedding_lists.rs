@@ -13,9 +13,10 @@ use rtcx_schemas::embedding_lists::EmbeddingLists;
 use rtcx_schemas::rows::FeedbackRow;
 use rtcx_service_kit::testing::env;
 
-/// A point near direction `group` of 16 values, with a reproducible wobble.
+/// A point near direction `group` of 16 values, with a small reproducible wobble: the groups
+/// are far apart (cosine < 0.1), so k-means can only find them.
 fn point(group: usize, i: u64) -> Vec<f32> {
-    (0..16).map(|d| if d == group { 1.0 } else { ((i * 13 + d as u64 * 5) % 17) as f32 / 60.0 }).collect()
+    (0..16).map(|d| if d == group { 1.0 } else { ((i * 13 + d as u64 * 5) % 17) as f32 / 400.0 }).collect()
 }
 
 #[tokio::test]
