@@ -8,7 +8,9 @@
 //! each stored many times with a small random change of its embedding (so that no two rows
 //! are equal), spread over `--days`; the queries are Banking77 test texts, embedded the same
 //! way, searched over the last `--range-days`. It writes to its own ClickHouse database
-//! (`rtcx_similar_bench`, dropped first).
+//! (`rtcx_similar_bench`, dropped first; `--reuse` searches what the last run stored).
+//! `--own-lists N` learns `--lists` (256) lists from N rows drawn like the stored ones instead
+//! of reading the shipped file.
 //!
 //! `source <(deploy/dev.sh env)`, then
 //! `cargo run --release -p rtcx-query-api --example similar_bench -- --rows 1000000 --days 90 --range-days 30 --probes 8,16,32`.
@@ -17,7 +19,7 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use rtcx_query_api::embedder::{Embedder, EmbedderArgs};
-use rtcx_query_api::similar::{nearest_sql, with_projection};
+use rtcx_query_api::similar::{branches, nearest_sql};
 use rtcx_schemas::embedding::quantise;
 use rtcx_schemas::embedding_lists::EmbeddingLists;
 use rtcx_schemas::rows::FeedbackRow;
@@ -36,9 +38,14 @@ struct Args {
     recall: bool,
     probes: Vec<usize>,
     exact: bool,
+    /// Search the rows an earlier run stored (same `--rows`, `--days`, `--own-lists`,
+    /// `--lists`) instead of storing them again; no recall against f32.
+    reuse: bool,
     /// Learn the lists from this many of the generated rows (as `rtcx-model embedding-lists
     /// --from-clickhouse` does from a deployment's stored feedback) instead of the shipped file.
     own_lists: usize,
+    /// How many lists `--own-lists` learns (the shipped file has 256).
+    lists: usize,
 }
 
 fn args() -> Args {
@@ -50,7 +57,9 @@ fn args() -> Args {
         recall: true,
         probes: vec![16],
         exact: true,
+        reuse: false,
         own_lists: 0,
+        lists: 256,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +72,11 @@ fn args() -> Args {
             a.exact = false;
             continue;
         }
+        if flag == "--reuse" {
+            a.reuse = true;
+            a.recall = false;
+            continue;
+        }
         let mut value = || it.next().and_then(|v| v.parse::<i64>().ok()).unwrap_or_else(|| panic!("{flag} N"));
         match flag.as_str() {
             "--rows" => a.rows = value() as usize,
@@ -70,9 +84,10 @@ fn args() -> Args {
             "--range-days" => a.range_days = value(),
             "--queries" => a.queries = value() as usize,
             "--own-lists" => a.own_lists = value() as usize,
+            "--lists" => a.lists = value() as usize,
             "--no-recall" => a.recall = false,
             other => panic!(
-                "unknown argument {other} (--rows, --days, --range-days, --queries, --probes, --own-lists, --no-recall, --no-exact)"
+                "unknown argument {other} (--rows, --days, --range-days, --queries, --probes, --own-lists, --lists, --no-recall, --no-exact, --reuse)"
             ),
         }
     }
@@ -143,8 +158,14 @@ async fn main() {
     eprintln!("embedded {} base texts in {:.1} s", base.len(), started.elapsed().as_secs_f64());
 
     let server = clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL"));
-    server.query(&format!("DROP DATABASE IF EXISTS {DATABASE} SYNC")).execute().await.expect("drop");
-    rtcx_migrations::ClickHouseMigrator::new(server.clone(), DATABASE).expect("migrator").run().await.expect("migrate");
+    if !a.reuse {
+        server.query(&format!("DROP DATABASE IF EXISTS {DATABASE} SYNC")).execute().await.expect("drop");
+        rtcx_migrations::ClickHouseMigrator::new(server.clone(), DATABASE)
+            .expect("migrator")
+            .run()
+            .await
+            .expect("migrate");
+    }
     let ch = server.with_database(DATABASE);
 
     // Rows: base text i % n, its embedding plus noise of norm ~0.35, spread over the days.
@@ -158,36 +179,65 @@ async fn main() {
             .map(|i| unit(base[i % base.len()].iter().map(|x| x + sigma * rng.normal()).collect()))
             .collect();
         let t = Instant::now();
-        lists = rtcx_schemas::embedding_lists::train(&sample, lists.lists(), 20, 7).expect("k-means");
+        lists = rtcx_schemas::embedding_lists::train(&sample, a.lists, 20, 7).expect("k-means");
         eprintln!("learnt {} lists from {} rows in {:.1} s", lists.lists(), sample.len(), t.elapsed().as_secs_f64());
     }
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut kept: Vec<(i64, Uuid, Vec<f32>)> = Vec::new();
     let started = Instant::now();
-    let mut insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
-    for i in 0..a.rows {
-        let b = i % base.len();
-        let v = unit(base[b].iter().map(|x| x + sigma * rng.normal()).collect());
-        let ago = (rng.next() as f64 * span_ms as f64) as i64;
-        let row = FeedbackRow {
-            text: train[b].clone(),
-            channel: CHANNELS[i % CHANNELS.len()].into(),
-            embedding_list: lists.file(&quantise(&v)),
-            embedding: quantise(&v),
-            ..FeedbackRow::blank(now - Duration::milliseconds(ago))
-        };
-        if a.recall && ago < a.range_days * 86_400_000 {
-            kept.push((ago, row.id, v));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    const BLOCK: usize = 200_000;
+    for start in (0..if a.reuse { 0 } else { a.rows }).step_by(BLOCK) {
+        // Draw the block's vectors and times in order (one generator: the data do not depend
+        // on the machine), then file them on every core: filing compares each row with every
+        // centroid, as the processors do.
+        let drawn: Vec<(usize, Vec<f32>, i64)> = (start..(start + BLOCK).min(a.rows))
+            .map(|i| {
+                let b = i % base.len();
+                let v = unit(base[b].iter().map(|x| x + sigma * rng.normal()).collect());
+                (i, v, (rng.next() as f64 * span_ms as f64) as i64)
+            })
+            .collect();
+        let filed: Vec<(Vec<i8>, u16)> = std::thread::scope(|s| {
+            let lists = &lists;
+            let chunks: Vec<_> = drawn
+                .chunks(drawn.len().div_ceil(threads))
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(_, v, _)| {
+                                let q = quantise(v);
+                                let list = lists.file(&q);
+                                (q, list)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            chunks.into_iter().flat_map(|h| h.join().expect("filing thread")).collect()
+        });
+        let mut insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+        for ((i, v, ago), (embedding, embedding_list)) in drawn.into_iter().zip(filed) {
+            let b = i % base.len();
+            let row = FeedbackRow {
+                text: train[b].clone(),
+                channel: CHANNELS[i % CHANNELS.len()].into(),
+                embedding_list,
+                embedding,
+                ..FeedbackRow::blank(now - Duration::milliseconds(ago))
+            };
+            if a.recall && ago < a.range_days * 86_400_000 {
+                kept.push((ago, row.id, v));
+            }
+            insert.write(&row).await.expect("write");
         }
-        insert.write(&row).await.expect("write");
-        if (i + 1) % 200_000 == 0 {
-            insert.end().await.expect("end");
-            insert = ch.insert::<FeedbackRow>("feedback").await.expect("insert");
-        }
+        insert.end().await.expect("end");
     }
-    insert.end().await.expect("end");
-    eprintln!("inserted {} rows in {:.1} s", a.rows, started.elapsed().as_secs_f64());
-    ch.query("OPTIMIZE TABLE feedback FINAL").execute().await.expect("optimize");
+    if !a.reuse {
+        eprintln!("inserted {} rows in {:.1} s", a.rows, started.elapsed().as_secs_f64());
+        ch.query("OPTIMIZE TABLE feedback FINAL").execute().await.expect("optimize");
+    }
 
     let (compressed, uncompressed, rows): (u64, u64, u64) = ch
         .query(
@@ -241,31 +291,27 @@ async fn main() {
 
     // Queries: one client, one at a time, over the last range_days; the exact search and each
     // `--probes` setting in turn, on the same query.
-    let exact_sql = nearest_sql("", false, false, None);
     let mut exact_ms = Vec::new();
     let mut list_ms: Vec<Vec<f64>> = vec![Vec::new(); a.probes.len()];
     let mut list_recall_int8: Vec<Vec<f64>> = vec![Vec::new(); a.probes.len()];
     let mut list_recall_f32: Vec<Vec<f64>> = vec![Vec::new(); a.probes.len()];
     let (mut embed_ms, mut exact_recall_f32) = (Vec::new(), Vec::new());
-    let search = |sql: String, q: Vec<i8>, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
+    let search = |lists: Option<Vec<u16>>, q: Vec<i8>, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
         let ch = ch.clone();
         async move {
             let t = Instant::now();
-            let query = ch.query(&sql);
-            let query = if sql.contains("embedding_list IN") { with_projection(query) } else { query };
-            let found: Vec<Uuid> = query
-                .bind(q.len() as u64)
-                .bind(q.clone())
-                .bind(from.timestamp_millis())
-                .bind(to.timestamp_millis())
-                .bind(q.len() as u64)
-                .bind(10u64)
-                .fetch_all::<Neighbour>()
-                .await
-                .expect("search")
-                .into_iter()
-                .map(|n| n.id)
-                .collect();
+            let sql = nearest_sql("", false, false, lists.as_deref());
+            let mut query = ch.query(&sql);
+            for _ in 0..branches(lists.as_deref()) {
+                query = query
+                    .bind(q.len() as u64)
+                    .bind(q.clone())
+                    .bind(from.timestamp_millis())
+                    .bind(to.timestamp_millis())
+                    .bind(q.len() as u64);
+            }
+            let found: Vec<Uuid> =
+                query.bind(10u64).fetch_all::<Neighbour>().await.expect("search").into_iter().map(|n| n.id).collect();
             (found, t.elapsed().as_secs_f64() * 1e3)
         }
     };
@@ -288,7 +334,7 @@ async fn main() {
             exact.iter().take(10).map(|e| e.1).collect()
         });
         let int8_truth = if a.exact {
-            let (found, ms) = search(exact_sql.clone(), q.clone(), from, to).await;
+            let (found, ms) = search(None, q.clone(), from, to).await;
             exact_ms.push(ms);
             if let Some(t) = &f32_truth {
                 exact_recall_f32.push(overlap(&found, t));
@@ -300,7 +346,7 @@ async fn main() {
         for (i, &n) in a.probes.iter().enumerate() {
             let mut probes = lists.probes(&q, n);
             probes.insert(0, 0);
-            let (found, ms) = search(nearest_sql("", false, false, Some(&probes)), q.clone(), from, to).await;
+            let (found, ms) = search(Some(probes), q.clone(), from, to).await;
             list_ms[i].push(ms);
             if let Some(t) = &int8_truth {
                 list_recall_int8[i].push(overlap(&found, t));

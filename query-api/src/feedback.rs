@@ -245,11 +245,11 @@ impl Filters {
     }
 
     /// Binds the values, in the order of [`Filters::sql`]'s placeholders.
-    pub fn bind(self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
-        for v in self.strings {
+    pub fn bind(&self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
+        for v in &self.strings {
             query = query.bind(v);
         }
-        for v in self.scores {
+        for &v in &self.scores {
             query = query.bind(v);
         }
         query

@@ -254,44 +254,68 @@ struct Neighbour {
     similarity: f32,
 }
 
-/// The search's SQL. Placeholders: the query's length, the query embedding, the range (ms,
-/// ms), the query's length again, the filters, the excluded id (with `exclude`), the
-/// similarity floor (with `floor`), the row limit. With `lists`, only rows filed in them are
-/// compared (their numbers are written into the SQL: they are computed here, never read from
-/// the request). Only embeddings of the query's length are
-/// compared (another model's are skipped). ClickHouse may compute the similarity of rows the
-/// filter then drops (it did for an empty embedding, and refused arrays of unequal sizes), so
-/// the stored array is brought to the query's length first (a no-op for those compared).
-/// Public for `examples/similar_bench.rs`, which measures exactly this query.
+/// The search's SQL. With `lists`, only rows filed in them are compared (their numbers are
+/// written into the SQL: they are computed here, never read from the request), read from the
+/// projection ordered by list (migration 0011) through `mergeTreeProjection`: asked to prefer
+/// the projection, ClickHouse still compares granule counts, and the projection's granules
+/// are eight times smaller than the table's (1 024 rows), so past ~40 lists it read the whole
+/// table instead (measured: 48 lists took 0.20 s at 1 M rows where 32 took 0.05 s). Parts
+/// the projection has not been built for yet (existing parts while `MATERIALIZE PROJECTION`
+/// runs) are read from the table in another branch, so no row is skipped; a part merged
+/// between the two reads can be missed by that one search.
+///
+/// Placeholders, per branch ([`branches`]): the query's length, the query embedding, the
+/// range (ms, ms), the query's length again, the filters, the excluded id (with `exclude`),
+/// the similarity floor (with `floor`); then the row limit. Only embeddings of the query's
+/// length are compared (another model's are skipped). ClickHouse may compute the similarity
+/// of rows the filter then drops (it did for an empty embedding, and refused arrays of
+/// unequal sizes), so the stored array is brought to the query's length first (a no-op for
+/// those compared). Public for `examples/similar_bench.rs`, which measures exactly this query.
 pub fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> String {
-    let mut sql = String::from(
-        "SELECT id, toFloat32(1 - cosineDistance(arrayResize(embedding, ?), ?)) AS similarity \
-         FROM feedback WHERE ",
-    );
+    let mut condition = String::new();
     if let Some(lists) = lists {
         let numbers: Vec<String> = lists.iter().map(u16::to_string).collect();
-        sql.push_str(&format!("embedding_list IN ({}) AND ", numbers.join(", ")));
+        condition.push_str(&format!("embedding_list IN ({}) AND ", numbers.join(", ")));
     }
-    sql.push_str(&format!(
+    condition.push_str(&format!(
         "occurred_at >= fromUnixTimestamp64Milli(?) AND occurred_at < fromUnixTimestamp64Milli(?) \
          AND length(embedding) = ?{filters}"
     ));
     if exclude {
-        sql.push_str(" AND id != toUUID(?)");
+        condition.push_str(" AND id != toUUID(?)");
     }
     if floor {
-        sql.push_str(" AND similarity >= ?");
+        condition.push_str(" AND similarity >= ?");
     }
-    sql.push_str(" ORDER BY similarity DESC, id LIMIT ?");
-    sql
+    let select = |from: &str, extra: &str| {
+        format!(
+            "SELECT id, toFloat32(1 - cosineDistance(arrayResize(embedding, ?), ?)) AS similarity \
+             FROM {from} WHERE {extra}{condition}"
+        )
+    };
+    let order = " ORDER BY similarity DESC, id LIMIT ?";
+    if lists.is_none() {
+        return select("feedback", "") + order;
+    }
+    // The table's branch comes first: the other way round, ClickHouse 26.9 failed the query
+    // ("Bad get: has String, requested UInt64") whenever a part lacked the projection.
+    format!(
+        "SELECT id, similarity FROM ({} UNION ALL {}){order}",
+        select(
+            "feedback",
+            "_part IN (SELECT name FROM system.parts WHERE database = currentDatabase() \
+             AND table = 'feedback' AND active AND name NOT IN (SELECT parent_name \
+             FROM system.projection_parts WHERE database = currentDatabase() \
+             AND table = 'feedback' AND name = 'by_embedding_list' AND active)) AND "
+        ),
+        select("mergeTreeProjection(currentDatabase(), 'feedback', 'by_embedding_list')", ""),
+    )
 }
 
-/// Reads the lists through the projection ordered by list (migration 0011). ClickHouse would
-/// compare the number of granules instead, and the projection's are eight times smaller than
-/// the table's (1 024 rows), so it sometimes chose the whole table (measured: 16 lists took 75
-/// ms at 1 M rows where 8 took 20). Public for `examples/similar_bench.rs`.
-pub fn with_projection(q: clickhouse::query::Query) -> clickhouse::query::Query {
-    q.with_setting("preferred_optimize_projection_name", "by_embedding_list")
+/// How many times [`nearest_sql`]'s SQL asks for its per-branch placeholders: twice when it
+/// reads lists, once for an exact search.
+pub fn branches(lists: Option<&[u16]>) -> usize {
+    if lists.is_some() { 2 } else { 1 }
 }
 
 /// One search, as checked: what [`nearest`] runs.
@@ -313,24 +337,18 @@ async fn nearest(app: &AppState, n: Nearest<'_>) -> Result<Vec<Neighbour>, ApiEr
     let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
     // A row stored twice (before the table merges) is dropped below: ask for a few more.
     let dim = query.len() as u64;
-    let q = app
-        .ch
-        .query(&sql)
-        .bind(dim)
-        .bind(query)
-        .bind(r.from.timestamp_millis())
-        .bind(r.to.timestamp_millis())
-        .bind(dim);
-    let mut q = filters.bind(q);
-    if let Some(id) = exclude {
-        q = q.bind(id.to_string());
+    let mut q = app.ch.query(&sql);
+    for _ in 0..branches(lists) {
+        q = q.bind(dim).bind(query).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis()).bind(dim);
+        q = filters.bind(q);
+        if let Some(id) = exclude {
+            q = q.bind(id.to_string());
+        }
+        if let Some(m) = min_similarity {
+            q = q.bind(m as f32);
+        }
     }
-    if let Some(m) = min_similarity {
-        q = q.bind(m as f32);
-    }
-    let q = q.bind(limit + 4);
-    let mut rows: Vec<Neighbour> =
-        if lists.is_some() { with_projection(q) } else { q }.fetch_all().await.map_err(ApiError::from)?;
+    let mut rows: Vec<Neighbour> = q.bind(limit + 4).fetch_all().await.map_err(ApiError::from)?;
     let mut seen = std::collections::HashSet::new();
     rows.retain(|n| seen.insert(n.id));
     rows.truncate(limit as usize);

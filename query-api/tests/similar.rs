@@ -253,5 +253,42 @@ async fn with_lists_a_search_reads_the_nearest_lists_and_the_unfiled_rows() {
     assert_eq!(ids(&body), ranked(&|r| r.embedding_list <= 1 && r.channel == "web"), "{body}");
     let (status, body) = api.get(&path(&format!("id={}&exact=maybe", target.id)), &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Parts without the projection (as existing parts are while MATERIALIZE PROJECTION runs)
+    // are read from the table: the same rows, then one more in a new part that has it.
+    api.state
+        .ch
+        .query("ALTER TABLE feedback CLEAR PROJECTION by_embedding_list")
+        .with_setting("mutations_sync", "2")
+        .execute()
+        .await
+        .expect("clear the projection");
+    let projected: u64 = api
+        .state
+        .ch
+        .query("SELECT count() FROM mergeTreeProjection(currentDatabase(), 'feedback', 'by_embedding_list')")
+        .fetch_one()
+        .await
+        .expect("count the projection's rows");
+    assert_eq!(projected, 0, "the projection is cleared");
+    let (_, body) = api.get(&path(&format!("id={}&limit=20", target.id)), &token).await;
+    assert_eq!(ids(&body), expected, "{body}");
+    let late = {
+        let embedding = quantise(&near_axis(0, 7));
+        FeedbackRow {
+            embedding_list: lists.file(&embedding),
+            embedding,
+            ..FeedbackRow::blank(now - Duration::minutes(52))
+        }
+    };
+    assert_eq!(late.embedding_list, 1);
+    let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
+    insert.write(&late).await.expect("write");
+    insert.end().await.expect("end");
+    let (_, body) = api.get(&path(&format!("id={}&limit=20", target.id)), &token).await;
+    let found = ids(&body);
+    assert_eq!(found.len(), 5, "{body}");
+    assert!(found.contains(&late.id.to_string()), "{body}");
+    assert!(expected.iter().all(|id| found.contains(id)), "{body}");
     drop_clickhouse(&database).await;
 }
