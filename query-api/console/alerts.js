@@ -92,10 +92,21 @@ function history(a) {
   );
 }
 
+// Active people who can be assigned: up to five pages of 100, and always the signed-in user
+// (an organisation with more people still finds itself in the list).
 async function assignees() {
   if (!can("read_users")) return [];
-  const page = await get("/v1/users", { active: "true", limit: 100 });
-  return page.items.filter((u) => u.role !== "API_USER");
+  const people = [];
+  let after;
+  for (let pages = 0; pages < 5; pages++) {
+    const page = await get("/v1/users", after === undefined ? { active: "true", limit: 100 } : { active: "true", limit: 100, after });
+    people.push(...page.items.filter((u) => u.role !== "API_USER"));
+    if (!page.next_after) break;
+    after = page.next_after;
+  }
+  const me = user();
+  if (me && me.role !== "API_USER" && !people.some((u) => u.id === me.id)) people.unshift(me);
+  return people;
 }
 
 function actions(a, redraw, users) {
