@@ -37,7 +37,7 @@ pub struct ReassignmentBody {
     #[serde(default)]
     pub from: Option<DateTime<Utc>>,
     /// End of the range (exclusive, RFC 3339; with `from`; default: now). At most 400 days after
-    /// `from` and a day ahead of now; `from` is 1970 or later.
+    /// `from`.
     #[serde(default)]
     pub to: Option<DateTime<Utc>>,
     /// The topics to apply (active ones); absent or empty: every active topic. A feedback's
@@ -66,11 +66,7 @@ impl ReassignmentBody {
             (None, None, None) => error("days", "give days, or from (and to)".to_owned()),
             (None, Some(from), to) => {
                 let to = to.unwrap_or(now);
-                if from < DateTime::UNIX_EPOCH {
-                    error("from", "must be 1970 or later".to_owned())
-                } else if to > now + Duration::days(1) {
-                    error("to", "must not be more than a day ahead".to_owned())
-                } else if from >= to {
+                if from >= to {
                     error("to", "must be after from".to_owned())
                 } else if to - from > Duration::days(i64::from(MAX_DAYS)) {
                     error("to", format!("at most {MAX_DAYS} days after from"))

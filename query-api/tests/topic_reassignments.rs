@@ -98,8 +98,6 @@ async fn jobs_are_queued_read_and_cancelled_by_those_allowed() {
         (json!({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "to"),
         (json!({"from": "2024-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "to"),
         (json!({"from": "yesterday"}), StatusCode::BAD_REQUEST, "from"),
-        (json!({"from": "-200000-01-01T00:00:00Z", "to": "-200000-01-02T00:00:00Z"}), StatusCode::BAD_REQUEST, "from"),
-        (json!({"from": "9000-01-01T00:00:00Z", "to": "9000-01-02T00:00:00Z"}), StatusCode::BAD_REQUEST, "to"),
     ] {
         let (got, answer) = api.send(Method::POST, "/v1/topic-reassignments", &manager, Some(body.clone())).await;
         assert_eq!(got, status, "{body}: {answer}");
