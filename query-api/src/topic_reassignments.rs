@@ -23,59 +23,20 @@ pub const MAX_DAYS: u32 = 400;
 /// Most topics named in one request.
 pub const MAX_TOPICS: usize = 100;
 
-/// What to reassign: the last `days` days, or the range `[from, to)`.
+/// What to reassign.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"days": 30, "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"]}))]
 pub struct ReassignmentBody {
-    /// The feedback of the last `days` days (by event time, up to now). Give either `days` or
-    /// `from`.
+    /// The feedback of the last `days` days (by event time, up to now).
     #[schema(minimum = 1, maximum = 400)]
-    #[serde(default, deserialize_with = "crate::whole_number::optional")]
-    pub days: Option<u32>,
-    /// Start of the range (inclusive, RFC 3339, by event time), instead of `days`.
-    #[serde(default)]
-    pub from: Option<DateTime<Utc>>,
-    /// End of the range (exclusive, RFC 3339; with `from`; default: now). At most 400 days after
-    /// `from`.
-    #[serde(default)]
-    pub to: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "crate::whole_number::whole")]
+    pub days: u32,
     /// The topics to apply (active ones); absent or empty: every active topic. A feedback's
     /// other topics are left as they are.
     #[serde(default)]
     #[schema(max_items = 100)]
     pub topic_ids: Vec<Uuid>,
-}
-
-/// A job's range, `[from, to)`.
-type Range = (DateTime<Utc>, DateTime<Utc>);
-
-impl ReassignmentBody {
-    /// The range the body asks for, or the fields it gets wrong (field, message).
-    fn range(&self, now: DateTime<Utc>) -> Result<Range, Vec<(String, String)>> {
-        let error = |field: &str, message: String| Err(vec![(field.to_owned(), message)]);
-        match (self.days, self.from, self.to) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                error("days", "give either days or from (and to), not both".to_owned())
-            }
-            (Some(days), None, None) if (1..=MAX_DAYS).contains(&days) => {
-                Ok((now - Duration::days(i64::from(days)), now))
-            }
-            (Some(_), None, None) => error("days", format!("must be 1..={MAX_DAYS}")),
-            (None, None, Some(_)) => error("from", "required with to".to_owned()),
-            (None, None, None) => error("days", "give days, or from (and to)".to_owned()),
-            (None, Some(from), to) => {
-                let to = to.unwrap_or(now);
-                if from >= to {
-                    error("to", "must be after from".to_owned())
-                } else if to - from > Duration::days(i64::from(MAX_DAYS)) {
-                    error("to", format!("at most {MAX_DAYS} days after from"))
-                } else {
-                    Ok((from, to))
-                }
-            }
-        }
-    }
 }
 
 /// A reassignment job and how far it got.
@@ -125,7 +86,7 @@ fn days_touched(from: DateTime<Utc>, to: DateTime<Utc>) -> i32 {
     operation_id = "topic_reassignments_create",
     tag = "topics",
     summary = "Apply topics to past feedback",
-    description = "Queues a job that assigns the named topics (default: every active topic) again to the feedback of the last `days` days (or of `[from, to)`), from its text and stored embedding, as the catalogue is now. Other topics of a feedback stay. Jobs run one at a time, oldest first, in a processor; the topic rollups are corrected exactly once, and a job run again over the same range changes nothing. 404: a named topic does not exist or is archived; 409: there is no active topic.",
+    description = "Queues a job that assigns the named topics (default: every active topic) again to the feedback of the last `days` days, from its text and stored embedding, as the catalogue is now. Other topics of a feedback stay. Jobs run one at a time, oldest first, in a processor; the topic rollups are corrected exactly once, and a job run again over the same range changes nothing. 404: a named topic does not exist or is archived; 409: there is no active topic.",
     request_body = ReassignmentBody,
     responses((status = 202, description = "Queued", body = Reassignment), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
     extensions(("x-rtcx-permission" = json!("manage_topics")))
@@ -137,8 +98,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Reassignment>), ApiError> {
     user.require(Permission::ManageTopics)?;
     let Json(b) = body?;
-    let range = b.range(Utc::now());
-    let mut errors = range.as_ref().err().cloned().unwrap_or_default();
+    let mut errors = Vec::new();
+    if !(1..=MAX_DAYS).contains(&b.days) {
+        errors.push(("days".to_owned(), format!("must be 1..={MAX_DAYS}")));
+    }
     if b.topic_ids.len() > MAX_TOPICS {
         errors.push(("topic_ids".to_owned(), format!("at most {MAX_TOPICS} topics")));
     }
@@ -163,7 +126,8 @@ pub async fn create(
     if topics.is_empty() {
         return Err(ApiError::Conflict("there are no active topics to apply"));
     }
-    let (from, to) = range.map_err(ApiError::Validation)?;
+    let to = Utc::now();
+    let from = to - Duration::days(i64::from(b.days));
     let job: Reassignment = sqlx::query_as(&format!(
         "INSERT INTO topic_reassignments (range_from, range_to, topic_ids, next_day, days_total, requested_by) \
          VALUES ($1, $2, $3, $1, $4, $5) RETURNING {COLUMNS}"
