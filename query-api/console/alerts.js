@@ -99,7 +99,7 @@ async function assignees() {
   const people = [];
   let after;
   for (let pages = 0; pages < 5; pages++) {
-    const page = await get("/v1/users", after === undefined ? { active: "true", limit: 100 } : { active: "true", limit: 100, after });
+    const page = await get("/v1/users", { active: "true", limit: 100, after });
     people.push(...page.items.filter((u) => u.role !== "API_USER"));
     if (!page.next_after) break;
     after = page.next_after;

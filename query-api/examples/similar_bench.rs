@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use rtcx_query_api::embedder::{Embedder, EmbedderArgs};
-use rtcx_query_api::similar::{branches, nearest_sql};
+use rtcx_query_api::feedback::SearchQuery;
+use rtcx_query_api::range::TimeRange;
+use rtcx_query_api::similar::Nearest;
 use rtcx_schemas::embedding::quantise;
 use rtcx_schemas::embedding_lists::EmbeddingLists;
 use rtcx_schemas::rows::FeedbackRow;
@@ -300,18 +302,22 @@ async fn main() {
         let ch = ch.clone();
         async move {
             let t = Instant::now();
-            let sql = nearest_sql("", false, false, lists.as_deref());
-            let mut query = ch.query(&sql);
-            for _ in 0..branches(lists.as_deref()) {
-                query = query
-                    .bind(q.len() as u64)
-                    .bind(q.clone())
-                    .bind(from.timestamp_millis())
-                    .bind(to.timestamp_millis())
-                    .bind(q.len() as u64);
+            let filters = SearchQuery::default();
+            let found: Vec<Uuid> = Nearest {
+                query: &q,
+                exclude: None,
+                search: &filters,
+                range: TimeRange { from, to },
+                min_similarity: None,
+                lists: lists.as_deref(),
+                limit: 10,
             }
-            let found: Vec<Uuid> =
-                query.bind(10u64).fetch_all::<Neighbour>().await.expect("search").into_iter().map(|n| n.id).collect();
+            .fetch(&ch)
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
             (found, t.elapsed().as_secs_f64() * 1e3)
         }
     };
@@ -388,13 +394,4 @@ async fn main() {
             list_ms[i].len()
         );
     }
-}
-
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Neighbour {
-    #[serde(with = "clickhouse::serde::uuid")]
-    id: Uuid,
-    /// Part of the row the query returns; the benchmark compares ids only.
-    #[allow(dead_code)]
-    similarity: f32,
 }

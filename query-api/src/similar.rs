@@ -158,19 +158,18 @@ pub async fn similar(
         Target::Id(id) => (stored_embedding(&app, id).await?, None),
     };
     let lists = app.similar.lists_for(&query, &search, what.exact.unwrap_or(false));
-    let neighbours = nearest(
-        &app,
-        Nearest {
-            query: &query,
-            exclude,
-            search: &search,
-            range: r,
-            min_similarity: what.min_similarity,
-            lists: lists.as_deref(),
-            limit,
-        },
-    )
-    .await?;
+    let neighbours = Nearest {
+        query: &query,
+        exclude,
+        search: &search,
+        range: r,
+        min_similarity: what.min_similarity,
+        lists: lists.as_deref(),
+        limit,
+    }
+    .fetch(&app.ch)
+    .await
+    .map_err(ApiError::from)?;
     let items = with_items(&app, neighbours, r).await?;
     Ok(Json(SimilarPage { items, model }))
 }
@@ -247,11 +246,12 @@ async fn stored_embedding(app: &AppState, id: Uuid) -> Result<Vec<i8>, ApiError>
     Ok(embedding)
 }
 
+/// One row the search found, and its cosine with the query.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct Neighbour {
+pub struct Neighbour {
     #[serde(with = "clickhouse::serde::uuid")]
-    id: Uuid,
-    similarity: f32,
+    pub id: Uuid,
+    pub similarity: f32,
 }
 
 /// The search's SQL. With `lists`, only rows filed in them are compared (their numbers are
@@ -270,8 +270,8 @@ struct Neighbour {
 /// length are compared (another model's are skipped). ClickHouse may compute the similarity
 /// of rows the filter then drops (it did for an empty embedding, and refused arrays of
 /// unequal sizes), so the stored array is brought to the query's length first (a no-op for
-/// those compared). Public for `examples/similar_bench.rs`, which measures exactly this query.
-pub fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> String {
+/// those compared).
+fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> String {
     let mut condition = String::new();
     if let Some(lists) = lists {
         let numbers: Vec<String> = lists.iter().map(u16::to_string).collect();
@@ -314,45 +314,49 @@ pub fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u1
 
 /// How many times [`nearest_sql`]'s SQL asks for its per-branch placeholders: twice when it
 /// reads lists, once for an exact search.
-pub fn branches(lists: Option<&[u16]>) -> usize {
+fn branches(lists: Option<&[u16]>) -> usize {
     if lists.is_some() { 2 } else { 1 }
 }
 
-/// One search, as checked: what [`nearest`] runs.
-struct Nearest<'a> {
-    query: &'a [i8],
-    exclude: Option<Uuid>,
-    search: &'a SearchQuery,
-    range: TimeRange,
-    min_similarity: Option<f64>,
+/// One search, as checked. Public for `examples/similar_bench.rs`, which measures exactly what
+/// the endpoint runs.
+pub struct Nearest<'a> {
+    pub query: &'a [i8],
+    pub exclude: Option<Uuid>,
+    pub search: &'a SearchQuery,
+    pub range: TimeRange,
+    pub min_similarity: Option<f64>,
     /// The lists to read (list 0 among them), or none for an exact search.
-    lists: Option<&'a [u16]>,
-    limit: u64,
+    pub lists: Option<&'a [u16]>,
+    pub limit: u64,
 }
 
-/// The `limit` rows of the range nearest to `query` that pass the filters, most similar first.
-async fn nearest(app: &AppState, n: Nearest<'_>) -> Result<Vec<Neighbour>, ApiError> {
-    let Nearest { query, exclude, search, range: r, min_similarity, lists, limit } = n;
-    let filters = Filters::of(search);
-    let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
-    // A row stored twice (before the table merges) is dropped below: ask for a few more.
-    let dim = query.len() as u64;
-    let mut q = app.ch.query(&sql);
-    for _ in 0..branches(lists) {
-        q = q.bind(dim).bind(query).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis()).bind(dim);
-        q = filters.bind(q);
-        if let Some(id) = exclude {
-            q = q.bind(id.to_string());
+impl Nearest<'_> {
+    /// The `limit` rows of the range nearest to `query` that pass the filters, most similar
+    /// first.
+    pub async fn fetch(&self, ch: &clickhouse::Client) -> clickhouse::error::Result<Vec<Neighbour>> {
+        let Nearest { query, exclude, search, range: r, min_similarity, lists, limit } = *self;
+        let filters = Filters::of(search);
+        let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
+        let dim = query.len() as u64;
+        let mut q = ch.query(&sql);
+        for _ in 0..branches(lists) {
+            q = q.bind(dim).bind(query).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis()).bind(dim);
+            q = filters.bind(q);
+            if let Some(id) = exclude {
+                q = q.bind(id.to_string());
+            }
+            if let Some(m) = min_similarity {
+                q = q.bind(m as f32);
+            }
         }
-        if let Some(m) = min_similarity {
-            q = q.bind(m as f32);
-        }
+        // A row stored twice (before the table merges) is dropped below: ask for a few more.
+        let mut rows: Vec<Neighbour> = q.bind(limit + 4).fetch_all().await?;
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|n| seen.insert(n.id));
+        rows.truncate(limit as usize);
+        Ok(rows)
     }
-    let mut rows: Vec<Neighbour> = q.bind(limit + 4).fetch_all().await.map_err(ApiError::from)?;
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|n| seen.insert(n.id));
-    rows.truncate(limit as usize);
-    Ok(rows)
 }
 
 /// The neighbours as listed by the search, in their order.

@@ -156,15 +156,12 @@ pub fn recall_at_10(
     probes: &[usize],
 ) -> Vec<(usize, f64)> {
     use rtcx_schemas::embedding::{dequantise, quantise};
-    let unit = |v: &[f32]| {
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-        v.iter().map(|x| x / n).collect::<Vec<f32>>()
-    };
+    use rtcx_topics::{dot, unit};
     let rows: Vec<(u16, Vec<f32>)> = stored
         .iter()
         .map(|v| {
             let q = quantise(v);
-            (lists.file(&q), unit(&dequantise(&q)))
+            (lists.file(&q), unit(dequantise(&q)))
         })
         .collect();
     let top10 = |scored: &mut Vec<(f32, usize)>| {
@@ -175,8 +172,8 @@ pub fn recall_at_10(
     let mut found = vec![0.0; probes.len()];
     for query in queries {
         let q8 = quantise(query);
-        let q = unit(&dequantise(&q8));
-        let scores: Vec<f32> = rows.iter().map(|(_, r)| r.iter().zip(&q).map(|(a, b)| a * b).sum()).collect();
+        let q = unit(dequantise(&q8));
+        let scores: Vec<f32> = rows.iter().map(|(_, r)| dot(r, &q)).collect();
         let truth = top10(&mut scores.iter().copied().zip(0..).collect());
         for (i, &n) in probes.iter().enumerate() {
             let probed = lists.probes(&q8, n);
@@ -197,14 +194,13 @@ pub fn recall_at_10(
 pub fn run(a: EmbeddingListsArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let ch = a.clickhouse.client();
-    let vectors = if a.from_clickhouse {
+    let mut vectors = if a.from_clickhouse {
         let v = runtime.block_on(stored_vectors(&ch, a.texts))?;
         eprintln!("sampled {} stored embeddings", v.len());
         v
     } else {
         corpus_vectors(&a)?
     };
-    let mut vectors = vectors;
     // The queries are the last `--recall` vectors (the draw is already random).
     let queries = vectors.split_off(vectors.len().saturating_sub(a.recall));
     anyhow::ensure!(vectors.len() >= a.lists, "{} vectors for {} lists", vectors.len(), a.lists);
