@@ -12,6 +12,8 @@ one). Each rule is stated in the operation's description and tested in Rust:
   `from`; at most 400 days, between 2000-01-01 and 2100-01-01; hourly trend buckets over at
   most 31 days;
 - query-api similar-feedback search: exactly one of `text` and `id`, no `cursor`;
+- query-api topic reassignment body: `from`/`to` follow the time-range rules above (the
+  document's `oneOf` already says "`days`, or `from` and `to`");
 - query-api password policy: besides its length (in the document), at least three of
   lower-case, upper-case, digits and symbols.
 
@@ -153,6 +155,10 @@ def _adjust(case):
                 else:
                     del body["idempotency_key"]
     _fix_range(case.query)
+    if case.operation.path == "/v1/topic-reassignments" and isinstance(body, dict):
+        # Only a schema-valid range (`from` a time, no `days`, nothing unknown) is adjusted.
+        if body.get("days") is None and _parse(body.get("from")) is not None and "range" not in body:
+            _fix_range(body)
     if case.operation.path == "/v1/feedback/similar" and isinstance(case.query, dict):
         _fix_similar(case.query)
 

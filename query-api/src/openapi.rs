@@ -233,6 +233,17 @@ fn state_field_rules(doc: Document) -> Document {
             v.insert("additionalProperties".into(), json!(false));
         }
     }
+    // A reassignment covers the last `days` days or `[from, to)`: one of the two (the
+    // handler refuses a body giving both, or neither). (`allOf`: the document's object schema
+    // has no `oneOf` of its own.)
+    if let Some(body) = schemas.get_mut("ReassignmentBody") {
+        let mut fields = body.take();
+        let example = fields.as_object_mut().and_then(|f| f.remove("example"));
+        *body = json!({"example": example, "allOf": [fields, {"oneOf": [
+            {"type": "object", "required": ["days"], "properties": {"days": {"type": "integer"}, "from": {"type": "null"}, "to": {"type": "null"}}},
+            {"type": "object", "required": ["from"], "properties": {"from": {"type": "string"}, "days": {"type": "null"}}},
+        ]}]});
+    }
     for (schema, property) in [("Matcher", "channel"), ("ManualDimension", "channel")] {
         patch_property(schemas, schema, property, |p| {
             p.insert("enum".into(), json!(channels));

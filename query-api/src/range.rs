@@ -70,24 +70,28 @@ impl TimeRange {
                 };
                 Ok(Self { from: now - d, to: now })
             }
-            (None, Some(from), to) => {
-                let to = to.unwrap_or(now);
-                for (field, t) in [("from", from), ("to", to)] {
-                    if !(EARLIEST..LATEST).contains(&t.timestamp()) {
-                        return Err(ApiError::invalid(field, "must lie between 2000-01-01 and 2100-01-01"));
-                    }
-                }
-                if from >= to {
-                    return Err(ApiError::invalid("from", "must be before to"));
-                }
-                if to - from > Duration::days(MAX_DAYS) {
-                    return Err(ApiError::invalid("from", "the range may span at most 400 days"));
-                }
-                Ok(Self { from, to })
-            }
+            (None, Some(from), to) => Self::explicit(from, to, now),
             (None, None, Some(_)) => Err(ApiError::invalid("from", "required with to")),
             (None, None, None) => Ok(Self { from: now - Duration::hours(24), to: now }),
         }
+    }
+
+    /// An explicit range `[from, to)` (`to` defaults to `now`): both times between 2000-01-01
+    /// and 2100-01-01, `from` first, at most [`MAX_DAYS`] days long.
+    pub fn explicit(from: DateTime<Utc>, to: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        let to = to.unwrap_or(now);
+        for (field, t) in [("from", from), ("to", to)] {
+            if !(EARLIEST..LATEST).contains(&t.timestamp()) {
+                return Err(ApiError::invalid(field, "must lie between 2000-01-01 and 2100-01-01"));
+            }
+        }
+        if from >= to {
+            return Err(ApiError::invalid("from", "must be before to"));
+        }
+        if to - from > Duration::days(MAX_DAYS) {
+            return Err(ApiError::invalid("from", "the range may span at most 400 days"));
+        }
+        Ok(Self { from, to })
     }
 
     /// The equally long range just before this one.

@@ -17,26 +17,56 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::{AuthUser, Permission};
 use crate::error::ApiError;
+use crate::range::TimeRange;
 
-/// Longest range, in days (as for every range of the API).
-pub const MAX_DAYS: u32 = 400;
+/// Longest range, in days (as for every range of the API: [`crate::range::MAX_DAYS`]).
+pub const MAX_DAYS: u32 = crate::range::MAX_DAYS as u32;
 /// Most topics named in one request.
 pub const MAX_TOPICS: usize = 100;
 
-/// What to reassign.
+/// What to reassign: the feedback of the last `days` days, or of the range `[from, to)`.
+/// The document states "`days`, or `from` with an optional `to`" as a `oneOf`
+/// (`openapi::state_field_rules`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"days": 30, "topic_ids": ["0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f"]}))]
 pub struct ReassignmentBody {
-    /// The feedback of the last `days` days (by event time, up to now).
+    /// The feedback of the last `days` days (by event time, up to now). Give either `days`, or
+    /// `from` (and `to`).
     #[schema(minimum = 1, maximum = 400)]
-    #[serde(deserialize_with = "crate::whole_number::whole")]
-    pub days: u32,
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    pub days: Option<u32>,
+    /// Start of the range (inclusive, RFC 3339, by event time), instead of `days`; 2000-01-01
+    /// or later.
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range (exclusive, RFC 3339; only with `from`; default: now); before
+    /// 2100-01-01 and at most 400 days after `from`.
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
     /// The topics to apply (active ones); absent or empty: every active topic. A feedback's
     /// other topics are left as they are.
     #[serde(default)]
     #[schema(max_items = 100)]
     pub topic_ids: Vec<Uuid>,
+}
+
+impl ReassignmentBody {
+    /// The range the body asks for at `now`.
+    fn range(&self, now: DateTime<Utc>) -> Result<TimeRange, ApiError> {
+        match (self.days, self.from, self.to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(ApiError::invalid("days", "give either days, or from (and to), not both"))
+            }
+            (Some(days), None, None) if (1..=MAX_DAYS).contains(&days) => {
+                Ok(TimeRange { from: now - Duration::days(i64::from(days)), to: now })
+            }
+            (Some(_), None, None) => Err(ApiError::invalid("days", format!("must be 1..={MAX_DAYS}"))),
+            (None, Some(from), to) => TimeRange::explicit(from, to, now),
+            (None, None, Some(_)) => Err(ApiError::invalid("from", "required with to")),
+            (None, None, None) => Err(ApiError::invalid("days", "give days, or from (and to)")),
+        }
+    }
 }
 
 /// A reassignment job and how far it got.
@@ -86,7 +116,7 @@ fn days_touched(from: DateTime<Utc>, to: DateTime<Utc>) -> i32 {
     operation_id = "topic_reassignments_create",
     tag = "topics",
     summary = "Apply topics to past feedback",
-    description = "Queues a job that assigns the named topics (default: every active topic) again to the feedback of the last `days` days, from its text and stored embedding, as the catalogue is now. Other topics of a feedback stay. Jobs run one at a time, oldest first, in a processor; the topic rollups are corrected exactly once, and a job run again over the same range changes nothing. 404: a named topic does not exist or is archived; 409: there is no active topic.",
+    description = "Queues a job that assigns the named topics (default: every active topic) again to the feedback of the last `days` days (or of `[from, to)`, at most 400 days between 2000-01-01 and 2100-01-01), from its text and stored embedding, as the catalogue is now. Other topics of a feedback stay. Jobs run one at a time, oldest first, in a processor; the topic rollups are corrected exactly once, and a job run again over the same range changes nothing. 404: a named topic does not exist or is archived; 409: there is no active topic.",
     request_body = ReassignmentBody,
     responses((status = 202, description = "Queued", body = Reassignment), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict)),
     extensions(("x-rtcx-permission" = json!("manage_topics")))
@@ -98,10 +128,11 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Reassignment>), ApiError> {
     user.require(Permission::ManageTopics)?;
     let Json(b) = body?;
-    let mut errors = Vec::new();
-    if !(1..=MAX_DAYS).contains(&b.days) {
-        errors.push(("days".to_owned(), format!("must be 1..={MAX_DAYS}")));
-    }
+    let range = b.range(Utc::now());
+    let mut errors = match &range {
+        Err(ApiError::Validation(e)) => e.clone(),
+        _ => Vec::new(),
+    };
     if b.topic_ids.len() > MAX_TOPICS {
         errors.push(("topic_ids".to_owned(), format!("at most {MAX_TOPICS} topics")));
     }
@@ -126,8 +157,7 @@ pub async fn create(
     if topics.is_empty() {
         return Err(ApiError::Conflict("there are no active topics to apply"));
     }
-    let to = Utc::now();
-    let from = to - Duration::days(i64::from(b.days));
+    let TimeRange { from, to } = range?;
     let job: Reassignment = sqlx::query_as(&format!(
         "INSERT INTO topic_reassignments (range_from, range_to, topic_ids, next_day, days_total, requested_by) \
          VALUES ($1, $2, $3, $1, $4, $5) RETURNING {COLUMNS}"

@@ -42,6 +42,28 @@ async fn jobs_are_queued_read_and_cancelled_by_those_allowed() {
     assert!(to >= before - chrono::Duration::seconds(1) && to <= Utc::now());
     let id = job["id"].as_str().expect("id").to_owned();
 
+    // An explicit range [from, to): kept as given; the UTC days it touches.
+    let (status, ranged) = api
+        .send(
+            Method::POST,
+            "/v1/topic-reassignments",
+            &manager,
+            Some(json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-03T12:00:00Z", "topic_ids": [topic_id]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{ranged}");
+    let bound = |field: &str| ranged[field].as_str().expect("time").parse::<DateTime<Utc>>().expect("time");
+    assert_eq!(bound("range_from"), "2026-11-01T00:00:00Z".parse::<DateTime<Utc>>().expect("time"));
+    assert_eq!(bound("range_to"), "2026-11-03T12:00:00Z".parse::<DateTime<Utc>>().expect("time"));
+    assert_eq!(ranged["days_total"], 3, "{ranged}");
+    // `from` alone runs up to now.
+    let from = (Utc::now() - chrono::Duration::days(20)).to_rfc3339();
+    let (status, open) =
+        api.send(Method::POST, "/v1/topic-reassignments", &manager, Some(json!({"from": from, "to": null}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{open}");
+    let open_to: DateTime<Utc> = open["range_to"].as_str().expect("to").parse().expect("time");
+    assert!(open_to <= Utc::now() && open_to >= before, "{open}");
+
     // Without topics: every active topic (at least the one above).
     let (status, all) = api.send(Method::POST, "/v1/topic-reassignments", &manager, Some(json!({"days": 1}))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{all}");
@@ -70,6 +92,17 @@ async fn jobs_are_queued_read_and_cancelled_by_those_allowed() {
         ),
         (json!({"days": 3, "topic_ids": [Uuid::now_v7()]}), StatusCode::NOT_FOUND, "topic"),
         (json!({"days": 3, "range": "7d"}), StatusCode::BAD_REQUEST, "range"),
+        (json!({}), StatusCode::BAD_REQUEST, "days"),
+        (json!({"days": null, "from": null}), StatusCode::BAD_REQUEST, "days"),
+        (json!({"days": 3, "from": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "days"),
+        (json!({"days": 3, "to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "days"),
+        (json!({"to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "from"),
+        (json!({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "from"),
+        (json!({"from": "2024-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "400 days"),
+        (json!({"from": "yesterday"}), StatusCode::BAD_REQUEST, "from"),
+        (json!({"from": "1999-12-31T00:00:00Z", "to": "2000-01-02T00:00:00Z"}), StatusCode::BAD_REQUEST, "from"),
+        (json!({"from": "2099-12-31T00:00:00Z", "to": "2100-01-02T00:00:00Z"}), StatusCode::BAD_REQUEST, "to"),
+        (json!({"from": "-200000-01-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "from"),
     ] {
         let (got, answer) = api.send(Method::POST, "/v1/topic-reassignments", &manager, Some(body.clone())).await;
         assert_eq!(got, status, "{body}: {answer}");
