@@ -8,6 +8,7 @@ import * as overview from "./overview.js";
 import * as feed from "./feed.js";
 import * as alerts from "./alerts.js";
 import * as topics from "./topics.js";
+import * as topic from "./topic.js";
 import * as feedback from "./feedback.js";
 import { renderReset } from "./account.js";
 
@@ -28,6 +29,7 @@ const ROUTES = [
   [/^#\/alerts$/, () => alerts.renderList(ctx)],
   [/^#\/alerts\/([0-9a-f-]{36})$/, (m) => alerts.renderOne(ctx, m[1])],
   [/^#\/topics$/, () => topics.render(ctx)],
+  [/^#\/topics\/([0-9a-f-]{36})$/, (m) => topic.renderOne(ctx, m[1])],
   [/^#\/feedback$/, () => feedback.render(ctx)],
   [/^#\/feedback\/([0-9a-f-]{36})$/, (m) => feedback.renderOne(ctx, m[1])],
 ];

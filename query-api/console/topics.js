@@ -1,5 +1,6 @@
 // Topics: the catalogue (create, edit, archive for roles that manage topics) and the
-// suggestions the processors make from unassigned feedback (accept or reject).
+// suggestions the processors make from unassigned feedback (accept or reject). Each topic's
+// name opens its page (topic.js): quality, examples, applying it to past feedback.
 
 import { api, can, get } from "./api.js";
 import { fill, h, note, showError, table } from "./dom.js";
@@ -55,7 +56,7 @@ export function render(ctx) {
     try {
       const topics = await get("/v1/topics", { include_archived: archived ? "true" : undefined });
       const columns = [
-        { label: "topic", get: (t) => h("strong", {}, t.name) },
+        { label: "topic", get: (t) => h("a", { href: `#/topics/${t.id}`, "data-topic": t.id }, h("strong", {}, t.name)) },
         { label: "category", get: (t) => t.category },
         { label: "keywords", get: (t) => t.keywords.join(", ") },
         { label: "", get: (t) => (t.archived ? "archived" : "") },

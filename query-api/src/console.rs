@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("overview.js", JS),
     asset!("alerts.js", JS),
     asset!("topics.js", JS),
+    asset!("topic.js", JS),
     asset!("feedback.js", JS),
     asset!("feed.js", JS),
     asset!("account.js", JS),

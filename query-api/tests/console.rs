@@ -19,9 +19,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Api, PASSWORD, events, field, live_args, migrated_clickhouse, start_live};
+use common::{Api, PASSWORD, events, field, live_args, migrated_clickhouse, start_live_with_model};
 use reqwest::StatusCode;
 use rtcx_query_api::auth::Role;
+use rtcx_schemas::embedding::quantise;
 use rtcx_schemas::rows::FeedbackRow;
 use rtcx_schemas::{AlertEvent, AlertSeverity, AlertType, EnrichedFeedback, SentimentLabel};
 use rtcx_service_kit::browser::Browser;
@@ -64,6 +65,34 @@ fn rows() -> Vec<FeedbackRow> {
         .collect()
 }
 
+/// Messages stored with embeddings: two about one lost parcel, one about something else.
+const MEANING: [&str; 3] = [
+    "My parcel never arrived and the tracking has not moved for a week.",
+    "The courier lost my package. Where is my delivery?",
+    "The new invoice charged me twice for the same month.",
+];
+
+/// The ids a list of the console shows, in order.
+async fn listed(b: &Browser, list: &str) -> Vec<String> {
+    let ids = b
+        .js(&format!("return [...document.querySelectorAll('[data-list={list}] li')].map(li => li.dataset.id);"))
+        .await;
+    ids.as_array().expect("ids").iter().map(|v| v.as_str().expect("id").to_owned()).collect()
+}
+
+/// Clicks an element after scrolling it to the middle of the window, clear of the alert
+/// notices in the bottom corner.
+async fn click(b: &Browser, css: &str) {
+    b.wait_for(css).await;
+    b.js(&format!("document.querySelector({}).scrollIntoView({{block: 'center'}});", json!(css))).await;
+    b.wait_for(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// The ids of an API page, in order.
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().expect("items").iter().map(|i| field(i, "id").to_owned()).collect()
+}
+
 /// The alert as the relay publishes it for an alert stored in Postgres.
 fn raised(alert: &Value) -> AlertEvent {
     let at = |k: &str| field(alert, k).parse().expect("time");
@@ -94,10 +123,23 @@ async fn new_alert(api: &Api, token: &str, title: &str) -> Value {
 async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let args = live_args().await;
     let (ch, database) = migrated_clickhouse().await;
-    let api = start_live(&args, Some(ch)).await;
+    let api = start_live_with_model(&args, ch).await;
+    // Three messages of the last hour with the model's embeddings, for the search by meaning.
+    let embedder = api.state.embedder.clone().expect("embedder");
+    let mut meaning = Vec::new();
+    for (i, text) in MEANING.iter().enumerate() {
+        meaning.push(FeedbackRow {
+            text: (*text).into(),
+            channel: "email".into(),
+            sentiment_label: "negative".into(),
+            sentiment_score: -0.7,
+            embedding: quantise(&embedder.embed(text).await.expect("embed")),
+            ..FeedbackRow::blank(Utc::now() - chrono::Duration::minutes(2 + i as i64))
+        });
+    }
     let mut insert = api.state.ch.insert::<FeedbackRow>("feedback").await.expect("insert");
-    for r in rows() {
-        insert.write(&r).await.expect("write");
+    for r in rows().iter().chain(&meaning) {
+        insert.write(r).await.expect("write");
     }
     insert.end().await.expect("end");
     let (admin_email, admin) = api.logged_in(Role::Admin).await;
@@ -137,7 +179,9 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     }
     assert_eq!(
         overview["current"]["volume"],
-        json!(rows().iter().filter(|r| r.occurred_at > Utc::now() - chrono::Duration::hours(24)).count())
+        json!(
+            rows().iter().chain(&meaning).filter(|r| r.occurred_at > Utc::now() - chrono::Duration::hours(24)).count()
+        )
     );
     let (_, channels) = api.get("/v1/dashboard/channels?range=24h", &admin).await;
     assert_eq!(b.count("[data-table=channels] tbody tr").await, channels.as_array().expect("rows").len());
@@ -240,6 +284,40 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let topic = topics.as_array().expect("topics").iter().find(|t| t["name"] == json!(name)).expect("stored").clone();
     assert_eq!(topic["keywords"], json!(["money back", "refund"]), "stored, sorted");
 
+    // The topic's page: its quality, examples added through its form, and applying it to past
+    // feedback (queued, listed with its progress, cancelled).
+    let topic_id = field(&topic, "id").to_owned();
+    b.wait_for(&format!("a[data-topic='{topic_id}']")).await.click().await.expect("open the topic");
+    b.wait_for("[data-facts=quality]").await;
+    let examples = "Where is the refund for my returned order?\nI want my money back for the broken kettle.";
+    b.wait_for("[data-form=examples] textarea").await.send_keys(examples).await.expect("type");
+    click(&b, "[data-form=examples] button").await;
+    b.until("both examples listed", "document.querySelectorAll('[data-table=examples] tbody tr').length === 2").await;
+    let (_, stored) = api.get(&format!("/v1/topics/{topic_id}/examples"), &admin).await;
+    let mut texts: Vec<&str> = stored.as_array().expect("examples").iter().map(|e| field(e, "text")).collect();
+    texts.sort();
+    let mut typed: Vec<&str> = examples.split('\n').collect();
+    typed.sort();
+    assert_eq!(texts, typed, "{stored}");
+    b.until(
+        "the quality counts them",
+        "[...document.querySelectorAll('[data-facts=quality] dt')].find(d => d.textContent === 'examples')?.nextElementSibling.textContent === '2'",
+    )
+    .await;
+    click(&b, "[data-form=reassign] button").await;
+    b.wait_for("[data-table=reassignments] [data-status]").await;
+    let (_, jobs) = api.get("/v1/topic-reassignments", &admin).await;
+    let job =
+        jobs.as_array().expect("jobs").iter().find(|j| j["topic_ids"] == json!([topic_id])).expect("queued").clone();
+    let span = field(&job, "range_to").parse::<chrono::DateTime<Utc>>().expect("to")
+        - field(&job, "range_from").parse::<chrono::DateTime<Utc>>().expect("from");
+    assert_eq!(span, chrono::Duration::days(30), "the form's default: the last 30 days");
+    b.screenshot("topic").await;
+    click(&b, "[data-action=cancel-job]").await;
+    b.wait_for("[data-table=reassignments] [data-status=CANCELLED]").await;
+    let (_, job) = api.get(&format!("/v1/topic-reassignments/{}", field(&job, "id")), &admin).await;
+    assert_eq!(job["status"], "CANCELLED");
+
     // Feedback search: the sentiment filter shows what the API answers for the same selection
     // (the range chosen on the overview, 1 h, carries over).
     b.client.goto(&format!("{}/app/#/feedback", api.base)).await.expect("feedback");
@@ -257,6 +335,36 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     )
     .await;
     b.screenshot("feedback").await;
+
+    // Search by meaning, with the same filters: the API's neighbours in the API's order.
+    b.wait_for("input[name=meaning]").await.send_keys("my package did not come\n").await.expect("type");
+    b.wait_for("[data-list=similar] li").await;
+    let (_, near) = api
+        .get("/v1/feedback/similar?range=1h&sentiment=negative&text=my%20package%20did%20not%20come&limit=50", &admin)
+        .await;
+    assert_eq!(listed(&b, "similar").await, ids(&near), "{near}");
+    let first = near["items"][0]["text"].as_str().expect("text");
+    assert!(MEANING[..2].contains(&first), "the lost parcel first: {near}");
+
+    // One message: its topics with why, a correction, and the feedback nearest to it.
+    let parcel = meaning[0].id.to_string();
+    b.client.goto(&format!("{}/app/#/feedback/{parcel}", api.base)).await.expect("one feedback");
+    b.wait_for("[data-list=similar] li").await;
+    let (_, near) = api.get(&format!("/v1/feedback/similar?id={parcel}&limit=10"), &admin).await;
+    assert_eq!(listed(&b, "similar").await, ids(&near), "{near}");
+    assert_eq!(near["items"][0]["id"], json!(meaning[1].id.to_string()), "the other parcel first: {near}");
+    b.wait_for("[data-form=correct] select").await.select_by_value(&topic_id).await.expect("pick the topic");
+    click(&b, "[data-action=about]").await;
+    b.until(
+        "the correction saved",
+        "document.querySelector('[data-note=correction]')?.textContent.startsWith('Saved')",
+    )
+    .await;
+    let (_, stored) = api.get(&format!("/v1/topics/{topic_id}/examples"), &admin).await;
+    let correction = stored.as_array().expect("examples").iter().find(|e| e["source"] == "CORRECTION").expect("made");
+    assert_eq!(correction["feedback_id"], json!(parcel));
+    assert_eq!(correction["text"], json!(MEANING[0]));
+    b.screenshot("feedback-one").await;
 
     // 5. Phone width: nothing wider than the screen.
     b.client.set_window_size(390, 844).await.expect("resize");

@@ -67,6 +67,14 @@ pub async fn start_with_model() -> (Api, String) {
 
 /// As [`start_with_model`], with similar-feedback search reading `similar`'s lists.
 pub async fn start_with_model_and_lists(similar: rtcx_query_api::similar::ListIndex) -> (Api, String) {
+    let embedder = load_embedder().await;
+    let (ch, database) = migrated_clickhouse().await;
+    (start_with(false, 50, ch, None, Some(embedder), similar).await, database)
+}
+
+/// The processors' model for similar-feedback search by text (RTCX_MODEL_DIR, set by
+/// deploy/dev.sh; the heads from RTCX_HEADS_DIR or the repo).
+pub async fn load_embedder() -> Arc<rtcx_query_api::embedder::Embedder> {
     let args = rtcx_query_api::embedder::EmbedderArgs {
         model_dir: Some(env("RTCX_MODEL_DIR").into()),
         heads_dir: std::env::var("RTCX_HEADS_DIR")
@@ -80,8 +88,7 @@ pub async fn start_with_model_and_lists(similar: rtcx_query_api::similar::ListIn
         .expect("join")
         .expect("load the model")
         .expect("a model folder was given");
-    let (ch, database) = migrated_clickhouse().await;
-    (start_with(false, 50, ch, None, Some(Arc::new(embedder)), similar).await, database)
+    Arc::new(embedder)
 }
 
 /// Test topics of their own, and live settings for them (short timeouts and intervals).
@@ -131,6 +138,11 @@ async fn start_on(self_registration: bool, per_account: usize, ch: clickhouse::C
 pub async fn start_live(live: &LiveArgs, ch: Option<clickhouse::Client>) -> Api {
     let ch = ch.unwrap_or_else(|| clickhouse::Client::default().with_url(env("RTCX_CLICKHOUSE_URL")));
     start_with(false, 50, ch, Some(live), None, Default::default()).await
+}
+
+/// As [`start_live`] on `ch`, with the processors' model for search by meaning ([`load_embedder`]).
+pub async fn start_live_with_model(live: &LiveArgs, ch: clickhouse::Client) -> Api {
+    start_with(false, 50, ch, Some(live), Some(load_embedder().await), Default::default()).await
 }
 
 async fn start_with(
