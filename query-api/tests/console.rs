@@ -304,6 +304,8 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
         "[...document.querySelectorAll('[data-facts=quality] dt')].find(d => d.textContent === 'examples')?.nextElementSibling.textContent === '2'",
     )
     .await;
+    b.js("window.scrollTo(0, 0);").await;
+    b.screenshot("topic").await;
     click(&b, "[data-form=reassign] button").await;
     b.wait_for("[data-table=reassignments] [data-status]").await;
     let (_, jobs) = api.get("/v1/topic-reassignments", &admin).await;
@@ -312,7 +314,6 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let span = field(&job, "range_to").parse::<chrono::DateTime<Utc>>().expect("to")
         - field(&job, "range_from").parse::<chrono::DateTime<Utc>>().expect("from");
     assert_eq!(span, chrono::Duration::days(30), "the form's default: the last 30 days");
-    b.screenshot("topic").await;
     click(&b, "[data-action=cancel-job]").await;
     b.wait_for("[data-table=reassignments] [data-status=CANCELLED]").await;
     let (_, job) = api.get(&format!("/v1/topic-reassignments/{}", field(&job, "id")), &admin).await;
