@@ -8,6 +8,7 @@ import { alertWindow } from "./charts.js";
 import { fill, h, note, showError, table } from "./dom.js";
 import { ago, label, num, num2, when } from "./format.js";
 import * as live from "./live.js";
+import { topicLink } from "./topic.js";
 
 const STATUSES = ["OPEN", "IN_PROGRESS", "RESOLVED", "DISMISSED"];
 const SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
@@ -71,8 +72,8 @@ function evidence(a) {
   const parts = [];
   const wc = ev.what_changed;
   if (wc && (wc.key_phrases?.length || wc.topics?.length)) {
-    const terms = (rows, name) => (rows?.length ? table([{ label: name, get: (c) => c.term }, { label: "in the incident", get: (c) => num(c.incident), class: "n" }, { label: "expected", get: (c) => num(c.expected), class: "n" }, { label: "lift", get: (c) => `×${num2(c.lift)}`, class: "n" }], rows.slice(0, 10)) : null);
-    parts.push(h("h3", {}, "What changed"), terms(wc.key_phrases, "key phrase"), terms(wc.topics, "topic id"));
+    const terms = (rows, name, show = (t) => t) => (rows?.length ? table([{ label: name, get: (c) => show(c.term) }, { label: "in the incident", get: (c) => num(c.incident), class: "n" }, { label: "expected", get: (c) => num(c.expected), class: "n" }, { label: "lift", get: (c) => `×${num2(c.lift)}`, class: "n" }], rows.slice(0, 10)) : null);
+    parts.push(h("h3", {}, "What changed"), terms(wc.key_phrases, "key phrase"), terms(wc.topics, "topic", topicLink));
   }
   if (ev.most_negative?.length) {
     parts.push(h("h3", {}, "Sample feedback"), h("ul", { class: "samples" }, ev.most_negative.map((s) => h("li", {}, h("q", {}, s.text), h("span", { class: "meta" }, ` score ${num2(s.sentiment_score)} · ${when(s.occurred_at)}`)))));

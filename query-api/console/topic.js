@@ -15,6 +15,22 @@ const lines = (s) => s.split("\n").map((l) => l.trim()).filter(Boolean);
 /** A `datetime-local` value (the browser's time zone) as RFC 3339, or undefined. */
 const instant = (v) => (v ? new Date(v).toISOString() : undefined);
 
+/** Topic names by id, read once and again when an unknown id turns up. */
+let catalogue = null;
+
+/** A link to a topic's page, named once the catalogue has been read (archived topics too). */
+export function topicLink(id) {
+  const a = h("a", { href: `#/topics/${id}`, "data-topic": id }, id);
+  catalogue = catalogue || get("/v1/topics", { include_archived: "true" }).then((all) => new Map(all.map((t) => [t.id, t.name])));
+  catalogue
+    .then((m) => {
+      if (m.has(id)) a.textContent = m.get(id);
+      else catalogue = null;
+    })
+    .catch(() => (catalogue = null));
+  return a;
+}
+
 export function renderOne(ctx, id) {
   const head = h("div");
   const quality = h("section", { class: "panel", "data-panel": "quality" });

@@ -319,6 +319,27 @@ async fn the_console_signs_in_shows_the_api_figures_and_works_alerts_live() {
     let (_, job) = api.get(&format!("/v1/topic-reassignments/{}", field(&job, "id")), &admin).await;
     assert_eq!(job["status"], "CANCELLED");
 
+    // An alert's evidence names its topics: the topic rises in "what changed" as a link named
+    // after it (the processors store ids).
+    let alert_id: Uuid = field(&alert, "id").parse().expect("id");
+    let evidence = json!({"what_changed": {"key_phrases": [], "topics": [{"term": topic_id, "incident": 12, "expected": 2.0, "lift": 6.0}]}});
+    sqlx::query("UPDATE alerts SET evidence = $1 WHERE id = $2")
+        .bind(&evidence)
+        .bind(alert_id)
+        .execute(&api.state.pg)
+        .await
+        .expect("evidence");
+    b.client.goto(&format!("{}/app/#/alerts/{alert_id}", api.base)).await.expect("alert");
+    b.until(
+        "the topic named in the evidence",
+        &format!(
+            "document.querySelector({})?.textContent === {}",
+            json!(format!("a[data-topic='{topic_id}']")),
+            json!(name)
+        ),
+    )
+    .await;
+
     // Feedback search: the sentiment filter shows what the API answers for the same selection
     // (the range chosen on the overview, 1 h, carries over).
     b.client.goto(&format!("{}/app/#/feedback", api.base)).await.expect("feedback");
