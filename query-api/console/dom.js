@@ -55,6 +55,12 @@ export function table(columns, rows, attrs = {}) {
   );
 }
 
+/** Shows `text` as news (not an error) in a status line made with `note` (or any element). */
+export function showNote(el, text) {
+  el.className = "note";
+  el.textContent = text;
+}
+
 /** Shows `text` as an error in a status line made with `note` (or any element). */
 export function showError(el, text) {
   el.className = "note error";

@@ -5,9 +5,10 @@
 // (POST /v1/feedback/{id}/topics), and lists the feedback nearest to it in meaning.
 
 import { api, can, download, get, qs } from "./api.js";
-import { fill, h, note, showError } from "./dom.js";
+import { fill, h, note, showError, showNote } from "./dom.js";
 import { feedbackItem } from "./feed.js";
 import { filterBar, rangeParams } from "./overview.js";
+import { topicLink } from "./topic.js";
 
 const EMOTIONS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"];
 
@@ -94,15 +95,15 @@ function reason(r) {
 /** The message's topics, and (for those who manage topics) "is / is not about" corrections. */
 async function topicsOf(it, el) {
   try {
-    const all = await get("/v1/topics");
-    const names = new Map(all.map((t) => [t.id, t.name]));
+    // Only those who correct need the catalogue to choose from (active topics).
+    const all = can("manage_topics") ? await get("/v1/topics") : [];
     const msg = h("p", { class: "note", role: "status", "data-note": "correction" });
     const pick = h("select", { name: "topic", "aria-label": "topic" }, all.map((t) => h("option", { value: t.id }, t.name)));
     const correct = (about) => async () => {
       try {
         await api("POST", `/v1/feedback/${it.id}/topics`, { topic_id: pick.value, about });
-        msg.className = "note";
-        msg.textContent = `Saved as ${about ? "an example" : "a counter-example"} of ${names.get(pick.value)}: new feedback is assigned with it once the processors reload the catalogue.`;
+        const name = pick.selectedOptions[0].textContent;
+        showNote(msg, `Saved as ${about ? "an example" : "a counter-example"} of ${name}: new feedback is assigned with it once the processors reload the catalogue.`);
       } catch (e) {
         showError(msg, e.message);
       }
@@ -111,9 +112,9 @@ async function topicsOf(it, el) {
       el,
       h("h2", {}, "Topics"),
       it.topic_ids.length
-        ? h("ul", { "data-list": "topics" }, it.topic_ids.map((t, i) => h("li", {}, h("a", { href: `#/topics/${t}` }, names.get(t) || t), ` · ${reason((it.topic_reasons || [])[i])}`)))
+        ? h("ul", { "data-list": "topics" }, it.topic_ids.map((t, i) => h("li", {}, topicLink(t), ` · ${reason((it.topic_reasons || [])[i])}`)))
         : note("No topic."),
-      can("manage_topics") && all.length
+      all.length
         ? h("form", { class: "inline", "data-form": "correct", onsubmit: (e) => e.preventDefault() }, pick, h("button", { type: "button", "data-action": "about", onclick: correct(true) }, "Is about it"), h("button", { type: "button", "data-action": "not-about", onclick: correct(false) }, "Is not about it"))
         : null,
       msg,

@@ -8,6 +8,9 @@ export const num = (v) => (v === null || v === undefined ? "–" : nf.format(v))
 export const num2 = (v) => (v === null || v === undefined ? "–" : nf2.format(v));
 export const pct = (share) => (share === null || share === undefined ? "–" : `${nf.format(share * 100)} %`);
 
+/** A `datetime-local` input's value (the browser's time zone) as RFC 3339; undefined when empty. */
+export const localTime = (v) => (v ? new Date(v).toISOString() : undefined);
+
 /** A signed change with its unit, e.g. "+4.3 %" or "−2.6". */
 export function delta(v, unit = "") {
   if (v === null || v === undefined) return "no previous period";

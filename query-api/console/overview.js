@@ -6,7 +6,7 @@
 import { get } from "./api.js";
 import { bars, mix, sentimentTrend } from "./charts.js";
 import { fill, h, note, table, tile } from "./dom.js";
-import { delta, num, num2, pct } from "./format.js";
+import { delta, localTime, num, num2, pct } from "./format.js";
 import * as live from "./live.js";
 
 export const RANGES = [["1h", "last hour"], ["24h", "last 24 hours"], ["7d", "last 7 days"], ["30d", "last 30 days"], ["90d", "last 90 days"], ["custom", "from … to"]];
@@ -16,8 +16,7 @@ const INTERVALS = [["hour", "by hour"], ["day", "by day"], ["week", "by week"]];
 /** The range as query parameters: a preset, or from/to (datetime-local inputs, local time). */
 export function rangeParams(f) {
   if (f.range !== "custom") return { range: f.range };
-  const iso = (v) => (v ? new Date(v).toISOString() : undefined);
-  return { from: iso(f.from), to: iso(f.to) };
+  return { from: localTime(f.from), to: localTime(f.to) };
 }
 
 /** The range and channel controls, drawn once (a redraw would take the keyboard focus away);

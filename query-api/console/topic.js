@@ -4,16 +4,14 @@
 // again every few seconds while one is open, and an open job can be cancelled).
 
 import { api, can, get } from "./api.js";
-import { fill, h, note, showError, table } from "./dom.js";
-import { ago, label, num, pct, when } from "./format.js";
+import { fill, h, note, showError, showNote, table } from "./dom.js";
+import { ago, label, localTime, num, pct, when } from "./format.js";
 
 /** How often the jobs are read again while one is queued or running (ms). */
 const POLL_MS = 3000;
 const OPEN = new Set(["QUEUED", "RUNNING"]);
 
 const lines = (s) => s.split("\n").map((l) => l.trim()).filter(Boolean);
-/** A `datetime-local` value (the browser's time zone) as RFC 3339, or undefined. */
-const instant = (v) => (v ? new Date(v).toISOString() : undefined);
 
 /** Topic names by id, read once and again when an unknown id turns up. */
 let catalogue = null;
@@ -39,19 +37,16 @@ export function renderOne(ctx, id) {
   fill(ctx.view, h("p", {}, h("a", { href: "#/topics" }, "← topics")), head, h("div", { class: "grid" }, quality, examples), past);
   const manage = can("manage_topics");
   let timer = null;
-  let names = new Map();
 
   async function loadTopic() {
     try {
-      const [topic, all] = await Promise.all([get(`/v1/topics/${id}`), get("/v1/topics", { include_archived: "true" })]);
-      names = new Map(all.map((t) => [t.id, t.name]));
+      const topic = await get(`/v1/topics/${id}`);
       fill(
         head,
         h("h1", {}, topic.name, topic.archived ? " (archived)" : ""),
         h("p", { class: "meta" }, `${topic.category} · keywords: ${topic.keywords.join(", ") || "none"} · excluded: ${topic.excluded_keywords.join(", ") || "none"}`),
         topic.description ? h("p", {}, topic.description) : null,
       );
-      loadQuality();
     } catch (e) {
       fill(head, note(e.status === 404 ? "No such topic." : `Could not load the topic: ${e.message}`, "error"));
     }
@@ -67,7 +62,7 @@ export function renderOne(ctx, id) {
         ["threshold", q.threshold === null ? "not loaded by the processors yet" : `${q.threshold.toFixed(2)} (${label(q.calibration)})`],
         ["estimated recall", pct(q.estimated_recall)],
         ["estimated precision", pct(q.estimated_precision)],
-        ["mistaken for", q.confused_with ? `${names.get(q.confused_with) || q.confused_with} (${pct(q.confusion)} of its examples)` : "–"],
+        ["mistaken for", q.confused_with ? [topicLink(q.confused_with), ` (${pct(q.confusion)} of its examples)`] : "–"],
         ["feedback, last 30 days", num(q.feedback_last_30_days)],
         ["measured", q.measured_at ? `${ago(q.measured_at)} with ${q.model_version}` : "–"],
       ];
@@ -126,8 +121,7 @@ export function renderOne(ctx, id) {
           try {
             await api("POST", `/v1/topics/${id}/examples`, { examples: texts.map((t) => ({ text: t, positive: !counter.checked })) });
             text.value = "";
-            msg.className = "note";
-            msg.textContent = `${texts.length} added. New feedback follows once the processors reload the catalogue; apply the topic to past feedback below.`;
+            showNote(msg, `${texts.length} added. New feedback follows once the processors reload the catalogue; apply the topic to past feedback below.`);
             refresh();
           } catch (err) {
             fail(err);
@@ -190,11 +184,10 @@ export function renderOne(ctx, id) {
         onsubmit: async (e) => {
           e.preventDefault();
           // A start given: that range (to defaults to now); otherwise the last `days` days.
-          const range = from.value ? { from: instant(from.value), to: instant(to.value) } : { days: Number(days.value) };
+          const range = from.value ? { from: localTime(from.value), to: localTime(to.value) } : { days: Number(days.value) };
           try {
             await api("POST", "/v1/topic-reassignments", { ...range, topic_ids: [id] });
-            jobMsg.className = "note";
-            jobMsg.textContent = "Queued: a processor applies it a day at a time.";
+            showNote(jobMsg, "Queued: a processor applies it a day at a time.");
             loadJobs();
           } catch (err) {
             failJob(err);
@@ -209,6 +202,7 @@ export function renderOne(ctx, id) {
   }
 
   loadTopic();
+  loadQuality();
   loadExamples();
   loadJobs();
   return () => clearTimeout(timer);
