@@ -21,7 +21,7 @@ use chrono::{Duration, Utc};
 use rtcx_query_api::embedder::{Embedder, EmbedderArgs};
 use rtcx_query_api::feedback::SearchQuery;
 use rtcx_query_api::range::TimeRange;
-use rtcx_query_api::similar::Nearest;
+use rtcx_query_api::similar::{ListIndex, Nearest};
 use rtcx_schemas::embedding::quantise;
 use rtcx_schemas::embedding_lists::EmbeddingLists;
 use rtcx_schemas::rows::FeedbackRow;
@@ -292,7 +292,11 @@ async fn main() {
     );
 
     // Queries: one client, one at a time, over the last range_days; the exact search and each
-    // `--probes` setting in turn, on the same query.
+    // `--probes` setting in turn, on the same query. The lists to read are chosen as the
+    // endpoint chooses them.
+    let lists = std::sync::Arc::new(lists);
+    let indexes: Vec<ListIndex> =
+        a.probes.iter().map(|&probes| ListIndex { lists: Some(std::sync::Arc::clone(&lists)), probes }).collect();
     let mut exact_ms = Vec::new();
     let mut list_ms: Vec<Vec<f64>> = vec![Vec::new(); a.probes.len()];
     let mut list_recall_int8: Vec<Vec<f64>> = vec![Vec::new(); a.probes.len()];
@@ -349,9 +353,8 @@ async fn main() {
         } else {
             None
         };
-        for (i, &n) in a.probes.iter().enumerate() {
-            let mut probes = lists.probes(&q, n);
-            probes.insert(0, 0);
+        for (i, index) in indexes.iter().enumerate() {
+            let probes = index.lists_for(&q, &SearchQuery::default(), false).expect("lists to read");
             let (found, ms) = search(Some(probes), q.clone(), from, to).await;
             list_ms[i].push(ms);
             if let Some(t) = &int8_truth {

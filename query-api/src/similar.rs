@@ -264,14 +264,15 @@ pub struct Neighbour {
 /// runs) are read from the table in another branch, so no row is skipped; a part merged
 /// between the two reads can be missed by that one search.
 ///
-/// Placeholders, per branch ([`branches`]): the query's length, the query embedding, the
+/// Placeholders, once per branch (the count returned with the SQL: two when it reads lists,
+/// one for an exact search): the query's length, the query embedding, the
 /// range (ms, ms), the query's length again, the filters, the excluded id (with `exclude`),
 /// the similarity floor (with `floor`); then the row limit. Only embeddings of the query's
 /// length are compared (another model's are skipped). ClickHouse may compute the similarity
 /// of rows the filter then drops (it did for an empty embedding, and refused arrays of
 /// unequal sizes), so the stored array is brought to the query's length first (a no-op for
 /// those compared).
-fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> String {
+fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>) -> (String, usize) {
     let mut condition = String::new();
     if let Some(lists) = lists {
         let numbers: Vec<String> = lists.iter().map(u16::to_string).collect();
@@ -295,11 +296,11 @@ fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>)
     };
     let order = " ORDER BY similarity DESC, id LIMIT ?";
     if lists.is_none() {
-        return select("feedback", "") + order;
+        return (select("feedback", "") + order, 1);
     }
     // The table's branch comes first: the other way round, ClickHouse 26.9 failed the query
     // ("Bad get: has String, requested UInt64") whenever a part lacked the projection.
-    format!(
+    let sql = format!(
         "SELECT id, similarity FROM ({} UNION ALL {}){order}",
         select(
             "feedback",
@@ -309,13 +310,8 @@ fn nearest_sql(filters: &str, exclude: bool, floor: bool, lists: Option<&[u16]>)
              AND table = 'feedback' AND name = 'by_embedding_list' AND active)) AND "
         ),
         select("mergeTreeProjection(currentDatabase(), 'feedback', 'by_embedding_list')", ""),
-    )
-}
-
-/// How many times [`nearest_sql`]'s SQL asks for its per-branch placeholders: twice when it
-/// reads lists, once for an exact search.
-fn branches(lists: Option<&[u16]>) -> usize {
-    if lists.is_some() { 2 } else { 1 }
+    );
+    (sql, 2)
 }
 
 /// One search, as checked. Public for `examples/similar_bench.rs`, which measures exactly what
@@ -337,10 +333,10 @@ impl Nearest<'_> {
     pub async fn fetch(&self, ch: &clickhouse::Client) -> clickhouse::error::Result<Vec<Neighbour>> {
         let Nearest { query, exclude, search, range: r, min_similarity, lists, limit } = *self;
         let filters = Filters::of(search);
-        let sql = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
+        let (sql, branches) = nearest_sql(filters.sql(), exclude.is_some(), min_similarity.is_some(), lists);
         let dim = query.len() as u64;
         let mut q = ch.query(&sql);
-        for _ in 0..branches(lists) {
+        for _ in 0..branches {
             q = q.bind(dim).bind(query).bind(r.from.timestamp_millis()).bind(r.to.timestamp_millis()).bind(dim);
             q = filters.bind(q);
             if let Some(id) = exclude {
