@@ -249,7 +249,7 @@ pub async fn correct(
 
 /// What is known of how well a topic is defined.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"topic_id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "examples": 24, "counter_examples": 3, "corrections": 5, "threshold": 0.41, "calibration": "LEAVE_ONE_OUT", "estimated_recall": 0.9, "estimated_precision": 0.83, "confused_with": "0190f5c3-7a2b-7c3d-8e4f-5a6b7c8d9e10", "confusion": 0.125, "feedback_last_30_days": 1840, "model_version": "5f1bcdb328fb-int8", "measured_at": "2026-12-01T09:00:30Z", "advice": ["Its examples are often closer to another topic: add examples that tell them apart, or counter-examples."]}))]
+#[schema(example = json!({"topic_id": "0190f5c3-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "examples": 24, "counter_examples": 3, "corrections": 5, "threshold": 0.41, "calibration": "LEAVE_ONE_OUT", "estimated_recall": 0.9, "estimated_precision": 0.83, "confused_with": "0190f5c3-7a2b-7c3d-8e4f-5a6b7c8d9e10", "confusion": 0.125, "feedback_last_30_days": 1840, "model_version": "59e9caba801d-int8", "measured_at": "2026-12-01T09:00:30Z", "advice": ["Its examples are often closer to another topic: add examples that tell them apart, or counter-examples."]}))]
 pub struct TopicQuality {
     pub topic_id: Uuid,
     /// Example messages and counter-examples stored (corrections included).
